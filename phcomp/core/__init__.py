@@ -1,0 +1,8 @@
+"""The codec core: numpy, constriction and zstandard only (no torch, h5py, zarr, adios2, mpi4py)."""
+from .codec import compress, decompress
+from .errors import ModelNotFoundError, PhcompError
+from .inspect import inspect_chunk
+from .model import Model, find_model, install_model, load_model, register_model
+
+__all__ = ["compress", "decompress", "inspect_chunk", "Model", "find_model", "install_model", "load_model",
+           "register_model", "PhcompError", "ModelNotFoundError"]

@@ -1,0 +1,145 @@
+"""The chunk format (version 1): a self-describing header, sections, and a CRC32 trailer.
+
+    offset size
+    0      4    magic b"\\x89PHC"
+    4      2    u16 format version (1)
+    6      1    u8 mode: 0 lossless, 1 latent only (no bound), 2 error-bounded
+    7      1    u8 flags (reserved, 0)
+    8      1    u8 dtype: 1 float32, 2 float64 (values little-endian)
+    9      1    u8 ndim (0..8)
+    10     2    u16 reserved (0)
+    12     8    model id: 8 bytes = 16 hex digits of the model's sha256 prefix (zeros: no model)
+    20     8*n  u64 shape
+    ...    8    f64 eps      (absolute bound; 0 unless mode 2)
+    ...    8    f64 mid      (chunk normalisation x_n = (x - mid) / half)
+    ...    8    f64 half
+    ...    8    f64 step     (latent quantiser step in normalised units)
+    ...    1    u8 number of sections S
+    ...    9*S  per section: u8 kind, u64 length
+    ...         section payloads, in table order
+    end-4  4    u32 CRC32 (zlib) of every byte before it
+All integers little-endian. docs/format.md describes each section body.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .bytes_io import ByteReader, ByteWriter
+from .errors import PhcompError
+
+MAGIC = b"\x89PHC"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+MODE_LOSSLESS, MODE_LATENT, MODE_BOUNDED = 0, 1, 2
+MODE_NAMES = {MODE_LOSSLESS: "lossless", MODE_LATENT: "latent-only", MODE_BOUNDED: "error-bounded"}
+SEC_LATENT, SEC_RESIDUAL, SEC_NONFINITE, SEC_EXCEPTIONS, SEC_RAW = 1, 2, 3, 4, 5
+SECTION_NAMES = {SEC_LATENT: "latent", SEC_RESIDUAL: "residual", SEC_NONFINITE: "nonfinite",
+                 SEC_EXCEPTIONS: "exceptions", SEC_RAW: "raw"}
+DTYPE_CODES = {1: np.dtype("<f4"), 2: np.dtype("<f8")}
+CODE_OF_DTYPE = {np.dtype("float32"): 1, np.dtype("float64"): 2}
+MAX_NDIM = 8
+MAX_ELEMENTS = 1 << 40
+NO_MODEL = "0" * 16
+
+
+@dataclass
+class ChunkHeader:
+    mode: int
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    model_id: str = NO_MODEL
+    eps: float = 0.0
+    mid: float = 0.0
+    half: float = 1.0
+    step: float = 0.0
+    version: int = FORMAT_VERSION
+    sections: dict[int, bytes] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+def pack_chunk(h: ChunkHeader) -> bytes:
+    w = ByteWriter()
+    w.raw(MAGIC)
+    w.u16(FORMAT_VERSION)
+    w.u8(h.mode)
+    w.u8(0)
+    w.u8(CODE_OF_DTYPE[np.dtype(h.dtype)])
+    w.u8(len(h.shape))
+    w.u16(0)
+    w.raw(bytes.fromhex(h.model_id))
+    for s in h.shape:
+        w.u64(int(s))
+    for v in (h.eps, h.mid, h.half, h.step):
+        w.f64(float(v))
+    w.u8(len(h.sections))
+    for kind, body in h.sections.items():
+        w.u8(kind)
+        w.u64(len(body))
+    for body in h.sections.values():
+        w.raw(body)
+    data = w.getvalue()
+    return data + zlib.crc32(data).to_bytes(4, "little")
+
+
+def parse_chunk(data: bytes | bytearray | memoryview) -> ChunkHeader:
+    """Parse and verify a chunk (magic, version, CRC, sizes). Sections are returned undecoded."""
+    data = bytes(data) if not isinstance(data, bytes) else data
+    if len(data) < 4 or data[:4] != MAGIC:
+        raise PhcompError("not a phcomp chunk (bad magic)")
+    if len(data) < 12:
+        raise PhcompError("truncated phcomp chunk")
+    r = ByteReader(data[:-4])
+    r.raw(4)
+    version = r.u16()
+    if version not in SUPPORTED_VERSIONS:
+        raise PhcompError(f"phcomp chunk format version {version} is not supported (this phcomp reads {SUPPORTED_VERSIONS})")
+    if zlib.crc32(data[:-4]) != int.from_bytes(data[-4:], "little"):
+        raise PhcompError("corrupt or truncated phcomp chunk: CRC32 mismatch")
+    mode = r.u8()
+    r.u8()
+    dcode = r.u8()
+    ndim = r.u8()
+    r.u16()
+    if mode not in MODE_NAMES:
+        raise PhcompError(f"corrupt chunk: unknown mode {mode}")
+    if dcode not in DTYPE_CODES:
+        raise PhcompError(f"corrupt chunk: unknown dtype code {dcode}")
+    if ndim > MAX_NDIM:
+        raise PhcompError(f"corrupt chunk: ndim {ndim}")
+    model_id = r.raw(8).hex()
+    shape = tuple(r.u64() for _ in range(ndim))
+    total = 1
+    for s in shape:
+        total *= s
+    if total > MAX_ELEMENTS:
+        raise PhcompError(f"corrupt chunk: shape {shape} exceeds {MAX_ELEMENTS} values")
+    eps, mid, half, step = (r.f64() for _ in range(4))
+    nsec = r.u8()
+    table = [(r.u8(), r.u64()) for _ in range(nsec)]
+    sections: dict[int, bytes] = {}
+    for kind, length in table:
+        if kind not in SECTION_NAMES or kind in sections:
+            raise PhcompError(f"corrupt chunk: bad section kind {kind}")
+        sections[kind] = r.raw(length)
+    r.expect_end()
+    h = ChunkHeader(mode, DTYPE_CODES[dcode], shape, model_id, eps, mid, half, step, version, sections)
+    _check_values(h)
+    return h
+
+
+def _check_values(h: ChunkHeader) -> None:
+    if h.mode != MODE_LOSSLESS:
+        if not (np.isfinite(h.mid) and np.isfinite(h.half) and h.half > 0 and np.isfinite(h.step) and h.step > 0):
+            raise PhcompError("corrupt chunk: bad normalisation or step")
+        if SEC_LATENT not in h.sections or h.model_id == NO_MODEL:
+            raise PhcompError("corrupt chunk: latent section or model id missing")
+    if h.mode == MODE_BOUNDED and (not np.isfinite(h.eps) or h.eps <= 0 or SEC_RESIDUAL not in h.sections):
+        raise PhcompError("corrupt chunk: bad bound or missing residual")
+    if h.mode == MODE_LOSSLESS and h.size and SEC_RAW not in h.sections:
+        raise PhcompError("corrupt chunk: lossless payload missing")

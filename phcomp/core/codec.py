@@ -1,0 +1,206 @@
+"""compress / decompress: one array <-> one self-describing chunk. Every adapter calls these."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from . import chunk as ck
+from .blocking import Blocking
+from .errors import PhcompError
+from .intpack import zstd_compress, zstd_decompress
+from .latent import decode_latents, encode_latents
+from .model import Model, find_model
+from .points import decode_points, encode_points
+from .residual import QR_LIMIT, decode_residual, encode_residual
+
+Progress = Callable[[int], None]  # called with the number of values just processed
+LOSSLESS_CHECK = 0.5  # bounded results above this share of the raw size are compared to lossless
+
+
+def _default_model() -> Model | None:
+    return None  # shipped default models arrive with the trained-compressors work
+
+
+def resolve_bound(values_range: float, abs: float | None, rel: float | None) -> float | None:
+    """Absolute bound from abs/rel (both given: the tighter, like SZ3's ABS_AND_REL); None: no bound."""
+    eps = None
+    for name, v in (("abs", abs), ("rel", rel)):
+        if v is None:
+            continue
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            raise PhcompError(f"{name} must be a number, got {v!r}") from None
+        if not np.isfinite(v) or v < 0:
+            raise PhcompError(f"{name} must be finite and >= 0, got {v}")
+        e = v if name == "abs" else v * values_range
+        eps = e if eps is None else min(eps, e)
+    return eps
+
+
+def _check_array(array) -> np.ndarray:
+    x = np.asarray(array)
+    if x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
+        raise PhcompError(f"phcomp compresses float32 and float64 arrays, not {x.dtype}")
+    if x.ndim > ck.MAX_NDIM:
+        raise PhcompError(f"at most {ck.MAX_NDIM} dimensions are supported, got {x.ndim}")
+    return x
+
+
+def _finite_range(x: np.ndarray) -> tuple[float, float] | None:
+    """min and max of the finite values, computed slab-wise without a float64 copy."""
+    flat = x.reshape(-1)
+    lo, hi = np.inf, -np.inf
+    step = 1 << 22
+    for i in range(0, flat.size, step):
+        part = flat[i : i + step]
+        fin = part[np.isfinite(part)]
+        if fin.size:
+            lo, hi = min(lo, float(fin.min())), max(hi, float(fin.max()))
+    return None if lo > hi else (lo, hi)
+
+
+def _lossless(x: np.ndarray) -> bytes:
+    dt = x.dtype.newbyteorder("<")
+    raw = np.ascontiguousarray(x, dtype=dt).reshape(-1).view(np.uint8)
+    # byte shuffle: exponent bytes of neighbours line up, which zstd rewards
+    shuffled = raw.reshape(-1, dt.itemsize).T.tobytes() if raw.size else b""
+    h = ck.ChunkHeader(ck.MODE_LOSSLESS, dt, x.shape)
+    h.sections[ck.SEC_RAW] = zstd_compress(shuffled)
+    return ck.pack_chunk(h)
+
+
+def _quantize(c: np.ndarray, step: float, deadzone: float, limit: int) -> np.ndarray:
+    a = np.floor(np.abs(c) / step + (0.5 - deadzone))
+    np.minimum(a, limit, out=a)
+    return (np.sign(c) * a).astype(np.int32)
+
+
+def compress(array, model: Model | None = None, *, abs: float | None = None, rel: float | None = None,
+             progress: Progress | None = None) -> bytes:
+    """Compress an array (float32/float64, any layout) into one self-describing chunk.
+
+    ``abs``: absolute error bound; ``rel``: bound relative to the value range (max - min of the
+    finite values) of ``array``; both: the tighter. ``abs=0`` or ``rel=0``: lossless. Neither:
+    the model's own rate point (latents only, no bound). NaN and +-Inf round-trip exactly.
+    """
+    x = _check_array(array)
+    rng = _finite_range(x) if x.size else None
+    value_range = (rng[1] - rng[0]) if rng else 0.0
+    eps = resolve_bound(value_range, abs, rel)
+    if x.size == 0 or rng is None or eps == 0 or not np.isfinite(value_range) or value_range == 0:
+        # empty, all non-finite, constant or lossless: the shuffled-zstd path is exact and small
+        out = _lossless(x)
+        if progress:
+            progress(x.size)
+        return out
+    if model is None:
+        model = _default_model()
+        if model is None:
+            raise PhcompError("no model given and no default model available: pass model=phcomp.train(...) "
+                              "or phcomp.load_model(path), or use abs=0 for lossless")
+    lo, hi = rng
+    mid, half = lo / 2 + hi / 2, hi / 2 - lo / 2
+    bounded = eps is not None
+    if bounded:
+        step = float(model.params["step_factor"]) * 2.0 * eps / half
+        step = max(step, model.params.get("min_step", 0.0))
+    else:
+        step = float(model.params["default_step"])
+    deadzone = float(model.params.get("deadzone", 0.0))
+    blocking = Blocking(x.shape, model.block)
+    xv = blocking.view(x)
+    flat = x.reshape(-1)
+    nonfinite = np.flatnonzero(~np.isfinite(flat))
+    q = np.empty((blocking.nblocks, model.latent_dim), np.int32)
+    qr = np.zeros(x.size, np.int32) if bounded else None
+    exc: list[np.ndarray] = []
+    two_eps = 2.0 * eps if bounded else 0.0
+    for s in blocking.slabs():
+        sub = blocking.slab_values(xv, s)
+        fin = np.isfinite(sub)
+        sub[~fin] = mid
+        xn = blocking.to_blocks((sub - mid) / half, s)
+        qs = _quantize(model.encoder(xn), step, deadzone, model.decoder.q_limit)
+        q[s.block0 : s.block0 + s.nblocks] = qs
+        if bounded:
+            xhat = _reconstruct(model, blocking, qs, s, step, mid, half)
+            r = np.rint((sub - xhat) / two_eps)
+            r[~fin] = 0
+            big = np.abs(r) >= QR_LIMIT
+            r[big] = 0
+            y = (xhat + r * two_eps).astype(x.dtype)
+            with np.errstate(invalid="ignore"):
+                bad = fin & (big | ~(np.abs(y.astype(np.float64) - sub) <= eps))
+            r[bad] = 0
+            qr[s.elem0 : s.elem0 + s.nelems] = r.reshape(-1)
+            if bad.any():
+                exc.append(s.elem0 + np.flatnonzero(bad))
+        if progress:
+            progress(s.nelems)
+    h = ck.ChunkHeader(ck.MODE_BOUNDED if bounded else ck.MODE_LATENT, x.dtype.newbyteorder("<"), x.shape,
+                       model.id, eps if bounded else 0.0, mid, half, step)
+    h.sections[ck.SEC_LATENT] = encode_latents(q, step, model.tables)
+    del q
+    if bounded:
+        h.sections[ck.SEC_RESIDUAL] = encode_residual(qr)
+        del qr
+        if exc:
+            pos = np.concatenate(exc)
+            h.sections[ck.SEC_EXCEPTIONS] = encode_points(pos, flat[pos])
+    if nonfinite.size:
+        h.sections[ck.SEC_NONFINITE] = encode_points(nonfinite, flat[nonfinite])
+    out = ck.pack_chunk(h)
+    if bounded and len(out) > LOSSLESS_CHECK * x.nbytes:
+        lossless = _lossless(x)
+        if len(lossless) <= len(out):
+            return lossless
+    return out
+
+
+def _reconstruct(model: Model, blocking: Blocking, q: np.ndarray, s, step: float, mid: float, half: float) -> np.ndarray:
+    """The exact decoder path, shared by the encoder (for residuals) and decompress."""
+    xhat = blocking.from_blocks(model.decoder(q, step), s)
+    xhat *= half
+    xhat += mid
+    return xhat
+
+
+def decompress(data, model: Model | None = None, *, out: np.ndarray | None = None,
+               progress: Progress | None = None) -> np.ndarray:
+    """Decode one chunk. Without ``model`` the chunk's model id is looked up (registry,
+    PHCOMP_MODEL_PATH, user cache). Needs only numpy, constriction and zstandard."""
+    h = ck.parse_chunk(data)
+    result = np.empty(h.shape, h.dtype.newbyteorder("=")) if out is None else out
+    if result.shape != h.shape or result.dtype != h.dtype or not result.flags.c_contiguous:
+        raise PhcompError(f"out must be a C-contiguous {h.dtype} array of shape {h.shape}")
+    flat = result.reshape(-1)
+    if h.mode == ck.MODE_LOSSLESS:
+        isz = h.dtype.itemsize
+        raw = zstd_decompress(h.sections.get(ck.SEC_RAW, b""), h.size * isz, "lossless payload") if h.size else b""
+        if h.size:
+            flat.view(np.uint8)[:] = np.frombuffer(raw, np.uint8).reshape(isz, -1).T.reshape(-1)
+        if progress:
+            progress(h.size)
+        return result
+    if model is None:
+        model = find_model(h.model_id)
+    elif model.id != h.model_id:
+        raise PhcompError(f"chunk was written with model {h.model_id}, but model {model.id} was given")
+    blocking = Blocking(h.shape, model.block)
+    q = decode_latents(h.sections[ck.SEC_LATENT], blocking.nblocks, model.latent_dim, model.tables)
+    qr = decode_residual(h.sections[ck.SEC_RESIDUAL], h.size) if h.mode == ck.MODE_BOUNDED else None
+    two_eps = 2.0 * h.eps
+    for s in blocking.slabs():
+        xhat = _reconstruct(model, blocking, q[s.block0 : s.block0 + s.nblocks], s, h.step, h.mid, h.half)
+        if qr is not None:
+            xhat += qr[s.elem0 : s.elem0 + s.nelems].reshape(xhat.shape) * two_eps
+        flat[s.elem0 : s.elem0 + s.nelems] = xhat.reshape(-1)
+        if progress:
+            progress(s.nelems)
+    for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):
+        if kind in h.sections:
+            pos, vals = decode_points(h.sections[kind], h.size, h.dtype, ck.SECTION_NAMES[kind])
+            flat[pos] = vals
+    return result

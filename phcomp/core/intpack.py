@@ -1,0 +1,80 @@
+"""Integer arrays and raw bytes as zstd frames, with sizes checked before anything is allocated.
+
+Used for the side streams of a chunk (escape values, positions of non-finite values and
+exceptions, residual tables) and for lossless payloads.
+"""
+from __future__ import annotations
+
+import numpy as np
+import zstandard
+
+from .bytes_io import ByteReader, ByteWriter
+from .errors import PhcompError
+
+ZSTD_LEVEL = 3
+_WIDTHS = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
+
+
+def zstd_compress(data: bytes, level: int = ZSTD_LEVEL) -> bytes:
+    # content size in the frame lets the reader check it before allocating
+    return zstandard.ZstdCompressor(level=level, write_content_size=True).compress(data)
+
+
+def zstd_decompress(data: bytes, expected_size: int, what: str = "stream") -> bytes:
+    try:
+        size = zstandard.frame_content_size(data)
+    except zstandard.ZstdError as e:
+        raise PhcompError(f"corrupt {what}: {e}") from None
+    if size != expected_size:
+        raise PhcompError(f"corrupt {what}: frame holds {size} bytes, expected {expected_size}")
+    try:
+        out = zstandard.ZstdDecompressor().decompress(data, max_output_size=expected_size)
+    except zstandard.ZstdError as e:
+        raise PhcompError(f"corrupt {what}: {e}") from None
+    if len(out) != expected_size:
+        raise PhcompError(f"corrupt {what}: decoded {len(out)} bytes, expected {expected_size}")
+    return out
+
+
+def pack_ints(w: ByteWriter, values: np.ndarray) -> None:
+    """Write a 1-D integer array: u8 width, u64 count, blob(zstd of little-endian ints)."""
+    v = np.asarray(values, dtype=np.int64).ravel()
+    width = 1
+    if v.size:
+        lo, hi = int(v.min()), int(v.max())
+        for width in (1, 2, 4, 8):
+            info = np.iinfo(_WIDTHS[width])
+            if info.min <= lo and hi <= info.max:
+                break
+    w.u8(width)
+    w.u64(v.size)
+    w.blob(zstd_compress(v.astype(np.dtype(_WIDTHS[width]).newbyteorder("<")).tobytes()))
+
+
+def unpack_ints(r: ByteReader, max_count: int, what: str = "integer stream") -> np.ndarray:
+    width = r.u8()
+    if width not in _WIDTHS:
+        raise PhcompError(f"corrupt {what}: bad integer width {width}")
+    count = r.u64()
+    if count > max_count:
+        raise PhcompError(f"corrupt {what}: {count} values declared, at most {max_count} possible")
+    raw = zstd_decompress(r.blob(), count * width, what)
+    return np.frombuffer(raw, dtype=np.dtype(_WIDTHS[width]).newbyteorder("<")).astype(np.int64)
+
+
+def delta_encode_positions(pos: np.ndarray) -> np.ndarray:
+    """Sorted positions -> gaps (first value kept), small numbers for zstd."""
+    pos = np.asarray(pos, dtype=np.int64)
+    return np.diff(pos, prepend=0) if pos.size else pos
+
+
+def delta_decode_positions(gaps: np.ndarray, limit: int, what: str) -> np.ndarray:
+    """Inverse of delta_encode_positions; positions must be strictly increasing and < limit."""
+    if gaps.size == 0:
+        return gaps
+    if gaps[0] < 0 or gaps.max() >= limit or (gaps.size > 1 and gaps[1:].min() <= 0):
+        raise PhcompError(f"corrupt {what}: positions not increasing")
+    pos = np.cumsum(gaps)
+    if pos[-1] >= limit:
+        raise PhcompError(f"corrupt {what}: position {pos[-1]} outside array of {limit} values")
+    return pos

@@ -1,0 +1,43 @@
+"""Latent section: runs both latent coders and keeps the smaller (u8 coder id first)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import latent_dense, latent_sparse
+from .bytes_io import ByteReader, ByteWriter
+from .errors import PhcompError
+from .tables import LatentTables
+
+DENSE, SPARSE = 0, 1
+CODER_NAMES = {DENSE: "dense (per-group tables)", SPARSE: "sparse (index differences)"}
+
+
+def encode_latents(q: np.ndarray, step: float, tables: LatentTables) -> bytes:
+    best = None
+    for coder, mod in ((DENSE, latent_dense), (SPARSE, latent_sparse)):
+        w = ByteWriter()
+        w.u8(coder)
+        mod.encode(w, q, step, tables)
+        b = w.getvalue()
+        if best is None or len(b) < len(best):
+            best = b
+    return best
+
+
+def decode_latents(data: bytes, nblocks: int, k: int, tables: LatentTables) -> np.ndarray:
+    r = ByteReader(data, "latent section")
+    coder = r.u8()
+    if coder == DENSE:
+        q = latent_dense.decode(r, nblocks, tables)
+    elif coder == SPARSE:
+        q = latent_sparse.decode(r, nblocks, k, tables)
+    else:
+        raise PhcompError(f"corrupt latent section: unknown coder {coder}")
+    r.expect_end()
+    if q.shape[1] != k:
+        raise PhcompError("corrupt latent section: wrong latent width")
+    return q
+
+
+def latent_coder(data: bytes) -> str:
+    return CODER_NAMES.get(data[0], "unknown") if data else "none"

@@ -1,0 +1,136 @@
+"""``Model``: a trained compressor as the codec sees it (container + encoder + exact decoder + tables),
+and where models are found: in-process registry, PHCOMP_MODEL_PATH, the user cache directory."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import container
+from .decoder import build_decoder, build_encoder
+from .errors import ModelNotFoundError, PhcompError
+from .tables import LatentTables, unpack_tables
+
+MODEL_SUFFIX = ".phcm"
+
+
+class Model:
+    """A trained compressor. Immutable once built; ``id`` is a hash of its canonical bytes."""
+
+    def __init__(self, kind: str, block: tuple[int, ...], params: dict, arrays: dict[str, np.ndarray], meta: dict | None = None):
+        self.kind = kind
+        self.block = tuple(int(b) for b in block)
+        self.params = params
+        self.arrays = arrays
+        self.meta = dict(meta or {})
+        self._header, self._payload = container.build(kind, self.block, params, arrays, self.meta)
+        self.id = container.model_id(self._header, self._payload)
+        self._check()
+        self.decoder = build_decoder(params.get("decoder", {}), arrays)
+        self.encoder = build_encoder(params.get("encoder", {}), arrays)
+        tables = unpack_tables(arrays["tables.freq"], arrays["tables.index"]) if "tables.index" in arrays else []
+        self.tables = LatentTables(tables, params["latent_coding"])
+        if self.tables.group_edges[-1] != self.latent_dim:
+            raise PhcompError("corrupt model: table groups do not cover the latent")
+
+    def _check(self) -> None:
+        if not self.block or len(self.block) > 4 or min(self.block) < 1 or int(np.prod(self.block)) > 1 << 16:
+            raise PhcompError(f"model block shape {self.block} is not supported")
+        for key in ("decoder", "encoder", "latent_coding", "default_step", "step_factor"):
+            if key not in self.params:
+                raise PhcompError(f"corrupt model: parameter {key!r} missing")
+
+    @property
+    def block_size(self) -> int:
+        return int(np.prod(self.block))
+
+    @property
+    def latent_dim(self) -> int:
+        return self.decoder.k
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        return container.dumps(self._header, self._payload)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Model":
+        header, _, arrays = container.loads(data)
+        try:
+            return cls(header["kind"], tuple(header["block"]), header["params"], arrays, header.get("meta"))
+        except (KeyError, TypeError, ValueError) as e:
+            if isinstance(e, PhcompError):
+                raise
+            raise PhcompError(f"corrupt model file: {e!r}") from None
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the model; a directory gets ``<id>.phcm`` inside it. Returns the file written."""
+        p = Path(path)
+        if p.is_dir():
+            p = p / f"{self.id}{MODEL_SUFFIX}"
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_bytes(self.to_bytes())
+        os.replace(tmp, p)
+        return p
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "block": list(self.block), "latent_dim": self.latent_dim,
+                "bytes": self.nbytes, "meta": self.meta}
+
+    def __repr__(self) -> str:
+        return f"<phcomp.Model {self.kind} id={self.id} block={self.block} latent={self.latent_dim}>"
+
+
+_REGISTRY: dict[str, Model] = {}
+
+
+def register_model(model: Model) -> Model:
+    """Make ``model`` findable by id in this process (decompress without ``model=``)."""
+    _REGISTRY[model.id] = model
+    return model
+
+
+def load_model(path: str | os.PathLike) -> Model:
+    """Load a model file (no code is executed: the container holds only JSON and arrays)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise PhcompError(f"cannot read model file {path}: {e}") from None
+    return register_model(Model.from_bytes(data))
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "phcomp" / "models"
+
+
+def search_dirs() -> list[Path]:
+    dirs = [Path(p) for p in os.environ.get("PHCOMP_MODEL_PATH", "").split(os.pathsep) if p]
+    return dirs + [cache_dir()]
+
+
+def find_model(model_id: str) -> Model:
+    """Registry, then each PHCOMP_MODEL_PATH directory, then the cache; error names them all."""
+    if model_id in _REGISTRY:
+        return _REGISTRY[model_id]
+    searched = ["in-process registry (phcomp.register_model)"]
+    for d in search_dirs():
+        f = d / f"{model_id}{MODEL_SUFFIX}"
+        searched.append(str(f))
+        if f.is_file():
+            m = Model.from_bytes(f.read_bytes())
+            if m.id != model_id:
+                raise PhcompError(f"model file {f} holds model {m.id}, not {model_id}")
+            return register_model(m)
+    raise ModelNotFoundError(model_id, searched)
+
+
+def install_model(model: Model) -> Path:
+    """Copy a model into the user cache directory so later processes find it by id."""
+    d = cache_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    return model.save(d)

@@ -1,0 +1,160 @@
+"""Entropy-model tables of a model: fitting at training time, storage as two integer arrays.
+
+Latent coefficients are coded with tables fitted on the training latents and stored in the
+model (never refitted at decode time). Because the latent step changes with the error bound,
+tables are fitted on a ladder of *scales* s = sigma / step, half an octave apart
+(s = 2**(level/2)); the encoder picks the level nearest the chunk's step and records it.
+For scales above the ladder, the dense coder drops ``shift`` low bits to a uniform code and
+codes the high part with the top table (the low bits of a wide distribution are ~uniform).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import PhcompError
+from .rangecoder import FreqTable
+
+LEVEL_MIN = -8  # s = 1/16: nearly every coefficient quantizes to 0
+LEVEL_MAX = 10  # s = 32
+LEVELS = list(range(LEVEL_MIN, LEVEL_MAX + 1))
+SPARSE_ALPHABET = 1024  # count / gap alphabets of the index-difference coder (escape above)
+VALUE_RADIUS = 256  # nonzero-value alphabet of the index-difference coder
+
+
+def scale_of_level(level: int) -> float:
+    return 2.0 ** (level / 2.0)
+
+
+def level_and_shift(sigma: float, step: float) -> tuple[int, int]:
+    """Ladder level and number of uniform low bits for coefficients of std ``sigma`` at ``step``."""
+    s = max(sigma, 1e-300) / step
+    shift = 0
+    top = scale_of_level(LEVEL_MAX)
+    if s > top:
+        shift = min(int(math.ceil(math.log2(s / top))), 20)
+        s /= 2.0**shift
+    level = int(round(2.0 * math.log2(max(s, 1e-300))))
+    return max(LEVEL_MIN, min(LEVEL_MAX, level)), shift
+
+
+def zigzag_nonzero(v: np.ndarray) -> np.ndarray:
+    """Nonzero ints -> 0, 1, 2, ...: +1 -> 0, -1 -> 1, +2 -> 2, -2 -> 3, ..."""
+    return np.where(v > 0, 2 * v - 2, -2 * v - 1)
+
+
+def unzigzag_nonzero(u: np.ndarray) -> np.ndarray:
+    return np.where(u % 2 == 0, u // 2 + 1, -(u + 1) // 2)
+
+
+def fit_dense_table(coeffs: np.ndarray, sigma: float, level: int) -> FreqTable:
+    step = max(sigma, 1e-300) / scale_of_level(level)
+    q = np.rint(coeffs / step).astype(np.int64)
+    radius = int(min(max(8 * scale_of_level(level), 4), 4096))
+    return FreqTable.fit(q, -radius, radius)
+
+
+def fit_sparse_tables(coeffs: np.ndarray, sigma_all: float, level: int) -> list[FreqTable]:
+    """Tables for (nonzeros per block, gaps between nonzeros, zigzagged nonzero values)."""
+    step = max(sigma_all, 1e-300) / scale_of_level(level)
+    q = np.rint(coeffs / step).astype(np.int64)
+    nz = q != 0
+    k = q.shape[1]
+    counts = nz.sum(axis=1)
+    rows, cols = np.nonzero(nz)
+    gaps = index_gaps(rows, cols)
+    vals = zigzag_nonzero(q[nz])
+    return [
+        FreqTable.fit(counts, 0, min(k, SPARSE_ALPHABET)),
+        FreqTable.fit(gaps, 0, min(k - 1, SPARSE_ALPHABET)),
+        FreqTable.fit(vals, 0, 2 * VALUE_RADIUS - 1),
+    ]
+
+
+def index_gaps(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Index differences of nonzeros (row-major order): first col of a row, then col - prev - 1."""
+    if cols.size == 0:
+        return cols.astype(np.int64)
+    prev = np.empty_like(cols)
+    prev[0] = -1
+    prev[1:] = cols[:-1]
+    prev[np.r_[True, rows[1:] != rows[:-1]]] = -1
+    return (cols - prev - 1).astype(np.int64)
+
+
+def pack_tables(tables: list[FreqTable]) -> dict[str, np.ndarray]:
+    freqs = np.concatenate([t.freq for t in tables]).astype(np.uint32) if tables else np.zeros(0, np.uint32)
+    index = np.zeros((len(tables), 3), np.int64)
+    off = 0
+    for i, t in enumerate(tables):
+        index[i] = (off, t.freq.size, t.lo)
+        off += t.freq.size
+    return {"tables.freq": freqs, "tables.index": index}
+
+
+def unpack_tables(freqs: np.ndarray, index: np.ndarray) -> list[FreqTable]:
+    out = []
+    if index.ndim != 2 or index.shape[1] != 3:
+        raise PhcompError("corrupt model: bad table index")
+    for off, n, lo in index.tolist():
+        if off < 0 or n < 2 or off + n > freqs.size:
+            raise PhcompError("corrupt model: table outside the frequency array")
+        t = FreqTable(freqs[off : off + n].astype(np.uint32), int(lo))
+        t.validate()
+        out.append(t)
+    return out
+
+
+class LatentTables:
+    """The tables one model uses for its latents, with the lookups of both coders."""
+
+    def __init__(self, tables: list[FreqTable], spec: dict) -> None:
+        self.tables = tables
+        self.group_edges = [int(e) for e in spec["group_edges"]]
+        self.sigma = [float(s) for s in spec["group_sigma"]]
+        self.sigma_all = float(spec["sigma_all"])
+        self.dense_base = int(spec["dense_base"])
+        self.sparse_base = int(spec["sparse_base"])
+        ngroups = len(self.group_edges) - 1
+        need = max(self.dense_base + ngroups * len(LEVELS), self.sparse_base + 3 * len(LEVELS))
+        if len(self.sigma) != ngroups or need > len(tables):
+            raise PhcompError("corrupt model: latent table spec does not match its tables")
+
+    @property
+    def ngroups(self) -> int:
+        return len(self.group_edges) - 1
+
+    def dense(self, group: int, level: int) -> FreqTable:
+        return self.tables[self.dense_base + group * len(LEVELS) + level - LEVEL_MIN]
+
+    def sparse(self, level: int) -> list[FreqTable]:
+        b = self.sparse_base + 3 * (level - LEVEL_MIN)
+        return self.tables[b : b + 3]
+
+    @classmethod
+    def fit(cls, coeffs: np.ndarray, ngroups: int = 32) -> tuple[list[FreqTable], dict]:
+        """Fit every table from training coefficients (n_blocks, K), channels ranked by variance."""
+        k = coeffs.shape[1]
+        ngroups = max(1, min(ngroups, k))
+        # geometric group edges: the few high-variance channels get groups of their own
+        edges = np.unique(np.round(np.geomspace(1, k + 1, ngroups + 1)).astype(int) - 1)
+        edges[0], edges[-1] = 0, k
+        edges = np.unique(edges)
+        sigma = [float(np.sqrt(np.mean(coeffs[:, a:b] ** 2))) for a, b in zip(edges[:-1], edges[1:])]
+        sigma_all = float(np.sqrt(np.mean(coeffs**2)))
+        tables: list[FreqTable] = []
+        for g, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+            for level in LEVELS:
+                tables.append(fit_dense_table(coeffs[:, a:b], sigma[g], level))
+        sparse_base = len(tables)
+        for level in LEVELS:
+            tables.extend(fit_sparse_tables(coeffs, sigma_all, level))
+        spec = {
+            "group_edges": [int(e) for e in edges],
+            "group_sigma": sigma,
+            "sigma_all": sigma_all,
+            "dense_base": 0,
+            "sparse_base": sparse_base,
+        }
+        return tables, spec

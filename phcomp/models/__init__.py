@@ -1,0 +1,41 @@
+"""Trainable model kinds. Torch (for the neural kinds) is imported here and nowhere in core."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import PhcompError
+from ..core.model import Model, register_model
+
+KINDS = ("linear",)
+
+
+def default_block(ndim: int) -> tuple[int, ...]:
+    """8^3 for volumes, 16^2 for images, 64 for 1-D signals (the calibrated defaults)."""
+    return {1: (64,), 2: (16, 16)}.get(ndim, (8, 8, 8))
+
+
+def train(data: Any, *, kind: str = "linear", block: tuple[int, ...] | None = None, **options: Any) -> Model:
+    """Train a model on an array or a list of arrays (their trailing dims are blocked).
+
+    kind="linear" options: rank (default: full), groups (32), max_blocks (200000), seed (0),
+    step_factor (1.0: latent step = 2*eps), default_rel (1e-3: the unbounded rate point), deadzone (0).
+    The model is registered in-process, so chunks it writes decode without ``model=``.
+    """
+    arrays = [np.asarray(a) for a in (data if isinstance(data, (list, tuple)) else [data])]
+    if not arrays:
+        raise PhcompError("no training data")
+    for a in arrays:
+        if a.dtype.kind not in "fiu":
+            raise PhcompError(f"training data must be numeric, got {a.dtype}")
+    if block is None:
+        block = default_block(min(a.ndim for a in arrays))
+    block = tuple(int(b) for b in block)
+    if kind == "linear":
+        from .linear import train_linear
+
+        model = train_linear(arrays, block, **options)
+    else:
+        raise PhcompError(f"unknown model kind {kind!r}; available: {', '.join(KINDS)}")
+    return register_model(model)

@@ -1,0 +1,92 @@
+"""kind="linear": block PCA fitted with numpy, exported to the exact integer decoder.
+
+The basis is full rank by default (CALIBRATION.md: truncated PCA loses at tight bounds,
+where the residual takes over). Training blocks are normalised per array exactly as the
+codec normalises a chunk (finite range mapped onto [-1, 1]).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from ..core.blocking import Blocking
+from ..core.decoder import LinearIntDecoder
+from ..core.errors import PhcompError
+from ..core.model import Model
+from ..core.tables import LatentTables
+
+WEIGHT_SHIFT = 24  # basis entries |v| <= 1 kept to 2**-24: far below any useful bound
+
+
+def sample_blocks(arrays: Iterable[np.ndarray], block: tuple[int, ...], max_blocks: int, seed: int) -> np.ndarray:
+    """Normalised blocks drawn uniformly from all arrays (at most ``max_blocks``)."""
+    arrays = [np.asarray(a) for a in arrays]
+    total = sum(Blocking(a.shape, block).nblocks for a in arrays)
+    if total == 0:
+        raise PhcompError("no training data: every array is empty")
+    keep = min(1.0, max_blocks / total)
+    rng = np.random.default_rng(seed)
+    out = []
+    for a in arrays:
+        if a.dtype.kind != "f":
+            a = a.astype(np.float64)
+        b = Blocking(a.shape, block)
+        fin = a[np.isfinite(a)]
+        if fin.size == 0:
+            continue
+        lo, hi = float(fin.min()), float(fin.max())
+        mid, half = lo / 2 + hi / 2, hi / 2 - lo / 2
+        if half == 0:
+            continue
+        xv = b.view(a)
+        for s in b.slabs():
+            sel = rng.random(s.nblocks) < keep
+            if not sel.any():
+                continue
+            sub = b.slab_values(xv, s)
+            sub[~np.isfinite(sub)] = mid
+            out.append(b.to_blocks((sub - mid) / half, s)[sel])
+    if not out:
+        raise PhcompError("no usable training data (all arrays constant or non-finite)")
+    return np.concatenate(out)
+
+
+def train_linear(arrays: list[np.ndarray], block: tuple[int, ...], *, rank: int | None = None, groups: int = 32,
+                 max_blocks: int = 200_000, seed: int = 0, step_factor: float = 1.0, default_rel: float = 1e-3,
+                 deadzone: float = 0.0, meta: dict | None = None) -> Model:
+    x = sample_blocks(arrays, block, max_blocks, seed)
+    d = x.shape[1]
+    k = d if rank is None else int(rank)
+    if not 1 <= k <= d:
+        raise PhcompError(f"rank must be in 1..{d}, got {rank}")
+    mu = x.mean(axis=0)
+    xc = x - mu
+    evals, evecs = np.linalg.eigh(xc.T @ xc / max(len(x) - 1, 1))
+    order = np.argsort(evals)[::-1][:k]
+    basis = evecs[:, order]
+    # fix each column's sign (largest entry positive) so training is reproducible across LAPACKs
+    idx = np.argmax(np.abs(basis), axis=0)
+    basis *= np.sign(basis[idx, np.arange(k)])
+    weight = np.rint(basis.T * 2.0**WEIGHT_SHIFT).astype(np.int32)
+    coeffs = xc @ basis
+    tables, spec = LatentTables.fit(coeffs, groups)
+    from ..core.tables import pack_tables
+
+    arrays_out = {"encoder.matrix": basis, "encoder.mean": mu, "decoder.weight": weight, "decoder.mean": mu}
+    arrays_out.update(pack_tables(tables))
+    q_limit = LinearIntDecoder(weight, mu, WEIGHT_SHIFT).q_limit
+    coef_bound = np.sqrt(d) * (1.0 + float(np.abs(mu).max()))
+    params = {
+        "decoder": {"type": "linear_int", "shift": WEIGHT_SHIFT},
+        "encoder": {"type": "linear"},
+        "latent_coding": spec,
+        "step_factor": float(step_factor),
+        # the model's own rate point: the step a bound of default_rel of the range would use
+        "default_step": float(step_factor * 4.0 * default_rel),
+        "min_step": float(coef_bound / q_limit * 1.01),
+        "deadzone": float(deadzone),
+    }
+    info = {"trained_on_blocks": int(len(x)), "explained_variance": [float(v) for v in evals[order][:8]]}
+    info.update(meta or {})
+    return Model("linear", block, params, arrays_out, info)
