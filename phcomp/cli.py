@@ -1,0 +1,311 @@
+"""The ``phcomp`` command. Nothing imports this module; it only calls the library."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from . import core
+from .core import filefmt
+from .core.errors import PhcompError
+
+EPILOG_BOUNDS = ("Bounds follow SZ3: --abs E keeps every value within E; --rel R within R times the value "
+                 "range (max - min of the finite values) of the whole input; both: the tighter; "
+                 "--abs 0 is lossless; neither: the model's own rate point (no bound).")
+
+
+def _progress(total: int, desc: str, unit: str = "val"):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, disable=None, file=sys.stderr, leave=False)
+
+
+@contextmanager
+def _atomic_output(path: Path, force: bool):
+    """Write to a temporary beside ``path`` and rename it into place only on success."""
+    if path.exists() and not force:
+        raise PhcompError(f"{path} exists; pass --force to overwrite")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _load_model(spec: str | None) -> core.Model | None:
+    if spec is None:
+        return None
+    p = Path(spec)
+    if p.is_file():
+        return core.load_model(p)
+    return core.find_model(spec)
+
+
+def _load_npy(path: str) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise PhcompError(f"cannot read {path} as .npy: {e}") from None
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from .models import train
+
+    arrays = [_load_npy(p) for p in a.inputs]
+    opts = {k: v for k, v in (("rank", a.rank), ("groups", a.groups), ("max_blocks", a.max_blocks),
+                              ("seed", a.seed), ("step_factor", a.step_factor)) if v is not None}
+    block = tuple(int(b) for b in a.block.split(",")) if a.block else None
+    model = train(arrays, kind=a.kind, block=block,
+                  meta={"trained_on": [os.path.basename(p) for p in a.inputs]}, **opts)
+    out = Path(a.output)
+    if out.exists() and not out.is_dir() and not a.force:
+        raise PhcompError(f"{out} exists; pass --force to overwrite")
+    written = model.save(out)
+    msg = f"model {model.id} ({model.kind}, block {model.block}, {model.nbytes} bytes) -> {written}"
+    if not a.no_install:
+        msg += f"\n  installed in {core.install_model(model)} (decompress finds it by id)"
+    print(msg)
+    return 0
+
+
+def _row_chunks(shape: tuple[int, ...], itemsize: int, chunk_mb: float) -> list[tuple[int, int]]:
+    if not shape:
+        return [(0, 1)]
+    row_bytes = max(1, int(np.prod(shape[1:], dtype=np.int64)) * itemsize)
+    rows = max(1, int(chunk_mb * 2**20 // row_bytes))
+    return [(r, min(shape[0], r + rows)) for r in range(0, max(shape[0], 1), rows)] or [(0, 0)]
+
+
+def cmd_compress(a: argparse.Namespace) -> int:
+    x = _load_npy(a.input)
+    if x.dtype.kind != "f":
+        raise PhcompError(f"{a.input}: phcomp compresses float32/float64 arrays, not {x.dtype}")
+    model = _load_model(a.model)
+    abs_ = a.abs
+    if a.rel is not None:  # relative to the whole input, not to each chunk
+        rng = core.codec._finite_range(x)
+        e = a.rel * (rng[1] - rng[0]) if rng else 0.0
+        abs_ = e if abs_ is None else min(abs_, e)
+    if model is not None and not a.no_install:
+        core.install_model(model)
+    out = Path(a.output or a.input + ".phc")
+    total = 0
+    with _atomic_output(out, a.force) as f, _progress(x.size, "compress") as bar:
+        w = filefmt.FileWriter(f, x.shape, x.dtype)
+        for r0, r1 in _row_chunks(x.shape, x.itemsize, a.chunk_mb):
+            part = x[r0:r1] if x.ndim else x
+            blob = core.compress(np.asarray(part), model, abs=abs_, progress=bar.update)
+            w.add(blob, r1 - r0)
+            total += len(blob)
+        w.close()
+    print(f"{a.input} -> {out}: {x.nbytes} -> {out.stat().st_size} bytes, ratio {x.nbytes / max(out.stat().st_size, 1):.2f}")
+    return 0
+
+
+def cmd_decompress(a: argparse.Namespace) -> int:
+    model = _load_model(a.model)
+    src = Path(a.input)
+    out = Path(a.output or (a.input[:-4] if a.input.endswith(".phc") else a.input) + ("" if a.output else ".npy"))
+    if filefmt.is_phc_file(src):
+        rd = filefmt.FileReader(src)
+        with _atomic_output(out, a.force) as f, _progress(int(np.prod(rd.shape)), "decompress") as bar:
+            np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(rd.dtype),
+                                                     "fortran_order": False, "shape": rd.shape})
+            for e, blob in rd.chunks():
+                f.write(core.decompress(blob, model, progress=bar.update).tobytes())
+    else:
+        arr = core.decompress(src.read_bytes(), model)
+        with _atomic_output(out, a.force) as f:
+            np.save(f, arr)
+    print(f"{src} -> {out}")
+    return 0
+
+
+def cmd_inspect(a: argparse.Namespace) -> int:
+    src = Path(a.input)
+    if filefmt.is_phc_file(src):
+        rd = filefmt.FileReader(src)
+        chunks = [core.inspect_chunk(blob) for _, blob in rd.chunks()]
+        raw = int(np.prod(rd.shape)) * rd.dtype.itemsize
+        info = {"file": str(src), "shape": list(rd.shape), "dtype": str(rd.dtype), "chunks": len(chunks),
+                "bytes": src.stat().st_size, "ratio": raw / max(src.stat().st_size, 1), "chunk_headers": chunks}
+    else:
+        info = core.inspect_chunk(src.read_bytes())
+    if a.json:
+        print(json.dumps(info, indent=2))
+    else:
+        _print_info(info)
+    return 0
+
+
+def _print_info(info: dict, indent: str = "") -> None:
+    for k, v in info.items():
+        if isinstance(v, list) and v and isinstance(v[0], dict):
+            for i, sub in enumerate(v):
+                print(f"{indent}chunk {i}:")
+                _print_info(sub, indent + "  ")
+        elif isinstance(v, dict):
+            print(f"{indent}{k}: " + ", ".join(f"{kk}={vv}" for kk, vv in v.items()))
+        elif isinstance(v, float):
+            print(f"{indent}{k}: {v:.6g}")
+        else:
+            print(f"{indent}{k}: {v}")
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from .bench import format_table, run_bench
+
+    x = np.load(a.input, allow_pickle=False)
+    model = _load_model(a.model)
+    rows = run_bench(x, model, rels=a.rel, repeat=a.repeat, peers=not a.no_peers)
+    if a.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(format_table(rows))
+    return 0
+
+
+def cmd_data(a: argparse.Namespace) -> int:
+    from .data import grayscott3d
+
+    if a.name != "grayscott3d":
+        raise PhcompError(f"unknown data set {a.name!r}")
+    sizes = {"small": (32, 2), "medium": (64, 8), "large": (128, 8)}
+    n, snaps = sizes[a.size]
+    with _progress(8000, f"grayscott3d {n}^3", unit="step") as bar:
+        d = grayscott3d(n=n, snapshots=snaps, seed=a.seed, progress=bar.update)
+    out = Path(a.output)
+    with _atomic_output(out, a.force) as f:
+        np.save(f, d)
+    print(f"{a.name} {d.shape} {d.dtype} -> {out}")
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    """Generate a simulation, train on even snapshots, compress the odd ones, compare with peers."""
+    from .bench import format_table, run_bench
+    from .data import grayscott3d
+    from .models import train
+
+    sizes = {"small": (32, 4), "medium": (64, 8)}
+    n, snaps = sizes[a.size]
+    with _progress(8000, f"simulating Gray-Scott {n}^3", unit="step") as bar:
+        d = grayscott3d(n=n, snapshots=snaps, seed=0, progress=bar.update)
+    train_part, test_part = d[0::2], d[1::2]
+    model = train(train_part, kind="linear", meta={"trained_on": f"grayscott3d {n}^3 even snapshots"})
+    print(f"trained model {model.id} ({model.kind}, block {model.block}, {model.nbytes / 1e6:.2f} MB) "
+          f"on {train_part.shape}; compressing {test_part.shape} {test_part.dtype} ({test_part.nbytes / 1e6:.1f} MB)")
+    rows = run_bench(test_part, model, rels=a.rel, repeat=a.repeat, peers=not a.no_peers)
+    print(format_table(rows))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="phcomp", description=(
+        "phcomp: learned, error-bounded compression of scientific arrays. Train a model on sample "
+        "data, compress .npy arrays into .phc files with a guaranteed pointwise bound, read them back "
+        "bit-exactly anywhere (decoding needs only numpy, constriction and zstandard)."))
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model on .npy arrays", description=(
+        "Fit a model to one or more .npy arrays (their trailing dims are cut into blocks) and write "
+        "it as a .phcm model file. The model is also installed in the user cache so that "
+        "'phcomp decompress' finds it by the id recorded in each chunk."))
+    t.add_argument("inputs", nargs="+", help=".npy training arrays")
+    t.add_argument("-o", "--output", required=True, help="model file (or directory: <id>.phcm inside)")
+    t.add_argument("--kind", default="linear", help="model kind (default: linear = block PCA)")
+    t.add_argument("--block", help="block shape over the trailing dims, e.g. 8,8,8 (default: 8^3 for volumes, "
+                   "16x16 for images, 64 for 1-D)")
+    t.add_argument("--rank", type=int, help="latent size (default: full rank = block size)")
+    t.add_argument("--groups", type=int, help="channel groups with their own entropy tables (default 32)")
+    t.add_argument("--max-blocks", type=int, help="training blocks sampled (default 200000)")
+    t.add_argument("--step-factor", type=float, help="latent step as a multiple of 2*eps (default 1.0)")
+    t.add_argument("--seed", type=int, help="sampling seed (default 0)")
+    t.add_argument("--no-install", action="store_true", help="do not copy the model into the user cache")
+    t.add_argument("--force", action="store_true", help="overwrite an existing model file")
+    t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("compress", help="compress a .npy array into a .phc file", epilog=EPILOG_BOUNDS,
+                       description="Compress a .npy array (memory-mapped, streamed in chunks along axis 0) "
+                       "into a .phc file. Written to a temporary first, renamed into place when complete.")
+    c.add_argument("input", help=".npy array (float32 or float64)")
+    c.add_argument("-o", "--output", help="output .phc (default: INPUT.phc)")
+    c.add_argument("--model", help="model file (.phcm) or model id")
+    c.add_argument("--abs", type=float, help="absolute error bound")
+    c.add_argument("--rel", type=float, help="error bound relative to the value range")
+    c.add_argument("--chunk-mb", type=float, default=64.0, help="uncompressed MiB per chunk (default 64)")
+    c.add_argument("--no-install", action="store_true", help="do not copy the model into the user cache")
+    c.add_argument("--force", action="store_true", help="overwrite the output")
+    c.set_defaults(func=cmd_compress)
+
+    d = sub.add_parser("decompress", help="decompress a .phc file (or a raw chunk) into .npy",
+                       description="Decode a .phc file or a single chunk back to .npy. The model is found by "
+                       "the id in each chunk: in-process, PHCOMP_MODEL_PATH directories, then the user "
+                       "cache; --model names it explicitly.")
+    d.add_argument("input", help=".phc file, or one raw chunk")
+    d.add_argument("-o", "--output", help="output .npy (default: INPUT without .phc, plus .npy)")
+    d.add_argument("--model", help="model file (.phcm) or id")
+    d.add_argument("--force", action="store_true", help="overwrite the output")
+    d.set_defaults(func=cmd_decompress)
+
+    i = sub.add_parser("inspect", help="show the header of a .phc file or chunk",
+                       description="Print format version, model id, shape, dtype, mode, bound, latent coder "
+                       "and the size of every section, per chunk.")
+    i.add_argument("input", help="a .phc file written by 'phcomp compress', or one raw chunk (bytes from phcomp.compress)")
+    i.add_argument("--json", action="store_true", help="machine-readable output")
+    i.set_defaults(func=cmd_inspect)
+
+    b = sub.add_parser("bench", help="compare phcomp with SZ3, ZFP and zstd on one array",
+                       description="Run phcomp, SZ3 (pysz), ZFP (zfpy, fixed accuracy) and zstd on the same array "
+                       "in one run: ratio, bits/value, max error/range, PSNR, compress/decompress MB/s (warm-up, "
+                       "median of --repeat runs) and peak memory (tracemalloc, as a multiple of the array size). "
+                       "Peers missing from the environment are skipped with a note (pip install .[bench]).")
+    b.add_argument("input", help=".npy array")
+    b.add_argument("--model", required=True, help="model file (.phcm) or id")
+    b.add_argument("--rel", type=float, nargs="+", default=[1e-3], help="relative bounds (default 1e-3)")
+    b.add_argument("--repeat", type=int, default=3, help="timed runs per codec (median reported)")
+    b.add_argument("--no-peers", action="store_true", help="phcomp only")
+    b.add_argument("--json", action="store_true", help="print rows as JSON")
+    b.set_defaults(func=cmd_bench)
+
+    m = sub.add_parser("demo", help="simulate, train, compress, compare with SZ3/ZFP/zstd",
+                       description="The main job in one command: simulate 3-D Gray-Scott, train a linear model on "
+                       "the even snapshots, compress the odd ones at each --rel, decode them, and print ratio, "
+                       "max error, PSNR and speeds next to SZ3, ZFP and zstd (when installed).")
+    m.add_argument("--size", choices=["small", "medium"], default="medium", help="small: 32^3, medium: 64^3 (default)")
+    m.add_argument("--rel", type=float, nargs="+", default=[1e-2, 1e-3, 1e-4], help="relative bounds")
+    m.add_argument("--repeat", type=int, default=3, help="timed runs per codec (median reported)")
+    m.add_argument("--no-peers", action="store_true", help="phcomp only")
+    m.set_defaults(func=cmd_demo)
+
+    g = sub.add_parser("data", help="generate test data (.npy)", description="Deterministic generators of test data.")
+    g.add_argument("name", choices=["grayscott3d"], help="data set")
+    g.add_argument("-o", "--output", required=True)
+    g.add_argument("--size", choices=["small", "medium", "large"], default="medium",
+                   help="small: 2x32^3, medium: 8x64^3 (default), large: 8x128^3")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--force", action="store_true")
+    g.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PhcompError as e:
+        print(f"phcomp: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+import os
+
+import numpy as np
+import pytest
+
+import phcomp
+from phcomp.data import grayscott3d
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """No test sees or fills the user's model cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("PHCOMP_MODEL_PATH", raising=False)
+
+
+@pytest.fixture(scope="session")
+def gs_data():
+    return grayscott3d(n=24, steps=800, snapshots=4, seed=1)
+
+
+@pytest.fixture(scope="session")
+def model3d(gs_data):
+    return phcomp.train(gs_data[0::2], kind="linear", block=(4, 4, 4), groups=8)
+
+
+@pytest.fixture(scope="session")
+def model2d(gs_data):
+    return phcomp.train(gs_data[0::2].reshape(-1, 24, 24)[::3], kind="linear", block=(8, 8), groups=8)
+
+
+@pytest.fixture(scope="session")
+def model1d(gs_data):
+    return phcomp.train(gs_data[0::2].reshape(-1, 24)[::5], kind="linear", block=(16,), groups=4)
+
+
+@pytest.fixture(scope="session")
+def models(model1d, model2d, model3d):
+    return {1: model1d, 2: model2d, 3: model3d}
+
+
+def max_err(x: np.ndarray, y: np.ndarray) -> float:
+    fin = np.isfinite(x)
+    return float(np.abs(x[fin].astype(np.float64) - y[fin].astype(np.float64)).max()) if fin.any() else 0.0

@@ -1,0 +1,92 @@
+"""The phcomp command, run as a real subprocess."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+
+def run(*args, check=True, cwd=None):
+    r = subprocess.run([sys.executable, "-m", "phcomp.cli", *map(str, args)], capture_output=True, text=True,
+                       cwd=cwd, env=dict(os.environ))
+    if check:
+        assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, gs_data):
+    d = tmp_path_factory.mktemp("cli")
+    np.save(d / "train.npy", gs_data[0::2])
+    np.save(d / "test.npy", gs_data[1::2])
+    return d
+
+
+def test_help_explains_every_command():
+    out = run("--help").stdout
+    for cmd in ("train", "compress", "decompress", "inspect", "bench"):
+        assert cmd in out
+        sub = run(cmd, "--help").stdout
+        assert "usage: phcomp " + cmd in sub and len(sub) > 300
+
+
+def test_train_compress_decompress_inspect(workdir, tmp_path):
+    # conftest points XDG_CACHE_HOME at a per-test directory that the subprocesses share
+    out = run("train", workdir / "train.npy", "-o", tmp_path / "m.phcm", "--block", "4,4,4", "--groups", "8").stdout
+    assert "installed in" in out
+    run("compress", workdir / "test.npy", "-o", tmp_path / "t.phc", "--model", tmp_path / "m.phcm", "--rel", "1e-3",
+        "--chunk-mb", "0.05")
+    info = json.loads(run("inspect", tmp_path / "t.phc", "--json").stdout)
+    assert info["chunks"] > 1 and info["chunk_headers"][0]["mode"] == "error-bounded"
+    # decompress finds the model by id in the cache, without --model
+    run("decompress", tmp_path / "t.phc", "-o", tmp_path / "back.npy")
+    x, y = np.load(workdir / "test.npy"), np.load(tmp_path / "back.npy")
+    assert y.shape == x.shape and np.abs(x - y).max() <= 1e-3 * (x.max() - x.min())
+    # refuses to overwrite without --force, and leaves no temporary behind
+    r = run("decompress", tmp_path / "t.phc", "-o", tmp_path / "back.npy", check=False)
+    assert r.returncode == 2 and "--force" in r.stderr
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    text = run("inspect", tmp_path / "t.phc").stdout
+    assert "model_id" in text and "latent" in text
+
+
+def test_lossless_without_model(workdir, tmp_path):
+    run("compress", workdir / "test.npy", "-o", tmp_path / "l.phc", "--abs", "0")
+    run("decompress", tmp_path / "l.phc", "-o", tmp_path / "l.npy")
+    assert np.array_equal(np.load(workdir / "test.npy"), np.load(tmp_path / "l.npy"))
+
+
+def test_errors_are_clear(workdir, tmp_path):
+    r = run("compress", workdir / "test.npy", "-o", tmp_path / "x.phc", "--rel", "1e-3", check=False)
+    assert r.returncode == 2 and "no model given" in r.stderr
+    (tmp_path / "junk.phc").write_bytes(b"PHCFILE1" + b"\0" * 40)
+    r = run("decompress", tmp_path / "junk.phc", "-o", tmp_path / "j.npy", check=False)
+    assert r.returncode == 2 and "phcomp: error" in r.stderr and not (tmp_path / "j.npy").exists()
+    np.save(tmp_path / "ints.npy", np.arange(10))
+    r = run("compress", tmp_path / "ints.npy", "--abs", "0", check=False)
+    assert r.returncode == 2 and "float32/float64" in r.stderr
+
+
+def test_bench_reports_all_columns(workdir, tmp_path):
+    run("train", workdir / "train.npy", "-o", tmp_path / "m.phcm", "--block", "4,4,4", "--no-install")
+    rows = json.loads(run("bench", workdir / "test.npy", "--model", tmp_path / "m.phcm", "--rel", "1e-2", "1e-3",
+                          "--repeat", "1", "--json").stdout)
+    codecs = {r["codec"] for r in rows}
+    assert "phcomp" in codecs and "zstd-3" in codecs
+    for r in rows:
+        if "skipped" in r:
+            continue
+        assert {"ratio", "bits_per_value", "max_err_over_range", "psnr_db", "compress_MBps", "decompress_MBps"} <= set(r)
+        if r["codec"] in ("phcomp", "SZ3"):
+            assert r["max_err_over_range"] <= r["rel"] * (1 + 1e-6)
+    ph = [r for r in rows if r["codec"] == "phcomp"]
+    assert all(r["peak_mem_compress_x"] > 0 for r in ph)
+    table = run("bench", workdir / "test.npy", "--model", tmp_path / "m.phcm", "--repeat", "1").stdout
+    assert table.startswith("| codec |")
+
+
+def test_demo_runs_end_to_end():
+    out = run("demo", "--size", "small", "--rel", "1e-2", "--repeat", "1").stdout
+    assert "trained model" in out and "| phcomp | 0.01 |" in out

@@ -1,0 +1,60 @@
+"""Format v1 is frozen: committed chunks keep decoding to the committed arrays, bit for bit."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import phcomp
+from phcomp.core import chunk as ck
+from conftest import FIXTURES
+
+V1 = os.path.join(FIXTURES, "v1")
+CASES = sorted(json.load(open(os.path.join(V1, "index.json")))["cases"])
+
+
+@pytest.fixture(scope="module")
+def v1_model():
+    return phcomp.load_model(os.path.join(V1, "model.phcm"))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_v1_fixtures_decode_bit_exact(v1_model, name):
+    blob = open(os.path.join(V1, f"{name}.phc"), "rb").read()
+    expected = np.load(os.path.join(V1, f"{name}.expected.npy"))
+    y = phcomp.decompress(blob, v1_model)
+    assert y.dtype == expected.dtype and y.shape == expected.shape
+    assert np.array_equal(y.view(f"u{y.itemsize}"), expected.view(f"u{y.itemsize}"))
+
+
+def test_v1_model_id_is_frozen(v1_model):
+    index = json.load(open(os.path.join(V1, "index.json")))
+    assert v1_model.id == index["model_id"]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_v1_headers(name):
+    blob = open(os.path.join(V1, f"{name}.phc"), "rb").read()
+    info = phcomp.inspect_chunk(blob)
+    index = json.load(open(os.path.join(V1, "index.json")))
+    assert info["format_version"] == 1 and blob[:4] == ck.MAGIC
+    assert info["mode"] == index["cases"][name]["mode"]
+    assert sum(info["sections"].values()) < len(blob)
+
+
+def test_header_layout_matches_spec(model3d, gs_data):
+    """The byte offsets documented in docs/format.md."""
+    x = gs_data[1]
+    blob = phcomp.compress(x, model3d, rel=1e-3)
+    assert blob[:4] == b"\x89PHC"
+    assert int.from_bytes(blob[4:6], "little") == 1
+    assert blob[6] == ck.MODE_BOUNDED and blob[8] == 1 and blob[9] == x.ndim
+    assert blob[12:20].hex() == model3d.id
+    shape = [int.from_bytes(blob[20 + 8 * i : 28 + 8 * i], "little") for i in range(x.ndim)]
+    assert shape == list(x.shape)
+    eps = np.frombuffer(blob[20 + 8 * x.ndim : 28 + 8 * x.ndim], "<f8")[0]
+    assert eps == pytest.approx(1e-3 * (x.max() - x.min()))
+
+
+def test_new_chunks_use_current_version(model3d, gs_data):
+    assert phcomp.inspect_chunk(phcomp.compress(gs_data[1], model3d, rel=1e-2))["format_version"] == ck.FORMAT_VERSION

@@ -1,0 +1,73 @@
+"""Model container: save/load, id, no pickle, lookup, training options."""
+import json
+
+import numpy as np
+import pytest
+
+import phcomp
+from phcomp import PhcompError
+from phcomp.core import container
+
+
+def test_save_load_roundtrip(model3d, gs_data, tmp_path):
+    p = model3d.save(tmp_path / "m.phcm")
+    m2 = phcomp.load_model(p)
+    assert m2.id == model3d.id and m2.block == model3d.block
+    x = gs_data[1]
+    assert phcomp.compress(x, m2, rel=1e-3) == phcomp.compress(x, model3d, rel=1e-3)
+    d = model3d.save(tmp_path)
+    assert d.name == f"{model3d.id}.phcm"
+
+
+def test_container_is_json_plus_arrays(model3d, tmp_path):
+    raw = model3d.save(tmp_path / "m.phcm").read_bytes()
+    assert raw[:8] == b"PHCMODEL" and b"pickle" not in raw
+    hlen = int.from_bytes(raw[12:16], "little")
+    header = json.loads(raw[16 : 16 + hlen])
+    assert header["kind"] == "linear" and header["block"] == [4, 4, 4]
+    assert header["arrays"]["decoder.weight"]["dtype"] == "<i4"
+    assert header["params"]["decoder"]["type"] == "linear_int"
+
+
+def test_id_is_stable_and_content_based(gs_data):
+    a = phcomp.train(gs_data[0::2], block=(4, 4, 4), groups=8)
+    b = phcomp.train(gs_data[0::2], block=(4, 4, 4), groups=8)
+    c = phcomp.train(gs_data[1::2], block=(4, 4, 4), groups=8)
+    assert a.id == b.id != c.id and len(a.id) == 16
+    h, payload, _ = container.loads(a.to_bytes())
+    assert container.model_id(h, payload) == a.id
+
+
+def test_corrupt_model_files(model3d, tmp_path):
+    raw = model3d.to_bytes()
+    for bad in (b"", raw[:10], raw[:100], b"PHCMODEL" + bytes(20), raw[:-50], b"x" * 200):
+        with pytest.raises(PhcompError):
+            phcomp.core.Model.from_bytes(bad)
+    with pytest.raises(PhcompError, match="cannot read"):
+        phcomp.load_model(tmp_path / "nope.phcm")
+
+
+def test_rank_and_options(gs_data):
+    m = phcomp.train(gs_data[0::2], block=(4, 4, 4), rank=16, groups=4)
+    assert m.latent_dim == 16
+    x = gs_data[1]
+    y = phcomp.decompress(phcomp.compress(x, m, rel=1e-4), m)
+    assert np.abs(y - x).max() <= 1e-4 * (x.max() - x.min())
+    with pytest.raises(PhcompError):
+        phcomp.train(gs_data, block=(4, 4, 4), rank=1000)
+    with pytest.raises(PhcompError, match="unknown model kind"):
+        phcomp.train(gs_data, kind="nope")
+
+
+def test_install_model_into_cache(model3d, gs_data):
+    from phcomp.core import model as m
+
+    blob = phcomp.compress(gs_data[1], model3d, rel=1e-3)
+    path = phcomp.install_model(model3d)
+    assert path.parent == m.cache_dir()
+    saved = dict(m._REGISTRY)
+    m._REGISTRY.clear()
+    try:
+        assert phcomp.decompress(blob).shape == gs_data[1].shape
+    finally:
+        m._REGISTRY.update(saved)
