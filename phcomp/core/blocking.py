@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SLAB_VALUES = 1 << 19
+SLAB_VALUES = 1 << 16
 
 
 @dataclass(frozen=True)

@@ -52,12 +52,12 @@ def _finite_range(x: np.ndarray) -> tuple[float, float] | None:
     """min and max of the finite values, computed slab-wise without a float64 copy."""
     flat = x.reshape(-1)
     lo, hi = np.inf, -np.inf
-    step = 1 << 22
+    step = 1 << 20
     for i in range(0, flat.size, step):
         part = flat[i : i + step]
-        fin = part[np.isfinite(part)]
-        if fin.size:
-            lo, hi = min(lo, float(fin.min())), max(hi, float(fin.max()))
+        fin = np.isfinite(part)
+        lo = min(lo, float(np.min(part, where=fin, initial=np.inf)))
+        hi = max(hi, float(np.max(part, where=fin, initial=-np.inf)))
     return None if lo > hi else (lo, hi)
 
 

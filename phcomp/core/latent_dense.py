@@ -1,8 +1,14 @@
-"""Dense latent coder: one model table per group of latent channels (ranked by variance).
+"""Dense latent coder: model tables per group of latent channels (ranked by variance) and
+per activity context.
 
-Section body: u16 ngroups; per group i8 level, u8 shift; then the range-coded stream. For
-each group, in order, the high parts ``(q + h) >> shift`` of all its values (block-major)
-with the group's table at that level, then the ``shift`` low bits of each value, uniform.
+A block's context for group g is its activity, the sum of |q| over the channels below the
+group (already decoded), binned by the model's edges for that group and level (shifted
+right by ``shift`` bits). Section body: u16 ngroups; per group i8 level, u8 shift; then the
+range-coded stream. For each group, in order: for each context c, the high parts
+``(q + h) >> shift`` (h = 2**(shift-1)) of the group's values in the blocks of context c
+(block-major), with table (group, level, c) -- four values per symbol (``encode_quads``)
+when shift is 0 and level <= QUAD_LEVEL_MAX (mostly zeros); then the ``shift`` low bits
+``q - (hi << shift) + h`` of all the group's values (block-major), uniform.
 """
 from __future__ import annotations
 
@@ -10,29 +16,81 @@ import numpy as np
 
 from .bytes_io import ByteReader, ByteWriter
 from .errors import PhcompError
-from .rangecoder import Encoder, read_stream, write_stream
-from .tables import LEVEL_MAX, LEVEL_MIN, LatentTables, level_and_shift
+from .rangecoder import PIECE, Encoder, decode_quads, encode_quads, read_stream, write_stream
+from .tables import LEVEL_MAX, LEVEL_MIN, QUAD_LEVEL_MAX, LatentTables, context_of, level_and_shift
+
+
+def _row_pieces(nrows: int, width: int):
+    rows = max(1, PIECE // max(width, 1))
+    for r in range(0, nrows, rows):
+        yield r, min(nrows, r + rows)
+
+
+def _split(v: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    h = 1 << (shift - 1)
+    hi = (v + h) >> shift
+    return hi, v - (hi << shift) + h
+
+
+LEVEL_SEARCH = 2  # the encoder tries levels within +-2 of the nominal one and keeps the cheapest
+ESCAPE_BITS = 24.0  # rough cost of one escaped value in the side stream
+
+
+def _cost_bits(v: np.ndarray, table) -> float:
+    """Ideal code length of ``v`` under ``table`` (what the range coder will spend, to ~0.1 %)."""
+    f = table.freq.astype(np.float64)
+    bits = np.log2(f.sum()) - np.log2(f)
+    idx = v.reshape(-1) - table.lo
+    inside = (idx >= 0) & (idx < table.nsym)
+    n_esc = idx.size - np.count_nonzero(inside)
+    return float(bits[idx[inside]].sum() + n_esc * (bits[-1] + ESCAPE_BITS))
+
+
+def _choose_level(q: np.ndarray, a: int, b: int, act: np.ndarray, g: int, step: float, tables: LatentTables) -> tuple[int, int]:
+    """Nominal level from the model's sigma, then the cheapest neighbour on this chunk's data."""
+    level, shift = level_and_shift(tables.sigma[g], step)
+    v = q[:, a:b].astype(np.int64)
+    if shift:
+        v = _split(v, shift)[0]
+    best, best_bits = level, None
+    for cand in range(max(LEVEL_MIN, level - LEVEL_SEARCH), min(LEVEL_MAX, level + LEVEL_SEARCH) + 1):
+        ctx = context_of(act, tables.edges(g, cand), shift)
+        bits = sum(_cost_bits(v[ctx == c], tables.dense(g, cand, c)) for c in range(tables.contexts))
+        if best_bits is None or bits < best_bits:
+            best, best_bits = cand, bits
+    return best, shift
 
 
 def encode(w: ByteWriter, q: np.ndarray, step: float, tables: LatentTables) -> None:
     enc = Encoder()
-    w.u16(tables.ngroups)
+    e = tables.group_edges
     plan = []
-    for g in range(tables.ngroups):
-        level, shift = level_and_shift(tables.sigma[g], step)
+    act = np.zeros(len(q), np.int64)
+    for g in range(tables.ngroups):  # levels depend on the activity of the groups below
+        plan.append(_choose_level(q, e[g], e[g + 1], act, g, step, tables))
+        _add_activity(act, q, e[g], e[g + 1])
+    w.u16(tables.ngroups)
+    for level, shift in plan:
         w.i8(level)
         w.u8(shift)
-        plan.append((level, shift))
-    e = tables.group_edges
+    act = np.zeros(len(q), np.int64)
     for g, (level, shift) in enumerate(plan):
-        v = q[:, e[g] : e[g + 1]].astype(np.int64).ravel()
+        a, b = e[g], e[g + 1]
+        ctx = context_of(act, tables.edges(g, level), shift)
+        quads = shift == 0 and level <= QUAD_LEVEL_MAX
+        for c in range(tables.contexts):
+            rows = np.flatnonzero(ctx == c)
+            table = tables.dense(g, level, c)
+            if quads:
+                encode_quads(enc, q[rows, a:b], table)
+                continue
+            for r0, r1 in _row_pieces(rows.size, b - a):
+                v = q[rows[r0:r1], a:b].astype(np.int64)
+                enc.encode(_split(v, shift)[0] if shift else v, table)
+        _add_activity(act, q, a, b)
         if shift:
-            h = 1 << (shift - 1)
-            hi = (v + h) >> shift
-            enc.encode(hi, tables.dense(g, level))
-            enc.encode_uniform(v - (hi << shift) + h, shift)
-        else:
-            enc.encode(v, tables.dense(g, level))
+            for r0, r1 in _row_pieces(len(q), b - a):
+                enc.encode_uniform(_split(q[r0:r1, a:b].astype(np.int64), shift)[1], shift)
     write_stream(w, enc)
 
 
@@ -49,13 +107,35 @@ def decode(r: ByteReader, nblocks: int, tables: LatentTables) -> np.ndarray:
     e = tables.group_edges
     k = e[-1]
     dec = read_stream(r, nblocks * k)
-    q = np.empty((nblocks, k), np.int64)
+    q = np.empty((nblocks, k), np.int32)
+    act = np.zeros(nblocks, np.int64)
     for g, (level, shift) in enumerate(plan):
-        n = nblocks * (e[g + 1] - e[g])
-        hi = dec.decode(n, tables.dense(g, level))
+        a, b = e[g], e[g + 1]
+        ctx = context_of(act, tables.edges(g, level), shift)
+        quads = shift == 0 and level <= QUAD_LEVEL_MAX
+        for c in range(tables.contexts):
+            rows = np.flatnonzero(ctx == c)
+            table = tables.dense(g, level, c)
+            if quads:
+                q[rows, a:b] = decode_quads(dec, rows.size * (b - a), table).reshape(rows.size, b - a)
+                continue
+            for r0, r1 in _row_pieces(rows.size, b - a):
+                n = (r1 - r0) * (b - a)
+                hi = dec.decode(n, table, out=np.empty(n, np.int64 if shift else np.int32))
+                q[rows[r0:r1], a:b] = hi.reshape(r1 - r0, b - a)
         if shift:
-            lo = dec.decode_uniform(n, shift)
-            hi = (hi << shift) + lo - (1 << (shift - 1))
-        q[:, e[g] : e[g + 1]] = hi.reshape(nblocks, -1)
+            for r0, r1 in _row_pieces(nblocks, b - a):
+                lo = dec.decode_uniform((r1 - r0) * (b - a), shift).reshape(r1 - r0, b - a)
+                v = (q[r0:r1, a:b].astype(np.int64) << shift) + lo - (1 << (shift - 1))
+                if np.abs(v).max() >= 2**31:
+                    raise PhcompError("corrupt latent section: latent value out of range")
+                q[r0:r1, a:b] = v
+        _add_activity(act, q, a, b)
     dec.finish()
     return q
+
+
+def _add_activity(act: np.ndarray, q: np.ndarray, a: int, b: int) -> None:
+    """act += sum |q| over channels [a, b) (the next group's context variable), in pieces."""
+    for r0, r1 in _row_pieces(len(q), b - a):
+        act[r0:r1] += np.abs(q[r0:r1, a:b].astype(np.int64)).sum(axis=1)

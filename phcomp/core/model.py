@@ -31,7 +31,7 @@ class Model:
         self.decoder = build_decoder(params.get("decoder", {}), arrays)
         self.encoder = build_encoder(params.get("encoder", {}), arrays)
         tables = unpack_tables(arrays["tables.freq"], arrays["tables.index"]) if "tables.index" in arrays else []
-        self.tables = LatentTables(tables, params["latent_coding"])
+        self.tables = LatentTables(tables, params["latent_coding"], arrays.get("tables.ctx_edges", np.zeros(0)))
         if self.tables.group_edges[-1] != self.latent_dim:
             raise PhcompError("corrupt model: table groups do not cover the latent")
 

@@ -19,6 +19,9 @@ from .rangecoder import FreqTable
 LEVEL_MIN = -8  # s = 1/16: nearly every coefficient quantizes to 0
 LEVEL_MAX = 10  # s = 32
 LEVELS = list(range(LEVEL_MIN, LEVEL_MAX + 1))
+QUAD_LEVEL_MAX = 0  # dense groups at scale <= 1 are coded four values per symbol
+CONTEXTS = 4  # activity contexts per dense table (quartiles of the training activity)
+TABLE_SAMPLE = 20_000  # training blocks used to fit the tables
 SPARSE_ALPHABET = 1024  # count / gap alphabets of the index-difference coder (escape above)
 VALUE_RADIUS = 256  # nonzero-value alphabet of the index-difference coder
 
@@ -48,11 +51,25 @@ def unzigzag_nonzero(u: np.ndarray) -> np.ndarray:
     return np.where(u % 2 == 0, u // 2 + 1, -(u + 1) // 2)
 
 
-def fit_dense_table(coeffs: np.ndarray, sigma: float, level: int) -> FreqTable:
+def activity(q_lower: np.ndarray) -> np.ndarray:
+    """Context variable of a block for a group: sum of |q| over all lower (already coded) channels."""
+    return np.abs(q_lower.astype(np.int64)).sum(axis=1) if q_lower.shape[1] else np.zeros(len(q_lower), np.int64)
+
+
+def context_of(act: np.ndarray, edges: np.ndarray, shift: int) -> np.ndarray:
+    """Context index per block; with ``shift`` low bits dropped the table's units are 2**shift coarser."""
+    return np.searchsorted(edges, act >> shift if shift else act, side="right")
+
+
+def fit_dense_tables(coeffs: np.ndarray, a: int, b: int, sigma: float, level: int) -> tuple[list[FreqTable], np.ndarray]:
+    """Tables (one per activity context) for channels [a, b) at one ladder level, and the context edges."""
     step = max(sigma, 1e-300) / scale_of_level(level)
-    q = np.rint(coeffs / step).astype(np.int64)
+    q = np.rint(coeffs[:, a:b] / step).astype(np.int64)
+    act = activity(np.rint(coeffs[:, :a] / step))
+    edges = np.quantile(act, np.linspace(0, 1, CONTEXTS + 1)[1:-1], method="lower").astype(np.int64)
+    ctx = context_of(act, edges, 0)
     radius = int(min(max(8 * scale_of_level(level), 4), 4096))
-    return FreqTable.fit(q, -radius, radius)
+    return [FreqTable.fit(q[ctx == c], -radius, radius) for c in range(CONTEXTS)], edges
 
 
 def fit_sparse_tables(coeffs: np.ndarray, sigma_all: float, level: int) -> list[FreqTable]:
@@ -109,32 +126,41 @@ def unpack_tables(freqs: np.ndarray, index: np.ndarray) -> list[FreqTable]:
 class LatentTables:
     """The tables one model uses for its latents, with the lookups of both coders."""
 
-    def __init__(self, tables: list[FreqTable], spec: dict) -> None:
+    def __init__(self, tables: list[FreqTable], spec: dict, ctx_edges: np.ndarray) -> None:
         self.tables = tables
         self.group_edges = [int(e) for e in spec["group_edges"]]
         self.sigma = [float(s) for s in spec["group_sigma"]]
         self.sigma_all = float(spec["sigma_all"])
         self.dense_base = int(spec["dense_base"])
         self.sparse_base = int(spec["sparse_base"])
+        self.contexts = int(spec["contexts"])
         ngroups = len(self.group_edges) - 1
-        need = max(self.dense_base + ngroups * len(LEVELS), self.sparse_base + 3 * len(LEVELS))
-        if len(self.sigma) != ngroups or need > len(tables):
+        need = max(self.dense_base + ngroups * len(LEVELS) * self.contexts, self.sparse_base + 3 * len(LEVELS))
+        if len(self.sigma) != ngroups or need > len(tables) or not 1 <= self.contexts <= 64:
             raise PhcompError("corrupt model: latent table spec does not match its tables")
+        self.ctx_edges = np.asarray(ctx_edges, dtype=np.int64)
+        if self.ctx_edges.shape != (ngroups, len(LEVELS), self.contexts - 1):
+            raise PhcompError("corrupt model: context edges do not match the tables")
 
     @property
     def ngroups(self) -> int:
         return len(self.group_edges) - 1
 
-    def dense(self, group: int, level: int) -> FreqTable:
-        return self.tables[self.dense_base + group * len(LEVELS) + level - LEVEL_MIN]
+    def dense(self, group: int, level: int, ctx: int) -> FreqTable:
+        return self.tables[self.dense_base + (group * len(LEVELS) + level - LEVEL_MIN) * self.contexts + ctx]
+
+    def edges(self, group: int, level: int) -> np.ndarray:
+        return self.ctx_edges[group, level - LEVEL_MIN]
 
     def sparse(self, level: int) -> list[FreqTable]:
         b = self.sparse_base + 3 * (level - LEVEL_MIN)
         return self.tables[b : b + 3]
 
     @classmethod
-    def fit(cls, coeffs: np.ndarray, ngroups: int = 32) -> tuple[list[FreqTable], dict]:
+    def fit(cls, coeffs: np.ndarray, ngroups: int = 32, seed: int = 0) -> tuple[list[FreqTable], dict, np.ndarray]:
         """Fit every table from training coefficients (n_blocks, K), channels ranked by variance."""
+        if len(coeffs) > TABLE_SAMPLE:
+            coeffs = coeffs[np.random.default_rng(seed).choice(len(coeffs), TABLE_SAMPLE, replace=False)]
         k = coeffs.shape[1]
         ngroups = max(1, min(ngroups, k))
         # geometric group edges: the few high-variance channels get groups of their own
@@ -144,9 +170,11 @@ class LatentTables:
         sigma = [float(np.sqrt(np.mean(coeffs[:, a:b] ** 2))) for a, b in zip(edges[:-1], edges[1:])]
         sigma_all = float(np.sqrt(np.mean(coeffs**2)))
         tables: list[FreqTable] = []
+        ctx_edges = np.zeros((len(sigma), len(LEVELS), CONTEXTS - 1), np.int64)
         for g, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
-            for level in LEVELS:
-                tables.append(fit_dense_table(coeffs[:, a:b], sigma[g], level))
+            for i, level in enumerate(LEVELS):
+                ts, ctx_edges[g, i] = fit_dense_tables(coeffs, a, b, sigma[g], level)
+                tables.extend(ts)
         sparse_base = len(tables)
         for level in LEVELS:
             tables.extend(fit_sparse_tables(coeffs, sigma_all, level))
@@ -156,5 +184,6 @@ class LatentTables:
             "sigma_all": sigma_all,
             "dense_base": 0,
             "sparse_base": sparse_base,
+            "contexts": CONTEXTS,
         }
-        return tables, spec
+        return tables, spec, ctx_edges

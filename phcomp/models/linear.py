@@ -70,11 +70,12 @@ def train_linear(arrays: list[np.ndarray], block: tuple[int, ...], *, rank: int 
     basis *= np.sign(basis[idx, np.arange(k)])
     weight = np.rint(basis.T * 2.0**WEIGHT_SHIFT).astype(np.int32)
     coeffs = xc @ basis
-    tables, spec = LatentTables.fit(coeffs, groups)
+    tables, spec, ctx_edges = LatentTables.fit(coeffs, groups, seed)
     from ..core.tables import pack_tables
 
     arrays_out = {"encoder.matrix": basis, "encoder.mean": mu, "decoder.weight": weight, "decoder.mean": mu}
     arrays_out.update(pack_tables(tables))
+    arrays_out["tables.ctx_edges"] = ctx_edges
     q_limit = LinearIntDecoder(weight, mu, WEIGHT_SHIFT).q_limit
     coef_bound = np.sqrt(d) * (1.0 + float(np.abs(mu).max()))
     params = {
