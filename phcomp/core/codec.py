@@ -22,6 +22,16 @@ def _default_model() -> Model | None:
     return None  # shipped default models arrive with the trained-compressors work
 
 
+def step_factor(model: Model, rel: float) -> float:
+    """Latent step / (2 eps) for a bound of ``rel`` of the range: the model's calibration
+    table interpolated in log10(rel), else its fixed factor. Encoder-only (steps are stored)."""
+    table = model.params.get("step_factors")
+    if not table:
+        return float(model.params["step_factor"])
+    logs, factors = zip(*sorted(table))
+    return float(np.interp(np.log10(max(rel, 1e-300)), logs, factors))
+
+
 def resolve_bound(values_range: float, abs: float | None, rel: float | None) -> float | None:
     """Absolute bound from abs/rel (both given: the tighter, like SZ3's ABS_AND_REL); None: no bound."""
     eps = None
@@ -104,7 +114,7 @@ def compress(array, model: Model | None = None, *, abs: float | None = None, rel
     mid, half = lo / 2 + hi / 2, hi / 2 - lo / 2
     bounded = eps is not None
     if bounded:
-        step = float(model.params["step_factor"]) * 2.0 * eps / half
+        step = step_factor(model, eps / (2.0 * half)) * 2.0 * eps / half
         step = max(step, model.params.get("min_step", 0.0))
     else:
         step = float(model.params["default_step"])

@@ -33,32 +33,21 @@ def _split(v: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 LEVEL_SEARCH = 2  # the encoder tries levels within +-2 of the nominal one and keeps the cheapest
-ESCAPE_BITS = 24.0  # rough cost of one escaped value in the side stream
-
-
-def _cost_bits(v: np.ndarray, table) -> float:
-    """Ideal code length of ``v`` under ``table`` (what the range coder will spend, to ~0.1 %)."""
-    f = table.freq.astype(np.float64)
-    bits = np.log2(f.sum()) - np.log2(f)
-    idx = v.reshape(-1) - table.lo
-    inside = (idx >= 0) & (idx < table.nsym)
-    n_esc = idx.size - np.count_nonzero(inside)
-    return float(bits[idx[inside]].sum() + n_esc * (bits[-1] + ESCAPE_BITS))
 
 
 def _choose_level(q: np.ndarray, a: int, b: int, act: np.ndarray, g: int, step: float, tables: LatentTables) -> tuple[int, int]:
     """Nominal level from the model's sigma, then the cheapest neighbour on this chunk's data."""
     level, shift = level_and_shift(tables.sigma[g], step)
-    v = q[:, a:b].astype(np.int64)
-    if shift:
-        v = _split(v, shift)[0]
-    best, best_bits = level, None
-    for cand in range(max(LEVEL_MIN, level - LEVEL_SEARCH), min(LEVEL_MAX, level + LEVEL_SEARCH) + 1):
-        ctx = context_of(act, tables.edges(g, cand), shift)
-        bits = sum(_cost_bits(v[ctx == c], tables.dense(g, cand, c)) for c in range(tables.contexts))
-        if best_bits is None or bits < best_bits:
-            best, best_bits = cand, bits
-    return best, shift
+    cands = range(max(LEVEL_MIN, level - LEVEL_SEARCH), min(LEVEL_MAX, level + LEVEL_SEARCH) + 1)
+    cost = dict.fromkeys(cands, 0.0)
+    for r0, r1 in _row_pieces(len(q), b - a):
+        v = q[r0:r1, a:b].astype(np.int64)
+        if shift:
+            v = _split(v, shift)[0]
+        for cand in cands:
+            ctx = context_of(act[r0:r1], tables.edges(g, cand), shift)
+            cost[cand] += sum(tables.dense(g, cand, c).cost_bits(v[ctx == c]) for c in range(tables.contexts))
+    return min(cands, key=lambda c: (cost[c], abs(c - level))), shift
 
 
 def encode(w: ByteWriter, q: np.ndarray, step: float, tables: LatentTables) -> None:

@@ -41,6 +41,7 @@ class FreqTable:
     lo: int
     _model: object = field(default=None, repr=False, compare=False)
     _quad: "FreqTable | None" = field(default=None, repr=False, compare=False)
+    _bits: "np.ndarray | None" = field(default=None, repr=False, compare=False)
 
     @property
     def nsym(self) -> int:
@@ -70,6 +71,17 @@ class FreqTable:
         tot = counts.sum()
         scaled = np.floor(counts * (budget / tot)) if tot > 0 else np.zeros_like(counts)
         return cls((scaled + 1).astype(np.uint32), lo)
+
+    def cost_bits(self, values: np.ndarray, escape_bits: float = 24.0) -> float:
+        """Ideal code length of ``values`` (what the coder spends, to ~0.1 %); an escape also
+        costs ``escape_bits`` in the side stream. Used by encoders to choose between tables."""
+        if self._bits is None:
+            f = self.freq.astype(np.float64)
+            self._bits = np.log2(f.sum()) - np.log2(f)
+        idx = np.asarray(values).reshape(-1) - self.lo
+        inside = (idx >= 0) & (idx < self.nsym)
+        n_esc = idx.size - np.count_nonzero(inside)
+        return float(self._bits[idx[inside]].sum() + n_esc * (self._bits[-1] + escape_bits))
 
     @property
     def quad(self) -> "FreqTable":

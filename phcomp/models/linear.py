@@ -54,7 +54,7 @@ def sample_blocks(arrays: Iterable[np.ndarray], block: tuple[int, ...], max_bloc
 
 def train_linear(arrays: list[np.ndarray], block: tuple[int, ...], *, rank: int | None = None, groups: int = 32,
                  max_blocks: int = 200_000, seed: int = 0, step_factor: float = 1.0, default_rel: float = 1e-3,
-                 deadzone: float = 0.0, meta: dict | None = None) -> Model:
+                 deadzone: float = 0.0, calibrate: bool = True, meta: dict | None = None) -> Model:
     x = sample_blocks(arrays, block, max_blocks, seed)
     d = x.shape[1]
     k = d if rank is None else int(rank)
@@ -90,4 +90,9 @@ def train_linear(arrays: list[np.ndarray], block: tuple[int, ...], *, rank: int 
     }
     info = {"trained_on_blocks": int(len(x)), "explained_variance": [float(v) for v in evals[order][:8]]}
     info.update(meta or {})
-    return Model("linear", block, params, arrays_out, info)
+    model = Model("linear", block, params, arrays_out, info)
+    if calibrate:
+        from .calibrate import calibrate_steps
+
+        model = calibrate_steps(model, arrays)
+    return model
