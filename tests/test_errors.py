@@ -37,10 +37,12 @@ def test_fuzz_truncation_and_flips(blobs, model3d):
                 phcomp.decompress(bytes(b), model3d)
 
 
-def test_fuzz_flips_with_valid_crc(blobs, model3d):
-    """An adversary who fixes the CRC gets an error or a well-formed array, never a crash or hang."""
+def test_fuzz_flips_with_valid_crc(blobs, model3d, monkeypatch):
+    """An adversary who fixes the CRC gets an error or a well-formed array, never a crash, a hang
+    or a huge allocation (PHCOMP_MAX_ELEMENTS caps what a header may declare)."""
     import zlib
 
+    monkeypatch.setenv("PHCOMP_MAX_ELEMENTS", str(1 << 22))
     rng = np.random.default_rng(1)
     for blob in blobs:
         shape = ck.parse_chunk(blob).shape
@@ -112,3 +114,9 @@ def test_wrong_model(model3d, model2d, gs_data):
     blob = phcomp.compress(gs_data[1], model3d, rel=1e-3)
     with pytest.raises(PhcompError, match="written with model"):
         phcomp.decompress(blob, model2d)
+
+
+def test_declared_size_limit(blobs, monkeypatch):
+    monkeypatch.setenv("PHCOMP_MAX_ELEMENTS", "100")
+    with pytest.raises(PhcompError, match="PHCOMP_MAX_ELEMENTS"):
+        phcomp.decompress(blobs[0])

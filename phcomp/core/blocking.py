@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SLAB_VALUES = 1 << 16
+def slab_values_for(size: int) -> int:
+    """Values per slab: small arrays get small slabs (their temporaries stay a small multiple of
+    the array), large ones bigger slabs (more efficient GEMMs). Slabs never change the bytes."""
+    return int(min(1 << 18, max(1 << 15, size // 16)))
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class Slab:
 
 
 class Blocking:
-    def __init__(self, shape: tuple[int, ...], block: tuple[int, ...], slab_values: int = SLAB_VALUES):
+    def __init__(self, shape: tuple[int, ...], block: tuple[int, ...], slab_values: int | None = None):
         nd = len(block)
         full = (1,) * max(0, nd - len(shape)) + tuple(shape)
         self.block = tuple(block)
@@ -40,7 +43,7 @@ class Blocking:
         self.blocks_per_item = self.grid[0] * self.blocks_per_row
         self.nblocks = self.batch * self.blocks_per_item
         self.block_size = int(np.prod(block))
-        self._slab_values = slab_values
+        self._slab_values = slab_values or slab_values_for(self.batch * self.item_values)
 
     def view(self, x: np.ndarray) -> np.ndarray:
         """The array as (batch, *spatial) (a view when possible)."""

@@ -22,6 +22,7 @@ All integers little-endian. docs/format.md describes each section body.
 """
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass, field
 
@@ -41,7 +42,14 @@ SECTION_NAMES = {SEC_LATENT: "latent", SEC_RESIDUAL: "residual", SEC_NONFINITE: 
 DTYPE_CODES = {1: np.dtype("<f4"), 2: np.dtype("<f8")}
 CODE_OF_DTYPE = {np.dtype("float32"): 1, np.dtype("float64"): 2}
 MAX_NDIM = 8
-MAX_ELEMENTS = 1 << 40
+MAX_ELEMENTS = 1 << 40  # hard limit of the format
+
+
+def max_elements() -> int:
+    """Values a chunk may declare before anything is allocated. Services decoding untrusted
+    bytes can lower it with PHCOMP_MAX_ELEMENTS (the CRC already rejects accidental damage)."""
+    env = os.environ.get("PHCOMP_MAX_ELEMENTS")
+    return min(MAX_ELEMENTS, int(env)) if env else MAX_ELEMENTS
 NO_MODEL = "0" * 16
 
 
@@ -117,8 +125,10 @@ def parse_chunk(data: bytes | bytearray | memoryview) -> ChunkHeader:
     total = 1
     for s in shape:
         total *= s
-    if total > MAX_ELEMENTS:
-        raise PhcompError(f"corrupt chunk: shape {shape} exceeds {MAX_ELEMENTS} values")
+    limit = max_elements()
+    if total > limit:
+        raise PhcompError(f"chunk declares shape {shape}, more than the {limit} values allowed "
+                          "(corrupt, or raise PHCOMP_MAX_ELEMENTS)")
     eps, mid, half, step = (r.f64() for _ in range(4))
     nsec = r.u8()
     table = [(r.u8(), r.u64()) for _ in range(nsec)]

@@ -187,6 +187,8 @@ QUAD_RADIUS = 2
 QUAD_BASE = 2 * QUAD_RADIUS + 1
 QUAD_SYMBOLS = QUAD_BASE**4
 _POW = QUAD_BASE ** np.arange(3, -1, -1)  # digit weights, first value most significant
+# symbol -> its four values (the escape row is overwritten by the escaped values later)
+_DIGITS = np.append((np.arange(QUAD_SYMBOLS)[:, None] // _POW % QUAD_BASE - QUAD_RADIUS), [[0, 0, 0, 0]], axis=0)
 
 
 def quad_table(single: FreqTable) -> FreqTable:
@@ -236,11 +238,7 @@ def decode_quads(dec: Decoder, n: int, single: FreqTable, dtype=np.int32) -> np.
         sym = dec.decode(m, single.quad, out=np.empty(m, np.int32))
         if sym.min() < 0 or sym.max() > QUAD_SYMBOLS:
             raise PhcompError("corrupt range-coded stream: bad quad symbol")
-        digits = digits_all[i : i + m]
-        s = sym.copy()
-        for k in range(3, -1, -1):
-            digits[:, k] = s % QUAD_BASE - QUAD_RADIUS
-            s //= QUAD_BASE
+        digits_all[i : i + m] = _DIGITS[sym]
         esc = np.flatnonzero(sym == QUAD_SYMBOLS)
         if esc.size:
             escaped.append(i + esc)
