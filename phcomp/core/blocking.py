@@ -72,10 +72,14 @@ class Blocking:
                                 b0 * self.item_values, (b1 - b0) * self.item_values))
         return out
 
+    def slab_original(self, xv: np.ndarray, s: Slab) -> np.ndarray:
+        """The slab's values as stored (C-contiguous copy in the array's dtype, unpadded)."""
+        b0 = self.block[0]
+        return np.ascontiguousarray(xv[s.b0 : s.b1, s.r0 * b0 : s.r1 * b0])
+
     def slab_values(self, xv: np.ndarray, s: Slab) -> np.ndarray:
         """The slab's values (float64 copy, unpadded, shape (items, rows..., *spatial[1:]))."""
-        b0 = self.block[0]
-        return np.array(xv[s.b0 : s.b1, s.r0 * b0 : s.r1 * b0], dtype=np.float64)
+        return self.slab_original(xv, s).astype(np.float64)
 
     def to_blocks(self, sub: np.ndarray, s: Slab) -> np.ndarray:
         """Slab values -> (nblocks, block_size), edge-padded."""

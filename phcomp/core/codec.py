@@ -59,12 +59,12 @@ def _check_array(array) -> np.ndarray:
 
 
 def _finite_range(x: np.ndarray) -> tuple[float, float] | None:
-    """min and max of the finite values, computed slab-wise without a float64 copy."""
-    flat = x.reshape(-1)
+    """min and max of the finite values, in pieces along axis 0 (no copy of a strided view)."""
     lo, hi = np.inf, -np.inf
-    step = 1 << 20
-    for i in range(0, flat.size, step):
-        part = flat[i : i + step]
+    v = x.reshape(1, -1) if x.ndim == 0 else x
+    rows = max(1, (1 << 20) // max(1, v[:1].size))
+    for i in range(0, v.shape[0], rows):
+        part = v[i : i + rows]
         fin = np.isfinite(part)
         lo = min(lo, float(np.min(part, where=fin, initial=np.inf)))
         hi = max(hi, float(np.max(part, where=fin, initial=-np.inf)))
@@ -121,16 +121,18 @@ def compress(array, model: Model | None = None, *, abs: float | None = None, rel
     deadzone = float(model.params.get("deadzone", 0.0))
     blocking = Blocking(x.shape, model.block)
     xv = blocking.view(x)
-    flat = x.reshape(-1)
-    nonfinite = np.flatnonzero(~np.isfinite(flat))
     q = np.empty((blocking.nblocks, model.latent_dim), np.int32)
     qr = np.zeros(x.size, np.int32) if bounded else None
-    exc: list[np.ndarray] = []
+    points: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {ck.SEC_NONFINITE: [], ck.SEC_EXCEPTIONS: []}
     two_eps = 2.0 * eps if bounded else 0.0
     for s in blocking.slabs():
-        sub = blocking.slab_values(xv, s)
+        orig = blocking.slab_original(xv, s)
+        sub = orig.astype(np.float64)
         fin = np.isfinite(sub)
-        sub[~fin] = mid
+        if not fin.all():
+            nf = np.flatnonzero(~fin)
+            points[ck.SEC_NONFINITE].append((s.elem0 + nf, orig.reshape(-1)[nf]))
+            sub[~fin] = mid
         xn = blocking.to_blocks((sub - mid) / half, s)
         qs = _quantize(model.encoder(xn), step, deadzone, model.decoder.q_limit)
         q[s.block0 : s.block0 + s.nblocks] = qs
@@ -146,7 +148,8 @@ def compress(array, model: Model | None = None, *, abs: float | None = None, rel
             r[bad] = 0
             qr[s.elem0 : s.elem0 + s.nelems] = r.reshape(-1)
             if bad.any():
-                exc.append(s.elem0 + np.flatnonzero(bad))
+                pos = np.flatnonzero(bad)
+                points[ck.SEC_EXCEPTIONS].append((s.elem0 + pos, orig.reshape(-1)[pos]))
         if progress:
             progress(s.nelems)
     h = ck.ChunkHeader(ck.MODE_BOUNDED if bounded else ck.MODE_LATENT, x.dtype.newbyteorder("<"), x.shape,
@@ -156,11 +159,10 @@ def compress(array, model: Model | None = None, *, abs: float | None = None, rel
     if bounded:
         h.sections[ck.SEC_RESIDUAL] = encode_residual(qr)
         del qr
-        if exc:
-            pos = np.concatenate(exc)
-            h.sections[ck.SEC_EXCEPTIONS] = encode_points(pos, flat[pos])
-    if nonfinite.size:
-        h.sections[ck.SEC_NONFINITE] = encode_points(nonfinite, flat[nonfinite])
+    for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):
+        if points[kind]:
+            pos, vals = zip(*points[kind])
+            h.sections[kind] = encode_points(np.concatenate(pos), np.concatenate(vals))
     out = ck.pack_chunk(h)
     if bounded and len(out) > LOSSLESS_CHECK * x.nbytes:
         lossless = _lossless(x)

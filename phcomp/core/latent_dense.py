@@ -50,6 +50,17 @@ def _choose_level(q: np.ndarray, a: int, b: int, act: np.ndarray, g: int, step: 
     return min(cands, key=lambda c: (cost[c], abs(c - level))), shift
 
 
+def _runs(act: np.ndarray, tables: LatentTables, g: int, level: int, shift: int):
+    """Stream order of group g's high parts: one run of blocks per activity context, with its table."""
+    ctx = context_of(act, tables.edges(g, level), shift)
+    for c in range(tables.contexts):
+        yield np.flatnonzero(ctx == c), tables.dense(g, level, c)
+
+
+def _quads(level: int, shift: int) -> bool:
+    return shift == 0 and level <= QUAD_LEVEL_MAX
+
+
 def encode(w: ByteWriter, q: np.ndarray, step: float, tables: LatentTables) -> None:
     enc = Encoder()
     e = tables.group_edges
@@ -65,12 +76,8 @@ def encode(w: ByteWriter, q: np.ndarray, step: float, tables: LatentTables) -> N
     act = np.zeros(len(q), np.int64)
     for g, (level, shift) in enumerate(plan):
         a, b = e[g], e[g + 1]
-        ctx = context_of(act, tables.edges(g, level), shift)
-        quads = shift == 0 and level <= QUAD_LEVEL_MAX
-        for c in range(tables.contexts):
-            rows = np.flatnonzero(ctx == c)
-            table = tables.dense(g, level, c)
-            if quads:
+        for rows, table in _runs(act, tables, g, level, shift):
+            if _quads(level, shift):
                 encode_quads(enc, q[rows, a:b], table)
                 continue
             for r0, r1 in _row_pieces(rows.size, b - a):
@@ -100,12 +107,8 @@ def decode(r: ByteReader, nblocks: int, tables: LatentTables) -> np.ndarray:
     act = np.zeros(nblocks, np.int64)
     for g, (level, shift) in enumerate(plan):
         a, b = e[g], e[g + 1]
-        ctx = context_of(act, tables.edges(g, level), shift)
-        quads = shift == 0 and level <= QUAD_LEVEL_MAX
-        for c in range(tables.contexts):
-            rows = np.flatnonzero(ctx == c)
-            table = tables.dense(g, level, c)
-            if quads:
+        for rows, table in _runs(act, tables, g, level, shift):
+            if _quads(level, shift):
                 q[rows, a:b] = decode_quads(dec, rows.size * (b - a), table).reshape(rows.size, b - a)
                 continue
             for r0, r1 in _row_pieces(rows.size, b - a):
