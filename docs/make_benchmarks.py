@@ -33,11 +33,16 @@ def main() -> None:
     # memory at a size where per-slab temporaries no longer matter
     big = grayscott3d(n=128, snapshots=16, steps=3200, seed=1)
     big_rows = run_bench(big, model, [1e-3], repeat=1, peers=False)
+    # the ADIOS2 demo's own grid spacing (dx=1): patterns span only a few cells
+    coarse = grayscott3d(n=64, snapshots=8, steps=2000, dx=1.0, seed=0)
+    coarse_model = phcomp.train(coarse[0::2], kind="linear")
+    coarse_rows = [r for r in run_bench(coarse[1::2], coarse_model, RELS, repeat=1) if r["codec"] != "zstd-3"]
     curve = []
     for rel in np.geomspace(3e-2, 1e-5, 10):
         curve += [r for r in run_bench(test, model, [float(rel)], repeat=1) if r["codec"] != "zstd-3"]
     plot(curve)
-    (HERE / "benchmarks.json").write_text(json.dumps({"main": rows, "large": big_rows, "curve": curve}, indent=1))
+    (HERE / "benchmarks.json").write_text(json.dumps({"main": rows, "large": big_rows, "coarse": coarse_rows,
+                                                     "curve": curve}, indent=1))
     by = {(r["codec"], r["rel"]): r for r in rows if "ratio" in r}
     vs = ["| rel | phcomp ratio | SZ3 ratio | phcomp / SZ3 | ZFP ratio | phcomp / ZFP |", "|---|---|---|---|---|---|"]
     for rel in RELS:
@@ -74,6 +79,24 @@ array the fixed-size per-slab temporaries weigh in. On a larger array
 ({big.nbytes / 2**20:.0f} MiB, 16 x 128^3):
 
 {format_table(big_rows)}
+
+## What this shows
+
+- The linear model (block PCA with per-group, per-context range coding) is on par with
+  SZ3 at its best layout on this well-resolved field: 1.01-1.06x its ratio at the same
+  bound, 2-5x ZFP's. CALIBRATION.md reports 1.25/1.83/1.69x SZ3 for full-rank block PCA on
+  its Gray-Scott data; on ours, SZ3 compresses much better (ratio 18.5 at 1e-3 where
+  CALIBRATION's reached 10.5), and the PCA's lead does not reproduce. A nonlinear model has
+  to make the difference (trained-compressor work).
+- On the demo's own under-resolved grid (dx=1, patterns a few cells wide) every codec
+  compresses less and the linear model falls below SZ3:
+
+{format_table(coarse_rows)}
+
+- Where the bytes go (`phcomp inspect`): at rel 1e-3, ~84 % latent coefficients, ~16 %
+  residual; measured alternatives that did not pay on this data: predicting low-frequency
+  coefficients from the neighbouring block (no gain: block coefficients are not predictive
+  at this pattern scale), residual tables conditioned on block activity (about 2 %).
 
 ## Rate-distortion
 
