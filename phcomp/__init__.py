@@ -7,6 +7,9 @@
 from .core import (ModelNotFoundError, Model, PhcompError, compress, decompress, find_model, inspect_chunk,
                    install_model, load_model, register_model)
 from .models import train
+from ._hooks import install_adapter_hooks
+
+install_adapter_hooks()
 
 __version__ = "0.1.0"
 __all__ = ["compress", "decompress", "train", "Model", "load_model", "register_model", "find_model",

@@ -2,7 +2,7 @@
 from .codec import compress, decompress
 from .errors import ModelNotFoundError, PhcompError
 from .inspect import inspect_chunk
-from .model import Model, find_model, install_model, load_model, register_model
+from .model import Model, find_model, install_model, load_model, register_model, register_model_source
 
 __all__ = ["compress", "decompress", "inspect_chunk", "Model", "find_model", "install_model", "load_model",
-           "register_model", "PhcompError", "ModelNotFoundError"]
+           "register_model", "register_model_source", "PhcompError", "ModelNotFoundError"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -86,6 +86,14 @@ class Model:
 
 
 _REGISTRY: dict[str, Model] = {}
+# extra places adapters know about (e.g. models stored inside open HDF5 files): (description, lookup)
+_SOURCES: list[tuple[str, "Callable[[str], bytes | None]"]] = []
+
+
+def register_model_source(description: str, lookup: "Callable[[str], bytes | None]") -> None:
+    """Add a place to search after the cache: ``lookup(model_id)`` returns model bytes or None."""
+    if all(d != description for d, _ in _SOURCES):
+        _SOURCES.append((description, lookup))
 
 
 def register_model(model: Model) -> Model:
@@ -125,6 +133,14 @@ def find_model(model_id: str) -> Model:
             m = Model.from_bytes(f.read_bytes())
             if m.id != model_id:
                 raise PhcompError(f"model file {f} holds model {m.id}, not {model_id}")
+            return register_model(m)
+    for description, lookup in _SOURCES:
+        searched.append(description)
+        data = lookup(model_id)
+        if data is not None:
+            m = Model.from_bytes(data)
+            if m.id != model_id:
+                raise PhcompError(f"{description} holds model {m.id} under the name {model_id}")
             return register_model(m)
     raise ModelNotFoundError(model_id, searched)
 

@@ -1,0 +1,250 @@
+"""HDF5 adapter: the phcomp filter for h5py (hdf5plugin style), registered at import.
+
+    import h5py, phcomp
+    f.create_dataset("u", data=u, chunks=(1, 64, 64, 64), **phcomp.hdf5.Phcomp(model, rel=1e-3))
+
+The filter is a thin bridge: each HDF5 chunk is one phcomp chunk (``phcomp.compress``), so a
+chunk read back is self-describing. ``set_local`` records the dtype, byte order and chunk
+shape in cd_values and marks the filter *mandatory* (an encoder failure is an error, never a
+silently raw chunk); ``can_apply`` refuses non-float types. When a dataset is created, the
+model container is written into every file open for writing, under ``/_phcomp/models/<id>``,
+and decoding looks there (in every open file) after the usual places, so a file read on
+another machine needs only phcomp.
+
+cd_values (all u32): [0] cd version (1), [1] flags (bit 0: abs given, bit 1: rel given),
+[2:4] abs as f64, [4:6] rel as f64, [6:8] model id (8 bytes; 0 = default model),
+then from set_local: [8] dtype code (1 float32, 2 float64), [9] byte order (0 little, 1 big),
+[10] ndim, [11:11+ndim] chunk shape.
+
+The filter id is in HDF5's testing range (256-511): **provisional** until registered with
+The HDF Group.
+"""
+from __future__ import annotations
+
+import ctypes
+import struct
+import sys
+from typing import Any
+
+import h5py
+import numpy as np
+
+from . import core
+from .core.errors import PhcompError
+from .core.model import Model
+
+FILTER_ID = 418  # provisional (testing range)
+FILTER_NAME = b"phcomp: learned error-bounded compression (provisional id)"
+CD_VERSION = 1
+MODEL_GROUP = "_phcomp/models"
+H5Z_FLAG_MANDATORY = 0x0000
+H5Z_FLAG_REVERSE = 0x0100
+H5T_FLOAT = 1
+H5T_ORDER_BE = 1
+_MAX_NDIM = 32
+
+_lib = ctypes.CDLL(h5py.h5z.__file__)  # the HDF5 instance h5py itself uses
+_hid = ctypes.c_int64
+_lib.H5allocate_memory.restype = ctypes.c_void_p
+_lib.H5allocate_memory.argtypes = [ctypes.c_size_t, ctypes.c_bool]
+_lib.H5free_memory.argtypes = [ctypes.c_void_p]
+_lib.H5Pget_filter_by_id2.argtypes = [_hid, ctypes.c_int, ctypes.POINTER(ctypes.c_uint), ctypes.POINTER(ctypes.c_size_t),
+                                      ctypes.POINTER(ctypes.c_uint), ctypes.c_size_t, ctypes.c_char_p,
+                                      ctypes.POINTER(ctypes.c_uint)]
+_lib.H5Pmodify_filter.argtypes = [_hid, ctypes.c_int, ctypes.c_uint, ctypes.c_size_t, ctypes.POINTER(ctypes.c_uint)]
+_lib.H5Pget_chunk.argtypes = [_hid, ctypes.c_int, ctypes.POINTER(ctypes.c_uint64)]
+_lib.H5Tget_class.argtypes = [_hid]
+_lib.H5Tget_size.argtypes = [_hid]
+_lib.H5Tget_size.restype = ctypes.c_size_t
+_lib.H5Tget_order.argtypes = [_hid]
+
+_FILTER = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_uint, ctypes.c_size_t, ctypes.POINTER(ctypes.c_uint), ctypes.c_size_t,
+                           ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_void_p))
+_CAN_APPLY = ctypes.CFUNCTYPE(ctypes.c_int, _hid, _hid, _hid)
+_SET_LOCAL = ctypes.CFUNCTYPE(ctypes.c_int, _hid, _hid, _hid)
+
+
+class _H5ZClass2(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_int), ("id", ctypes.c_int), ("encoder_present", ctypes.c_uint),
+                ("decoder_present", ctypes.c_uint), ("name", ctypes.c_char_p), ("can_apply", _CAN_APPLY),
+                ("set_local", _SET_LOCAL), ("filter", _FILTER)]
+
+
+def _report(where: str, e: BaseException) -> None:
+    # HDF5 reports only "filter returned failure"; say why on stderr
+    print(f"phcomp HDF5 filter ({where}): {e}", file=sys.stderr)
+
+
+def _f64_words(v: float) -> list[int]:
+    return list(struct.unpack("<II", struct.pack("<d", v)))
+
+
+def _words_f64(lo: int, hi: int) -> float:
+    return struct.unpack("<d", struct.pack("<II", lo, hi))[0]
+
+
+def _model_id(model: Model | str | None) -> str | None:
+    if model is None:
+        return None
+    if isinstance(model, Model):
+        core.register_model(model)
+        return model.id
+    if isinstance(model, str) and len(model) == 16 and all(c in "0123456789abcdef" for c in model):
+        return model
+    return core.load_model(model).id
+
+
+def cd_values(model: Model | str | None = None, abs: float | None = None, rel: float | None = None) -> tuple[int, ...]:
+    """The user part of cd_values (set_local appends dtype, byte order and chunk shape)."""
+    core.codec.resolve_bound(1.0, abs, rel)  # validates the numbers now, not at write time
+    mid = _model_id(model)
+    flags = (1 if abs is not None else 0) | (2 if rel is not None else 0)
+    words = [CD_VERSION, flags, *_f64_words(abs or 0.0), *_f64_words(rel or 0.0)]
+    words += list(struct.unpack("<II", bytes.fromhex(mid))) if mid else [0, 0]
+    return tuple(words)
+
+
+def _parse_cd(cd: list[int]) -> dict[str, Any]:
+    if len(cd) < 8 or cd[0] != CD_VERSION:
+        raise PhcompError(f"phcomp filter cd_values version {cd[0] if cd else None} not supported")
+    mid = struct.pack("<II", cd[6], cd[7]).hex()
+    out: dict[str, Any] = {"abs": _words_f64(cd[2], cd[3]) if cd[1] & 1 else None,
+                           "rel": _words_f64(cd[4], cd[5]) if cd[1] & 2 else None,
+                           "model_id": None if mid == "0" * 16 else mid}
+    if len(cd) >= 11:
+        dt = np.dtype("<f4" if cd[8] == 1 else "<f8")
+        out["dtype"] = dt.newbyteorder(">") if cd[9] == H5T_ORDER_BE else dt
+        out["chunk"] = tuple(cd[11 : 11 + cd[10]])
+    return out
+
+
+class Phcomp(h5py.filters.FilterRefBase):
+    """The phcomp filter for ``h5py`` (usable as ``**Phcomp(...)`` or ``compression=Phcomp(...)``).
+
+    ``model``: a Model, a model id, or a path to a .phcm file (None: the default model).
+    ``abs`` / ``rel``: the bound, as in ``phcomp.compress``; ``rel`` is relative to each HDF5
+    chunk's value range (edge chunks include HDF5's fill values in their padding).
+    """
+
+    filter_name = "phcomp"
+    filter_id = FILTER_ID
+
+    def __init__(self, model: Model | str | None = None, *, abs: float | None = None, rel: float | None = None,
+                 observables: dict | None = None) -> None:
+        if observables:
+            raise PhcompError("observable checks are not available yet in the HDF5 filter")
+        self.filter_options = cd_values(model, abs, rel)
+
+    def __repr__(self) -> str:
+        o = _parse_cd(list(self.filter_options))
+        return f"Phcomp(model={o['model_id']}, abs={o['abs']}, rel={o['rel']})"
+
+
+def _dcpl_cd(dcpl: int) -> tuple[int, list[int]]:
+    flags = ctypes.c_uint()
+    n = ctypes.c_size_t(64)
+    cd = (ctypes.c_uint * 64)()
+    name = ctypes.create_string_buffer(64)
+    cfg = ctypes.c_uint()
+    if _lib.H5Pget_filter_by_id2(dcpl, FILTER_ID, ctypes.byref(flags), ctypes.byref(n), cd, 64, name, ctypes.byref(cfg)) < 0:
+        raise PhcompError("cannot read the phcomp filter's cd_values")
+    return flags.value, list(cd[: n.value])
+
+
+def _can_apply(dcpl: int, dtype: int, space: int) -> int:
+    try:
+        if _lib.H5Tget_class(dtype) != H5T_FLOAT or _lib.H5Tget_size(dtype) not in (4, 8):
+            _report("can_apply", PhcompError("phcomp compresses float32 and float64 datasets only"))
+            return -1  # an error, not 0: h5py attaches filters as optional, and 0 would skip it silently
+        return 1
+    except BaseException as e:  # never let an exception cross into C
+        _report("can_apply", e)
+        return -1
+
+
+def _set_local(dcpl: int, dtype: int, space: int) -> int:
+    try:
+        _, cd = _dcpl_cd(dcpl)
+        base = list(cd[:8])
+        if len(base) < 8:
+            raise PhcompError("phcomp filter attached without its options; use phcomp.hdf5.Phcomp(...)")
+        dims = (ctypes.c_uint64 * _MAX_NDIM)()
+        ndim = _lib.H5Pget_chunk(dcpl, _MAX_NDIM, dims)
+        if ndim < 1:
+            raise PhcompError("the phcomp filter needs a chunked dataset")
+        code = 1 if _lib.H5Tget_size(dtype) == 4 else 2
+        order = 1 if _lib.H5Tget_order(dtype) == H5T_ORDER_BE else 0
+        full = base + [code, order, ndim] + [int(d) for d in dims[:ndim]]
+        arr = (ctypes.c_uint * len(full))(*full)
+        if _lib.H5Pmodify_filter(dcpl, FILTER_ID, H5Z_FLAG_MANDATORY, len(full), arr) < 0:
+            raise PhcompError("cannot record the phcomp filter's options")
+        mid = _parse_cd(base)["model_id"]
+        if mid:
+            store_model_in_open_files(core.find_model(mid))
+        return 1
+    except BaseException as e:
+        _report("set_local", e)
+        return -1
+
+
+def _filter(flags: int, n: int, cd_ptr, nbytes: int, buf_size, buf) -> int:
+    try:
+        cd = [cd_ptr[i] for i in range(n)]
+        opts = _parse_cd(cd)
+        data = ctypes.string_at(buf[0], nbytes)
+        if flags & H5Z_FLAG_REVERSE:
+            arr = core.decompress(data)
+            if "dtype" in opts and arr.dtype != opts["dtype"]:
+                arr = arr.astype(opts["dtype"])
+            out = arr.tobytes()
+        else:
+            if "dtype" not in opts:
+                raise PhcompError("dataset options incomplete (set_local did not run)")
+            arr = np.frombuffer(data, opts["dtype"]).reshape(opts["chunk"])
+            model = core.find_model(opts["model_id"]) if opts["model_id"] else None
+            out = core.compress(arr, model, abs=opts["abs"], rel=opts["rel"])
+        p = _lib.H5allocate_memory(len(out), False)
+        if not p:
+            raise MemoryError("H5allocate_memory failed")
+        ctypes.memmove(p, out, len(out))
+        _lib.H5free_memory(buf[0])
+        buf[0] = p
+        buf_size[0] = len(out)
+        return len(out)
+    except BaseException as e:
+        _report("decode" if flags & H5Z_FLAG_REVERSE else "encode", e)
+        return 0
+
+
+def store_model_in_open_files(model: Model) -> None:
+    """Write ``model`` under /_phcomp/models/<id> in every HDF5 file open for writing."""
+    for fid in h5py.h5f.get_obj_ids(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_FILE):
+        if not fid.get_intent() & h5py.h5f.ACC_RDWR:
+            continue
+        f = h5py.File(fid)
+        g = f.require_group(MODEL_GROUP)
+        if model.id not in g:
+            d = g.create_dataset(model.id, data=np.frombuffer(model.to_bytes(), np.uint8))
+            d.attrs["kind"] = model.kind
+            d.attrs["format"] = "phcomp model container v1 (docs/format.md)"
+
+
+def _model_from_open_files(model_id: str) -> bytes | None:
+    for fid in h5py.h5f.get_obj_ids(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_FILE):
+        f = h5py.File(fid)
+        path = f"{MODEL_GROUP}/{model_id}"
+        if path in f:
+            return f[path][()].tobytes()
+    return None
+
+
+_CLASS = _H5ZClass2(1, FILTER_ID, 1, 1, FILTER_NAME, _CAN_APPLY(_can_apply), _SET_LOCAL(_set_local), _FILTER(_filter))
+
+
+def register() -> None:
+    """Register the filter with h5py's HDF5 (done at import; safe to call again)."""
+    h5py.h5z.register_filter(ctypes.addressof(_CLASS))
+    core.register_model_source(f"HDF5 files open in this process ({MODEL_GROUP}/<id>)", _model_from_open_files)
+
+
+register()
