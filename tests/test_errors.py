@@ -103,7 +103,7 @@ def test_missing_model_names_id_and_places(model3d, gs_data, tmp_path, monkeypat
     msg = str(e.value)
     assert model3d.id in msg and str(tmp_path / "a") in msg and str(tmp_path / "b") in msg
     assert "registry" in msg and "cache" in msg.lower() or "phcomp/models" in msg
-    assert e.value.model_id == model3d.id and len(e.value.searched) == 4
+    assert e.value.model_id == model3d.id and len(e.value.searched) >= 4
     # once a directory on the path holds it, it is found
     (tmp_path / "b").mkdir()
     model3d.save(tmp_path / "b")
