@@ -5,7 +5,7 @@
     4      2    u16 format version (1)
     6      1    u8 mode: 0 lossless, 1 latent only (no bound), 2 error-bounded
     7      1    u8 flags (reserved, 0)
-    8      1    u8 dtype: 1 float32, 2 float64 (values little-endian)
+    8      1    u8 dtype: 1 float32, 2 float64; 3-6 int8-int64, 7-10 uint8-uint64 (lossless only)
     9      1    u8 ndim (0..8)
     10     2    u16 reserved (0)
     12     8    model id: 8 bytes = 16 hex digits of the model's sha256 prefix (zeros: no model)
@@ -39,8 +39,11 @@ MODE_NAMES = {MODE_LOSSLESS: "lossless", MODE_LATENT: "latent-only", MODE_BOUNDE
 SEC_LATENT, SEC_RESIDUAL, SEC_NONFINITE, SEC_EXCEPTIONS, SEC_RAW = 1, 2, 3, 4, 5
 SECTION_NAMES = {SEC_LATENT: "latent", SEC_RESIDUAL: "residual", SEC_NONFINITE: "nonfinite",
                  SEC_EXCEPTIONS: "exceptions", SEC_RAW: "raw"}
-DTYPE_CODES = {1: np.dtype("<f4"), 2: np.dtype("<f8")}
-CODE_OF_DTYPE = {np.dtype("float32"): 1, np.dtype("float64"): 2}
+DTYPE_CODES = {1: np.dtype("<f4"), 2: np.dtype("<f8"),
+               # integers: lossless mode only (for codec hosts such as numcodecs that hand over any array)
+               3: np.dtype("|i1"), 4: np.dtype("<i2"), 5: np.dtype("<i4"), 6: np.dtype("<i8"),
+               7: np.dtype("|u1"), 8: np.dtype("<u2"), 9: np.dtype("<u4"), 10: np.dtype("<u8")}
+CODE_OF_DTYPE = {dt.newbyteorder("="): code for code, dt in DTYPE_CODES.items()}
 MAX_NDIM = 8
 MAX_ELEMENTS = 1 << 40  # hard limit of the format
 
@@ -77,7 +80,7 @@ def pack_chunk(h: ChunkHeader) -> bytes:
     w.u16(FORMAT_VERSION)
     w.u8(h.mode)
     w.u8(0)
-    w.u8(CODE_OF_DTYPE[np.dtype(h.dtype)])
+    w.u8(CODE_OF_DTYPE[np.dtype(h.dtype).newbyteorder("=")])
     w.u8(len(h.shape))
     w.u16(0)
     w.raw(bytes.fromhex(h.model_id))
@@ -116,8 +119,8 @@ def parse_chunk(data: bytes | bytearray | memoryview) -> ChunkHeader:
     r.u16()
     if mode not in MODE_NAMES:
         raise PhcompError(f"corrupt chunk: unknown mode {mode}")
-    if dcode not in DTYPE_CODES:
-        raise PhcompError(f"corrupt chunk: unknown dtype code {dcode}")
+    if dcode not in DTYPE_CODES or (dcode > 2 and mode != MODE_LOSSLESS):
+        raise PhcompError(f"corrupt chunk: unknown dtype code {dcode} for mode {mode}")
     if ndim > MAX_NDIM:
         raise PhcompError(f"corrupt chunk: ndim {ndim}")
     model_id = r.raw(8).hex()

@@ -81,6 +81,15 @@ def _lossless(x: np.ndarray) -> bytes:
     return ck.pack_chunk(h)
 
 
+def compress_lossless(array) -> bytes:
+    """Lossless chunk of any fixed-width float or integer array (for codec hosts that hand
+    over arbitrary arrays, e.g. numcodecs); ``compress`` itself takes floats only."""
+    x = np.asarray(array)
+    if x.dtype.newbyteorder("=") not in ck.CODE_OF_DTYPE:
+        raise PhcompError(f"phcomp cannot store arrays of dtype {x.dtype}")
+    return _lossless(x)
+
+
 def _quantize(c: np.ndarray, step: float, deadzone: float, limit: int) -> np.ndarray:
     a = np.floor(np.abs(c) / step + (0.5 - deadzone))
     np.minimum(a, limit, out=a)

@@ -48,7 +48,7 @@ class FileWriter:
             raise PhcompError("internal error: chunks do not cover the array")
         w = ByteWriter()
         w.u16(1)
-        w.u8(ck.CODE_OF_DTYPE[self.dtype])
+        w.u8(ck.CODE_OF_DTYPE[self.dtype.newbyteorder("=")])
         w.u8(len(self.shape))
         for s in self.shape:
             w.u64(s)
