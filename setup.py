@@ -1,6 +1,40 @@
-"""Build of phcomp: the Python package (the C HDF5 filter and C++ ADIOS2 operator arrive with
-their adapters, see hdf5_filter/ and plugins/)."""
-from setuptools import find_packages, setup
+"""Build of phcomp: the Python package and the C HDF5 filter plugin (hdf5_filter/).
+
+The plugin is compiled like an extension module but is not one: it is a plain HDF5 plugin,
+`phcomp/hdf5_plugin/libh5phcomp.so` (HDF5 only loads lib*.so files from a plugin directory),
+linking neither libhdf5 nor libpython. The interpreter that builds it is baked in as the
+default for its codec helper (PHCOMP_PYTHON overrides it). The C++ ADIOS2 operator will be
+built here too (plugins/).
+"""
+import os
+import sys
+
+from setuptools import Extension, find_packages, setup
+from setuptools.command.build_ext import build_ext
+
+PLUGIN = "phcomp.hdf5_plugin.libh5phcomp"
+
+
+class BuildExt(build_ext):
+    def get_ext_filename(self, fullname):
+        # called with the full dotted name, and (by get_ext_fullpath) with its last part only
+        if fullname == PLUGIN:
+            return os.path.join(*PLUGIN.split(".")[:-1], "libh5phcomp.so")
+        if fullname == PLUGIN.rsplit(".", 1)[1]:
+            return "libh5phcomp.so"
+        return super().get_ext_filename(fullname)
+
+    def get_export_symbols(self, ext):
+        return [] if ext.name == PLUGIN else super().get_export_symbols(ext)
+
+
+hdf5_plugin = Extension(
+    PLUGIN,
+    sources=["hdf5_filter/phcomp_h5filter.c"],
+    define_macros=[("PHCOMP_PYTHON_DEFAULT", '"%s"' % sys.executable.replace("\\", "\\\\"))],
+    extra_compile_args=["-O2", "-fvisibility=hidden", "-std=c11"],
+    extra_link_args=["-ldl", "-lpthread"],
+)
 
 setup(
     name="phcomp",
@@ -8,6 +42,8 @@ setup(
     description="Physics-aware learned compression for HPC scientific data",
     packages=find_packages(include=["phcomp", "phcomp.*"]),
     package_data={"phcomp": ["zoo/*.phcm"]},
+    ext_modules=[hdf5_plugin],
+    cmdclass={"build_ext": BuildExt},
     python_requires=">=3.10",
     install_requires=[
         "numpy>=1.24",
@@ -19,7 +55,7 @@ setup(
     ],
     extras_require={
         # zfpy pinned: 1.0.1.post0 breaks numcodecs' import (version parse), see HOST-FACTS
-        "bench": ["pysz>=1.1", "zfpy==1.0.1", "matplotlib>=3.7"],
+        "bench": ["pysz>=1.1", "zfpy==1.0.1", "matplotlib>=3.7", "hdf5plugin>=5"],
         "hdf5": ["h5py>=3.10"],
         # numcodecs pinned below 0.17: 0.16 ships the codec checks the tests run (numcodecs.tests.common)
         "zarr": ["zarr>=3.0", "numcodecs>=0.16,<0.17"],

@@ -209,6 +209,16 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hdf5_plugin_path(a: argparse.Namespace) -> int:
+    from .core.errors import PhcompError as _E
+
+    path = Path(__file__).parent / "hdf5_plugin"
+    if not (path / "libh5phcomp.so").is_file():
+        raise _E(f"the compiled HDF5 plugin is missing from {path} (reinstall phcomp with a C compiler)")
+    print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="phcomp", description=(
         "phcomp: learned, error-bounded compression of scientific arrays. Train a model on sample "
@@ -286,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--repeat", type=int, default=3, help="timed runs per codec (median reported)")
     m.add_argument("--no-peers", action="store_true", help="phcomp only")
     m.set_defaults(func=cmd_demo)
+
+    h = sub.add_parser("hdf5-plugin-path", help="print the directory of the compiled HDF5 filter plugin",
+                       description="Print the directory holding libh5phcomp.so. Set HDF5_PLUGIN_PATH to it and any HDF5 "
+                       "program (h5dump, h5py without `import phcomp`, netCDF-C, ParaView) reads phcomp datasets: "
+                       "export HDF5_PLUGIN_PATH=$(phcomp hdf5-plugin-path)")
+    h.set_defaults(func=cmd_hdf5_plugin_path)
 
     g = sub.add_parser("data", help="generate test data (.npy)", description="Deterministic generators of test data.")
     g.add_argument("name", choices=["grayscott3d"], help="data set")

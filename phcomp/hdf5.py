@@ -11,10 +11,9 @@ model container is written into every file open for writing, under ``/_phcomp/mo
 and decoding looks there (in every open file) after the usual places, so a file read on
 another machine needs only phcomp.
 
-cd_values (all u32): [0] cd version (1), [1] flags (bit 0: abs given, bit 1: rel given),
-[2:4] abs as f64, [4:6] rel as f64, [6:8] model id (8 bytes; 0 = default model),
-then from set_local: [8] dtype code (1 float32, 2 float64), [9] byte order (0 little, 1 big),
-[10] ndim, [11:11+ndim] chunk shape.
+cd_values: see phcomp/hdf5_options.py (shared with the compiled plugin's helper). The
+compiled plugin for other hosts (h5dump, h5py without ``import phcomp``) is in
+``PLUGIN_PATH``: point HDF5_PLUGIN_PATH there (``phcomp hdf5-plugin-path`` prints it).
 
 The filter id is in HDF5's testing range (256-511): **provisional** until registered with
 The HDF Group.
@@ -22,9 +21,8 @@ The HDF Group.
 from __future__ import annotations
 
 import ctypes
-import struct
+import os
 import sys
-from typing import Any
 
 import h5py
 import numpy as np
@@ -32,11 +30,9 @@ import numpy as np
 from . import core
 from .core.errors import PhcompError
 from .core.model import Model
+from .hdf5_options import CD_VERSION, FILTER_ID, MODEL_GROUP, cd_values, decode_chunk, encode_chunk, parse_cd
 
-FILTER_ID = 418  # provisional (testing range)
 FILTER_NAME = b"phcomp: learned error-bounded compression (provisional id)"
-CD_VERSION = 1
-MODEL_GROUP = "_phcomp/models"
 H5Z_FLAG_MANDATORY = 0x0000
 H5Z_FLAG_REVERSE = 0x0100
 H5T_FLOAT = 1
@@ -75,49 +71,6 @@ def _report(where: str, e: BaseException) -> None:
     print(f"phcomp HDF5 filter ({where}): {e}", file=sys.stderr)
 
 
-def _f64_words(v: float) -> list[int]:
-    return list(struct.unpack("<II", struct.pack("<d", v)))
-
-
-def _words_f64(lo: int, hi: int) -> float:
-    return struct.unpack("<d", struct.pack("<II", lo, hi))[0]
-
-
-def _model_id(model: Model | str | None) -> str | None:
-    if model is None:
-        return None
-    if isinstance(model, Model):
-        core.register_model(model)
-        return model.id
-    if isinstance(model, str) and len(model) == 16 and all(c in "0123456789abcdef" for c in model):
-        return model
-    return core.load_model(model).id
-
-
-def cd_values(model: Model | str | None = None, abs: float | None = None, rel: float | None = None) -> tuple[int, ...]:
-    """The user part of cd_values (set_local appends dtype, byte order and chunk shape)."""
-    core.codec.resolve_bound(1.0, abs, rel)  # validates the numbers now, not at write time
-    mid = _model_id(model)
-    flags = (1 if abs is not None else 0) | (2 if rel is not None else 0)
-    words = [CD_VERSION, flags, *_f64_words(abs or 0.0), *_f64_words(rel or 0.0)]
-    words += list(struct.unpack("<II", bytes.fromhex(mid))) if mid else [0, 0]
-    return tuple(words)
-
-
-def _parse_cd(cd: list[int]) -> dict[str, Any]:
-    if len(cd) < 8 or cd[0] != CD_VERSION:
-        raise PhcompError(f"phcomp filter cd_values version {cd[0] if cd else None} not supported")
-    mid = struct.pack("<II", cd[6], cd[7]).hex()
-    out: dict[str, Any] = {"abs": _words_f64(cd[2], cd[3]) if cd[1] & 1 else None,
-                           "rel": _words_f64(cd[4], cd[5]) if cd[1] & 2 else None,
-                           "model_id": None if mid == "0" * 16 else mid}
-    if len(cd) >= 11:
-        dt = np.dtype("<f4" if cd[8] == 1 else "<f8")
-        out["dtype"] = dt.newbyteorder(">") if cd[9] == H5T_ORDER_BE else dt
-        out["chunk"] = tuple(cd[11 : 11 + cd[10]])
-    return out
-
-
 class Phcomp(h5py.filters.FilterRefBase):
     """The phcomp filter for ``h5py`` (usable as ``**Phcomp(...)`` or ``compression=Phcomp(...)``).
 
@@ -136,7 +89,7 @@ class Phcomp(h5py.filters.FilterRefBase):
         self.filter_options = cd_values(model, abs, rel)
 
     def __repr__(self) -> str:
-        o = _parse_cd(list(self.filter_options))
+        o = parse_cd(list(self.filter_options))
         return f"Phcomp(model={o['model_id']}, abs={o['abs']}, rel={o['rel']})"
 
 
@@ -178,7 +131,7 @@ def _set_local(dcpl: int, dtype: int, space: int) -> int:
         arr = (ctypes.c_uint * len(full))(*full)
         if _lib.H5Pmodify_filter(dcpl, FILTER_ID, H5Z_FLAG_MANDATORY, len(full), arr) < 0:
             raise PhcompError("cannot record the phcomp filter's options")
-        mid = _parse_cd(base)["model_id"]
+        mid = parse_cd(base)["model_id"]
         if mid:
             store_model_in_open_files(core.find_model(mid))
         return 1
@@ -190,19 +143,8 @@ def _set_local(dcpl: int, dtype: int, space: int) -> int:
 def _filter(flags: int, n: int, cd_ptr, nbytes: int, buf_size, buf) -> int:
     try:
         cd = [cd_ptr[i] for i in range(n)]
-        opts = _parse_cd(cd)
         data = ctypes.string_at(buf[0], nbytes)
-        if flags & H5Z_FLAG_REVERSE:
-            arr = core.decompress(data)
-            if "dtype" in opts and arr.dtype != opts["dtype"]:
-                arr = arr.astype(opts["dtype"])
-            out = arr.tobytes()
-        else:
-            if "dtype" not in opts:
-                raise PhcompError("dataset options incomplete (set_local did not run)")
-            arr = np.frombuffer(data, opts["dtype"]).reshape(opts["chunk"])
-            model = core.find_model(opts["model_id"]) if opts["model_id"] else None
-            out = core.compress(arr, model, abs=opts["abs"], rel=opts["rel"])
+        out = decode_chunk(cd, data) if flags & H5Z_FLAG_REVERSE else encode_chunk(cd, data)
         p = _lib.H5allocate_memory(len(out), False)
         if not p:
             raise MemoryError("H5allocate_memory failed")
@@ -237,6 +179,9 @@ def _model_from_open_files(model_id: str) -> bytes | None:
             return f[path][()].tobytes()
     return None
 
+
+PLUGIN_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hdf5_plugin")
+"""Directory holding the compiled filter plugin: set HDF5_PLUGIN_PATH to it for other hosts."""
 
 _CLASS = _H5ZClass2(1, FILTER_ID, 1, 1, FILTER_NAME, _CAN_APPLY(_can_apply), _SET_LOCAL(_set_local), _FILTER(_filter))
 

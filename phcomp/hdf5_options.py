@@ -1,0 +1,86 @@
+"""What the HDF5 filter does with a chunk, shared by both HDF5 hosts of the codec: the in-process
+h5py filter (phcomp/hdf5.py) and the helper of the compiled plugin (phcomp/hdf5_helper.py).
+numpy-only: the helper must run where importing h5py would be wrong.
+
+cd_values (all u32): [0] cd version (1), [1] flags (bit 0: abs given, bit 1: rel given),
+[2:4] abs as f64, [4:6] rel as f64, [6:8] model id (8 bytes; 0 = default model),
+then from set_local: [8] dtype code (1 float32, 2 float64), [9] byte order (0 little, 1 big),
+[10] ndim, [11:11+ndim] chunk shape.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+
+from . import core
+from .core.errors import PhcompError
+from .core.model import Model
+
+FILTER_ID = 418  # provisional: HDF5's testing range (256-511), until registered with The HDF Group
+CD_VERSION = 1
+MODEL_GROUP = "_phcomp/models"
+
+
+def _f64_words(v: float) -> list[int]:
+    return list(struct.unpack("<II", struct.pack("<d", v)))
+
+
+def _words_f64(lo: int, hi: int) -> float:
+    return struct.unpack("<d", struct.pack("<II", lo, hi))[0]
+
+
+def model_ref(model: Model | str | None) -> str | None:
+    """Model id for a Model (registered in this process), an id, or a .phcm path."""
+    if model is None:
+        return None
+    if isinstance(model, Model):
+        core.register_model(model)
+        return model.id
+    if isinstance(model, str) and len(model) == 16 and all(c in "0123456789abcdef" for c in model):
+        return model
+    return core.load_model(model).id
+
+
+def cd_values(model: Model | str | None = None, abs: float | None = None, rel: float | None = None) -> tuple[int, ...]:
+    """The user part of cd_values (set_local appends dtype, byte order and chunk shape)."""
+    core.codec.resolve_bound(1.0, abs, rel)  # validates the numbers now, not at write time
+    mid = model_ref(model)
+    flags = (1 if abs is not None else 0) | (2 if rel is not None else 0)
+    words = [CD_VERSION, flags, *_f64_words(abs or 0.0), *_f64_words(rel or 0.0)]
+    words += list(struct.unpack("<II", bytes.fromhex(mid))) if mid else [0, 0]
+    return tuple(words)
+
+
+def parse_cd(cd: list[int]) -> dict[str, Any]:
+    if len(cd) < 8 or cd[0] != CD_VERSION:
+        raise PhcompError(f"phcomp filter cd_values version {cd[0] if cd else None} not supported")
+    mid = struct.pack("<II", cd[6], cd[7]).hex()
+    out: dict[str, Any] = {"abs": _words_f64(cd[2], cd[3]) if cd[1] & 1 else None,
+                           "rel": _words_f64(cd[4], cd[5]) if cd[1] & 2 else None,
+                           "model_id": None if mid == "0" * 16 else mid}
+    if len(cd) >= 11:
+        dt = np.dtype("<f4" if cd[8] == 1 else "<f8")
+        out["dtype"] = dt.newbyteorder(">") if cd[9] == 1 else dt
+        out["chunk"] = tuple(cd[11 : 11 + cd[10]])
+    return out
+
+
+def encode_chunk(cd: list[int], data: bytes) -> bytes:
+    """HDF5 chunk bytes (file dtype and byte order) -> one phcomp chunk."""
+    opts = parse_cd(cd)
+    if "dtype" not in opts:
+        raise PhcompError("dataset options incomplete (set_local did not run)")
+    arr = np.frombuffer(data, opts["dtype"]).reshape(opts["chunk"])
+    model = core.find_model(opts["model_id"]) if opts["model_id"] else None
+    return core.compress(arr, model, abs=opts["abs"], rel=opts["rel"])
+
+
+def decode_chunk(cd: list[int], data: bytes) -> bytes:
+    """One phcomp chunk -> HDF5 chunk bytes in the dataset's dtype and byte order."""
+    opts = parse_cd(cd)
+    arr = core.decompress(data)
+    if "dtype" in opts and arr.dtype != opts["dtype"]:
+        arr = arr.astype(opts["dtype"])
+    return arr.tobytes()

@@ -1,0 +1,121 @@
+"""The compiled HDF5 filter plugin: h5dump (Debian's HDF5 1.10) and h5py without `import phcomp`."""
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+h5py = pytest.importorskip("h5py")
+import phcomp  # noqa: E402
+import phcomp.hdf5  # noqa: E402
+
+PLUGIN_DIR = phcomp.hdf5.PLUGIN_PATH
+H5DUMP = shutil.which("h5dump")
+needs_h5dump = pytest.mark.skipif(H5DUMP is None and not os.environ.get("CI"),
+                                  reason="h5dump not installed (apt-get install hdf5-tools; CI installs it)")
+
+
+def env_for(tmp_path, **extra):
+    env = dict(os.environ, HDF5_PLUGIN_PATH=PLUGIN_DIR, XDG_CACHE_HOME=str(tmp_path / "reader-cache"),
+               PHCOMP_MODEL_PATH="")
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def h5file(tmp_path_factory, gs_data):
+    d = tmp_path_factory.mktemp("plugin")
+    m = phcomp.train(gs_data[0::2], block=(4, 4, 4), groups=8)  # only in this process and in the file
+    with h5py.File(d / "f.h5", "w") as f:
+        f.create_dataset("u", data=gs_data, chunks=(1, 24, 24, 24), **phcomp.hdf5.Phcomp(m, rel=1e-3))
+        f.create_dataset("g/v64", data=gs_data[1].astype(">f8"), chunks=(12, 12, 24), **phcomp.hdf5.Phcomp(m, abs=1e-6))
+    return d, m
+
+
+def test_plugin_is_built_and_self_contained():
+    lib = os.path.join(PLUGIN_DIR, "libh5phcomp.so")
+    assert os.path.isfile(lib)
+    out = subprocess.run(["ldd", lib], capture_output=True, text=True).stdout
+    assert "libhdf5" not in out and "libpython" not in out
+    r = subprocess.run([sys.executable, "-m", "phcomp.cli", "hdf5-plugin-path"], capture_output=True, text=True)
+    assert r.stdout.strip() == PLUGIN_DIR
+
+
+@needs_h5dump
+def test_h5dump_reads_values(h5file, gs_data, tmp_path):
+    d, _ = h5file
+    assert H5DUMP, "CI must install hdf5-tools"
+    for name, expected, bound in (("/u", gs_data, 1e-3 * (gs_data.max() - gs_data.min())),
+                                  ("/g/v64", gs_data[1].astype("f8"), 1e-6)):
+        out = tmp_path / "dump.bin"
+        r = subprocess.run([H5DUMP, "-d", name, "-b", "LE", "-o", str(out), str(d / "f.h5")],
+                           capture_output=True, text=True, env=env_for(tmp_path))
+        assert r.returncode == 0, r.stderr
+        got = np.fromfile(out, dtype="<f4" if expected.dtype == np.float32 else "<f8").reshape(expected.shape)
+        assert np.abs(got - expected).max() <= bound
+
+
+@needs_h5dump
+def test_h5dump_without_plugin_prints_nothing_useful(h5file, tmp_path):
+    """Why the tests compare content: without the filter h5dump prints empty DATA and exits 0."""
+    d, _ = h5file
+    env = dict(os.environ)
+    env.pop("HDF5_PLUGIN_PATH", None)
+    env["HDF5_PLUGIN_PATH"] = str(tmp_path)  # an empty directory
+    r = subprocess.run([H5DUMP, "-d", "/u", "-c", "1,1,1,4", str(d / "f.h5")], capture_output=True, text=True, env=env)
+    with_plugin = subprocess.run([H5DUMP, "-d", "/u", "-c", "1,1,1,4", str(d / "f.h5")], capture_output=True,
+                                 text=True, env=env_for(tmp_path))
+    assert "(0,0,0,0):" not in r.stdout and "(0,0,0,0):" in with_plugin.stdout
+
+
+def test_plain_h5py_through_plugin_path(h5file, gs_data, tmp_path):
+    d, m = h5file
+    np.save(tmp_path / "x.npy", gs_data)
+    code = textwrap.dedent(f"""
+        import sys, numpy as np, h5py
+        with h5py.File({str(d / "f.h5")!r}) as f:
+            u = f["u"][...]
+            v = f["g/v64"][...]
+        x = np.load({str(tmp_path / "x.npy")!r})
+        print(np.abs(u - x).max() / (x.max() - x.min()), np.abs(v - x[1]).max(), v.dtype.str, "phcomp" in sys.modules)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for(tmp_path))
+    assert r.returncode == 0, r.stderr
+    rel_err, abs_err, dt, imported = r.stdout.split()
+    assert float(rel_err) <= 1e-3 and float(abs_err) <= 1e-6 and dt == ">f8" and imported == "False"
+
+
+def test_plugin_reports_missing_model(tmp_path, model3d, gs_data):
+    with h5py.File(tmp_path / "m.h5", "w") as f:
+        f.create_dataset("u", data=gs_data[1], chunks=(12, 24, 24), **phcomp.hdf5.Phcomp(model3d, rel=1e-3))
+        del f["_phcomp"]
+    code = "import h5py\ntry:\n    h5py.File('m.h5')['u'][...]\nexcept OSError as e:\n    print('OSError')"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                       env=env_for(tmp_path, PHCOMP_MODEL_PATH=str(tmp_path / "nowhere")))
+    assert "OSError" in r.stdout
+    assert model3d.id in r.stderr and str(tmp_path / "nowhere") in r.stderr and "phcomp HDF5 plugin" in r.stderr
+
+
+def test_plugin_reports_bad_python(h5file, tmp_path):
+    d, _ = h5file
+    code = f"import h5py\ntry:\n    h5py.File({str(d / 'f.h5')!r})['u'][...]\nexcept OSError:\n    print('OSError')"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=env_for(tmp_path, PHCOMP_PYTHON="/nonexistent/python"))
+    assert "OSError" in r.stdout and "PHCOMP_PYTHON" in r.stderr
+
+
+def test_netcdf4_file_via_h5netcdf_opens_in_xarray(tmp_path, model3d, gs_data):
+    h5netcdf = pytest.importorskip("h5netcdf")
+    xr = pytest.importorskip("xarray")
+    x = gs_data
+    with h5netcdf.File(tmp_path / "n.nc", "w") as f:
+        f.dimensions = {"t": 4, "x": 24, "y": 24, "z": 24}
+        v = f.create_variable("u", ("t", "x", "y", "z"), data=x, chunks=(1, 24, 24, 24),
+                              **phcomp.hdf5.Phcomp(model3d, rel=1e-3))
+        v.attrs["units"] = "1"
+    ds = xr.open_dataset(tmp_path / "n.nc", engine="h5netcdf")
+    assert ds["u"].attrs["units"] == "1"
+    assert np.abs(ds["u"].values - x).max() <= 1e-3 * (x.max() - x.min())
