@@ -41,6 +41,72 @@ def _atomic_output(path: Path, force: bool):
         raise
 
 
+@contextmanager
+def _atomic_path(path: Path, force: bool):
+    """Yield a temporary path beside ``path`` (file or directory); it replaces ``path`` only on success."""
+    import shutil
+
+    if path.exists() and not force:
+        raise PhcompError(f"{path} exists; pass --force to overwrite")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")) / path.name
+    try:
+        yield tmp
+        if path.exists():
+            old = tmp.parent / (path.name + ".old")
+            os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp.parent, ignore_errors=True)
+
+
+def _kind(path: str) -> str:
+    p = Path(path)
+    if p.is_dir() and any((p / m).exists() for m in ("zarr.json", ".zgroup", ".zarray")):
+        return "zarr"
+    if p.is_file():
+        with open(p, "rb") as f:
+            head = f.read(8)
+        if head == b"\x89HDF\r\n\x1a\n":
+            return "hdf5"
+        if head == filefmt.MAGIC:
+            return "phc"
+        if head[:6] == b"\x93NUMPY":
+            return "npy"
+    if not p.exists():
+        raise PhcompError(f"{path} does not exist")
+    return "chunk"
+
+
+def _convert(a: argparse.Namespace, kind: str, compressing: bool) -> int:
+    """HDF5 files and Zarr stores: every float dataset through phcomp (or back to plain)."""
+    if kind == "hdf5":
+        from . import hdf5 as mod
+
+        fn = mod.compress_file if compressing else mod.decompress_file
+    else:
+        from . import zarr as mod
+
+        fn = mod.compress_store if compressing else mod.decompress_store
+    if not a.output:
+        raise PhcompError("-o/--output is required for HDF5 files and Zarr stores")
+    out = Path(a.output)
+    kw = {}
+    if compressing:
+        model = _load_model(a.model)
+        if model is not None and not a.no_install:
+            core.install_model(model)
+        chunks = tuple(int(c) for c in a.chunks.split(",")) if a.chunks else None
+        kw = dict(model=model, abs=a.abs, rel=a.rel, chunks=chunks)
+    with _atomic_path(out, a.force) as tmp, _progress(None, "compress" if compressing else "decompress") as bar:
+        stats = fn(a.input, tmp, progress=bar.update, **kw)
+    for key, names in stats.items():
+        print(f"{key}: {len(names)} dataset(s)" + (f" ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})"
+                                                   if names else ""))
+    size = lambda p: p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    print(f"{a.input} -> {out}: {size(Path(a.input))} -> {size(out)} bytes")
+    return 0
+
+
 def _load_model(spec: str | None) -> core.Model | None:
     if spec is None:
         return None
@@ -86,13 +152,16 @@ def _row_chunks(shape: tuple[int, ...], itemsize: int, chunk_mb: float) -> list[
 
 
 def cmd_compress(a: argparse.Namespace) -> int:
+    kind = _kind(a.input)
+    if kind in ("hdf5", "zarr"):
+        return _convert(a, kind, True)
     x = _load_npy(a.input)
     if x.dtype.kind != "f":
         raise PhcompError(f"{a.input}: phcomp compresses float32/float64 arrays, not {x.dtype}")
     model = _load_model(a.model)
     abs_ = a.abs
     if a.rel is not None:  # relative to the whole input, not to each chunk
-        rng = core.codec._finite_range(x)
+        rng = core.finite_range(x)
         e = a.rel * (rng[1] - rng[0]) if rng else 0.0
         abs_ = e if abs_ is None else min(abs_, e)
     if model is not None and not a.no_install:
@@ -112,6 +181,9 @@ def cmd_compress(a: argparse.Namespace) -> int:
 
 
 def cmd_decompress(a: argparse.Namespace) -> int:
+    kind = _kind(a.input)
+    if kind in ("hdf5", "zarr"):
+        return _convert(a, kind, False)
     model = _load_model(a.model)
     src = Path(a.input)
     out = Path(a.output or (a.input[:-4] if a.input.endswith(".phc") else a.input) + ("" if a.output else ".npy"))
@@ -244,11 +316,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="overwrite an existing model file")
     t.set_defaults(func=cmd_train)
 
-    c = sub.add_parser("compress", help="compress a .npy array into a .phc file", epilog=EPILOG_BOUNDS,
-                       description="Compress a .npy array (memory-mapped, streamed in chunks along axis 0) "
-                       "into a .phc file. Written to a temporary first, renamed into place when complete.")
-    c.add_argument("input", help=".npy array (float32 or float64)")
-    c.add_argument("-o", "--output", help="output .phc (default: INPUT.phc)")
+    c = sub.add_parser("compress", help="compress a .npy array, an HDF5 file or a Zarr store", epilog=EPILOG_BOUNDS,
+                       description="Compress a .npy array (memory-mapped, streamed in chunks along axis 0) into a .phc "
+                       "file; or copy an HDF5 file (.h5, .nc) or a Zarr store, compressing every float dataset "
+                       "with phcomp (groups, attributes, dimension scales / names kept; the model stored inside; "
+                       "small datasets and coordinates copied exactly). --rel is relative to each whole array. "
+                       "Everything streams slab by slab, so inputs larger than memory work. Output is written to "
+                       "a temporary and renamed into place when complete.")
+    c.add_argument("input", help=".npy array (float32/float64), HDF5 file or Zarr store")
+    c.add_argument("-o", "--output", help="output (.phc default: INPUT.phc; required for HDF5/Zarr)")
+    c.add_argument("--chunks", help="HDF5/Zarr chunk shape, e.g. 1,64,64,64 (default: kept if sensible, else ~4 MiB)")
     c.add_argument("--model", help="model file (.phcm) or model id")
     c.add_argument("--abs", type=float, help="absolute error bound")
     c.add_argument("--rel", type=float, help="error bound relative to the value range")
@@ -257,11 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="overwrite the output")
     c.set_defaults(func=cmd_compress)
 
-    d = sub.add_parser("decompress", help="decompress a .phc file (or a raw chunk) into .npy",
-                       description="Decode a .phc file or a single chunk back to .npy. The model is found by "
-                       "the id in each chunk: in-process, PHCOMP_MODEL_PATH directories, then the user "
-                       "cache; --model names it explicitly.")
-    d.add_argument("input", help=".phc file, or one raw chunk")
+    d = sub.add_parser("decompress", help="decompress a .phc file, a chunk, an HDF5 file or a Zarr store",
+                       description="Decode a .phc file or a single chunk back to .npy, or turn a phcomp HDF5 file / "
+                       "Zarr store back into a plain one (no phcomp needed to read it). The model is found by the "
+                       "id in each chunk: in-process, PHCOMP_MODEL_PATH directories, the user cache, then inside "
+                       "the file or store; --model names it explicitly.")
+    d.add_argument("input", help=".phc file, one raw chunk, HDF5 file or Zarr store")
     d.add_argument("-o", "--output", help="output .npy (default: INPUT without .phc, plus .npy)")
     d.add_argument("--model", help="model file (.phcm) or id")
     d.add_argument("--force", action="store_true", help="overwrite the output")

@@ -193,3 +193,136 @@ def register() -> None:
 
 
 register()
+
+
+# --- whole-file conversion (``phcomp compress in.h5 -o out.h5``) -----------------------------
+
+_DIM_ATTRS = ("DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "_Netcdf4Dimid", "_Netcdf4Coordinates")
+MIN_VALUES = 4096  # smaller float datasets (and every dimension scale) are copied exactly
+
+
+def _copy_attrs(src, dst) -> None:
+    for k in src.attrs:
+        if k in _DIM_ATTRS:
+            continue
+        try:
+            dst.attrs.create(k, src.attrs[k], dtype=src.attrs.get_id(k).dtype)
+        except (TypeError, ValueError, OSError) as e:  # e.g. object references: say so, go on
+            print(f"phcomp: attribute {src.name}@{k} not copied: {e}", file=sys.stderr)
+
+
+def _is_scale(ds) -> bool:
+    return bool(h5py.h5ds.is_scale(ds.id))
+
+
+def _compressible(ds) -> bool:
+    return ds.dtype.kind == "f" and ds.dtype.itemsize in (4, 8) and ds.ndim >= 1 and ds.size >= MIN_VALUES \
+        and not _is_scale(ds)
+
+
+def _copy_rows(src, dst, progress) -> None:
+    from .core.layout import slab_rows
+
+    if src.shape == () or src.size == 0:
+        if src.shape == ():
+            dst[()] = src[()]
+        return
+    step = slab_rows(src.shape, dst.chunks or src.shape, src.dtype.itemsize)
+    for r0 in range(0, src.shape[0], step):
+        dst[r0 : r0 + step] = src[r0 : r0 + step]
+        if progress:
+            progress(min(step, src.shape[0] - r0) * int(np.prod(src.shape[1:], dtype=np.int64)))
+
+
+def _create_like(group, name, src, **filters):
+    kw = dict(shape=src.shape, dtype=src.dtype, maxshape=src.maxshape)
+    if src.shape != ():
+        kw["chunks"] = src.chunks
+        if src.chunks is None and filters:
+            kw["chunks"] = True
+    if src.fillvalue is not None and src.dtype.kind in "fiub":
+        kw["fillvalue"] = src.fillvalue
+    kw.update(filters)
+    return group.create_dataset(name, **kw)
+
+
+def _walk(src):
+    """(path, object) for every group and dataset below ``src``, parents first."""
+    items = []
+    src.visititems(lambda name, obj: items.append((name, obj)))
+    return items
+
+
+def _rebuild_dims(src, dst) -> None:
+    for name, obj in _walk(src):
+        if isinstance(obj, h5py.Dataset) and name in dst and _is_scale(obj):
+            label = obj.attrs.get("NAME", b"")
+            label = label.decode() if isinstance(label, bytes) else str(label)
+            dst[name].make_scale(label if not label.startswith("This is a netCDF dimension") else "")
+    for name, obj in _walk(src):
+        if not isinstance(obj, h5py.Dataset) or name not in dst or "DIMENSION_LIST" not in obj.attrs:
+            continue
+        for i, dim in enumerate(obj.dims):
+            dst[name].dims[i].label = dim.label
+            for scale in dim.values():
+                if scale.name.lstrip("/") in dst:
+                    dst[name].dims[i].attach_scale(dst[scale.name])
+
+
+def compress_file(src_path, dst_path, model: Model | None = None, *, abs: float | None = None,
+                  rel: float | None = None, chunks: tuple[int, ...] | None = None, progress=None) -> dict:
+    """Copy an HDF5 file, compressing every float dataset (>= MIN_VALUES values, not a dimension
+    scale) with phcomp; groups, attributes and dimension scales are kept. ``rel`` is relative to
+    each dataset's whole range. Streams slab by slab: memory stays bounded whatever the size."""
+    from .core.layout import choose_chunks
+
+    stats = {"compressed": [], "copied": []}
+    with h5py.File(src_path, "r") as src, h5py.File(dst_path, "w") as dst:
+        _copy_attrs(src, dst)
+        for name, obj in _walk(src):
+            if name.startswith("_phcomp"):
+                continue
+            if isinstance(obj, h5py.Group):
+                _copy_attrs(obj, dst.require_group(name))
+                continue
+            parent = dst.require_group(name.rsplit("/", 1)[0]) if "/" in name else dst
+            leaf = name.rsplit("/", 1)[-1]
+            if _compressible(obj):
+                eps = abs
+                if rel is not None:
+                    rng = core.finite_range(obj)
+                    e = rel * (rng[1] - rng[0]) if rng else 0.0
+                    eps = e if eps is None else min(eps, e)
+                if chunks is not None and len(chunks) != obj.ndim:
+                    raise PhcompError(f"--chunks has {len(chunks)} dims, {name} has {obj.ndim}")
+                ch = tuple(min(c, s) for c, s in zip(chunks, obj.shape)) if chunks else \
+                    choose_chunks(obj.shape, obj.dtype.itemsize, model.block if model else None)
+                out = _create_like(parent, leaf, obj, chunks=ch, **Phcomp(model, abs=eps if eps is not None else None))
+                stats["compressed"].append(name)
+            else:
+                out = _create_like(parent, leaf, obj)
+                stats["copied"].append(name)
+            _copy_attrs(obj, out)
+            _copy_rows(obj, out, progress)
+        _rebuild_dims(src, dst)
+    return stats
+
+
+def decompress_file(src_path, dst_path, progress=None) -> dict:
+    """Plain HDF5 back: every dataset without the phcomp filter, the /_phcomp group dropped."""
+    stats = {"restored": []}
+    with h5py.File(src_path, "r") as src, h5py.File(dst_path, "w") as dst:
+        _copy_attrs(src, dst)
+        for name, obj in _walk(src):
+            if name.startswith("_phcomp"):
+                continue
+            if isinstance(obj, h5py.Group):
+                _copy_attrs(obj, dst.require_group(name))
+                continue
+            parent = dst.require_group(name.rsplit("/", 1)[0]) if "/" in name else dst
+            out = _create_like(parent, name.rsplit("/", 1)[-1], obj)
+            _copy_attrs(obj, out)
+            _copy_rows(obj, out, progress)
+            stats["restored"].append(name)
+        _rebuild_dims(src, dst)
+    return stats

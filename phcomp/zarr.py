@@ -6,9 +6,10 @@ codec, both named ``phcomp`` and registered through entry points (``numcodecs.co
                       serializer={"name": "phcomp", "configuration": {"model": m.id, "rel": 1e-3}})
 
 Configurations are JSON only; the model is named by id and resolved like every phcomp model
-(registry, PHCOMP_MODEL_PATH, user cache). ``save_model(store_path, model)`` puts the model
-container inside a local store (``_phcomp/models/<id>.phcm``, ignored by zarr), and
-``register_store_models(store_path)`` makes a store's models findable on another machine.
+(registry, PHCOMP_MODEL_PATH, user cache). ``save_model(store, model)`` puts the model
+container inside the store (array ``_phcomp/models/<id>``; ``phcomp compress`` does it), and
+``register_store_models(store)`` loads a store's models on another machine: a zarr codec is
+never told which store it reads, so that one call (or ``phcomp decompress``) is needed there.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from numcodecs.compat import ensure_bytes, ensure_ndarray_like, ndarray_copy
 
 from . import core
 from .core.errors import PhcompError
-from .core.model import MODEL_SUFFIX, Model
+from .core.model import Model
 
 STORE_MODEL_DIR = "_phcomp/models"
 
@@ -85,18 +86,34 @@ class Phcomp(numcodecs.abc.Codec):
         return f"Phcomp(model={self.model!r}, abs={self.abs!r}, rel={self.rel!r})"
 
 
-def save_model(store_path: str | os.PathLike, model: Model) -> Path:
-    """Put ``model`` inside a local zarr store (a directory zarr ignores) and in this process."""
+def save_model(store_path: str | os.PathLike, model: Model) -> None:
+    """Put ``model`` inside a zarr store, as the uint8 array ``_phcomp/models/<id>`` (a normal
+    zarr node, so zarr and xarray list the store without complaint), and register it here."""
+    import zarr
+
     core.register_model(model)
-    d = Path(store_path) / STORE_MODEL_DIR
-    d.mkdir(parents=True, exist_ok=True)
-    return model.save(d)
+    root = zarr.open_group(store_path, mode="a")
+    models = root.require_group(STORE_MODEL_DIR)
+    if model.id not in models:
+        raw = np.frombuffer(model.to_bytes(), np.uint8)
+        arr = models.create_array(model.id, shape=raw.shape, chunks=raw.shape, dtype="u1", compressors=None,
+                                  attributes={"kind": model.kind, "format": "phcomp model container v1"})
+        arr[...] = raw
 
 
 def register_store_models(store_path: str | os.PathLike) -> list[str]:
-    """Load every model a local store carries (``_phcomp/models``); returns their ids."""
-    d = Path(store_path) / STORE_MODEL_DIR
-    return [core.load_model(p).id for p in sorted(d.glob(f"*{MODEL_SUFFIX}"))] if d.is_dir() else []
+    """Load every model a zarr store carries (``_phcomp/models``) into this process; their ids."""
+    import zarr
+
+    try:
+        root = zarr.open_group(store_path, mode="r")
+        models = root[STORE_MODEL_DIR]
+    except (KeyError, FileNotFoundError, ValueError, TypeError):
+        return []
+    ids = []
+    for name, arr in models.arrays():
+        ids.append(core.register_model(Model.from_bytes(arr[...].tobytes())).id)
+    return sorted(ids)
 
 
 try:  # the zarr v3 codec needs zarr>=3; the numcodecs codec above works without it
@@ -148,3 +165,103 @@ if ArrayBytesCodec is not None:
 
         def compute_encoded_size(self, input_byte_length: int, chunk_spec) -> int:
             raise NotImplementedError("phcomp output size depends on the data")
+
+
+# --- whole-store conversion (``phcomp compress in.zarr -o out.zarr``) ------------------------
+
+MIN_VALUES = 4096  # smaller float arrays are copied exactly
+
+
+def _dimension_names(arr) -> list[str] | None:
+    names = getattr(arr.metadata, "dimension_names", None)
+    if names:
+        return list(names)
+    dims = arr.attrs.get("_ARRAY_DIMENSIONS")  # zarr v2 stores written by xarray
+    return list(dims) if dims else None
+
+
+def _members(src):
+    import zarr
+
+    if isinstance(src, zarr.Array):
+        return [("", src)]
+    return list(src.members(max_depth=None))
+
+
+def _convert(src_path, dst_path, make_array, progress) -> dict:
+    import zarr
+
+    from .core.layout import slab_rows
+
+    src = zarr.open(src_path, mode="r")
+    root_is_array = isinstance(src, zarr.Array)
+    dst = None if root_is_array else zarr.open_group(dst_path, mode="w", zarr_format=3,
+                                                     attributes=dict(src.attrs.asdict()))
+    stats: dict[str, list[str]] = {"compressed": [], "copied": []}
+    for path, node in _members(src):
+        if path.startswith("_phcomp"):
+            continue
+        if isinstance(node, zarr.Group):
+            dst.require_group(path).attrs.update(node.attrs.asdict())
+            continue
+        attrs = {k: v for k, v in node.attrs.asdict().items() if k != "_ARRAY_DIMENSIONS"}
+        out, kind = make_array(dst, dst_path, path, node, attrs)
+        stats[kind].append(path or "/")
+        if node.size:
+            step = slab_rows(node.shape, out.chunks, node.dtype.itemsize) if node.ndim else 1
+            for r0 in range(0, node.shape[0] if node.ndim else 1, step):
+                sl = slice(r0, r0 + step) if node.ndim else ()
+                out[sl] = node[sl]
+                if progress:
+                    progress(min(step, node.shape[0] - r0) * int(np.prod(node.shape[1:], dtype=np.int64))
+                             if node.ndim else 1)
+    return stats
+
+
+def compress_store(src_path, dst_path, model: Model | None = None, *, abs: float | None = None,
+                   rel: float | None = None, chunks: tuple[int, ...] | None = None, progress=None) -> dict:
+    """Copy a zarr store (v2 or v3) to a v3 store whose float arrays use the phcomp serializer;
+    groups, attributes and dimension names are kept; the model is saved inside the store.
+    ``rel`` is relative to each array's whole range. Streams slab by slab."""
+    import zarr
+
+    from .core.layout import choose_chunks
+
+    def make(dst, root, path, node, attrs):
+        create = dst.create_array if dst is not None else (lambda name, **kw: zarr.create_array(root, **kw))
+        common = dict(shape=node.shape, dtype=node.dtype, attributes=attrs, dimension_names=_dimension_names(node),
+                      fill_value=node.fill_value)
+        if node.dtype.kind == "f" and node.dtype.itemsize in (4, 8) and node.size >= MIN_VALUES:
+            eps = abs
+            if rel is not None:
+                rng = core.finite_range(node)
+                e = rel * (rng[1] - rng[0]) if rng else 0.0
+                eps = e if eps is None else min(eps, e)
+            if chunks is not None and len(chunks) != node.ndim:
+                raise PhcompError(f"--chunks has {len(chunks)} dims, {path or '/'} has {node.ndim}")
+            ch = tuple(min(c, s) for c, s in zip(chunks, node.shape)) if chunks else \
+                choose_chunks(node.shape, node.dtype.itemsize, model.block if model else None)
+            cfg = {k: v for k, v in (("model", model.id if model else None), ("abs", eps)) if v is not None}
+            return create(name=path, chunks=ch, serializer={"name": "phcomp", "configuration": cfg},
+                          compressors=None, **common), "compressed"
+        return create(name=path, chunks=node.chunks, **common), "copied"
+
+    if model is not None:
+        core.register_model(model)
+    stats = _convert(src_path, dst_path, make, progress)
+    if model is not None:
+        save_model(dst_path, model)
+    return stats
+
+
+def decompress_store(src_path, dst_path, progress=None) -> dict:
+    """A plain zarr v3 store back (default codecs), without phcomp or its model copy."""
+    import zarr
+
+    def make(dst, root, path, node, attrs):
+        create = dst.create_array if dst is not None else (lambda name, **kw: zarr.create_array(root, **kw))
+        return create(name=path, shape=node.shape, dtype=node.dtype, chunks=node.chunks, attributes=attrs,
+                      dimension_names=_dimension_names(node), fill_value=node.fill_value), "copied"
+
+    register_store_models(src_path)
+    return _convert(src_path, dst_path, make, progress)

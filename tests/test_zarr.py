@@ -88,6 +88,25 @@ def test_zarr_v2_store(tmp_path, model3d, gs_data):
     assert max_err(x, back) <= 1e-3 * (x.max() - x.min()) * 1.0000001
 
 
+def test_store_carries_its_model_to_a_fresh_process(tmp_path, model3d, gs_data):
+    _write_v3(tmp_path / "c.zarr", model3d, gs_data)
+    code = """
+    import warnings, zarr, phcomp
+    warnings.simplefilter("error")  # the model copy is a proper zarr node: no warnings listing the store
+    print(len(list(zarr.open_group("c.zarr", mode="r").members(max_depth=None))))
+    try:
+        zarr.open_group("c.zarr", mode="r")["u"][...]
+    except phcomp.ModelNotFoundError as e:
+        print("missing", "register_store_models" in str(e))
+    print(phcomp.zarr.register_store_models("c.zarr"))
+    print(zarr.open_group("c.zarr", mode="r")["u"][...].shape)
+    """
+    r = run_py(code, {"XDG_CACHE_HOME": str(tmp_path / "empty"), "PHCOMP_MODEL_PATH": ""}, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[1] == "missing True" and model3d.id in lines[2] and lines[3] == str(gs_data.shape)
+
+
 def _write_v3(path, model, x):
     g = zarr.open_group(path, mode="w")
     a = g.create_array("u", shape=x.shape, chunks=(1, 12, 24, 24), dtype="f4", dimension_names=["t", "x", "y", "z"],
@@ -109,9 +128,11 @@ def test_zarr_v3_and_xarray_without_import(tmp_path, model3d, gs_data):
     x = np.load("orig.npy")
     print(float(np.abs(u - x).max() / (x.max() - x.min())), "phcomp" in sys.modules)
     """
-    # the reader has no phcomp import; the model is found through PHCOMP_MODEL_PATH = the store's copy
-    r = run_py(code, {"PHCOMP_MODEL_PATH": str(tmp_path / "v3.zarr" / "_phcomp" / "models"),
-                      "XDG_CACHE_HOME": str(tmp_path / "empty-cache")}, cwd=tmp_path)
+    # the reader has no phcomp import; the model is found through PHCOMP_MODEL_PATH
+    (tmp_path / "models").mkdir()
+    model3d.save(tmp_path / "models")
+    r = run_py(code, {"PHCOMP_MODEL_PATH": str(tmp_path / "models"), "XDG_CACHE_HOME": str(tmp_path / "empty-cache")},
+               cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     err, imported = r.stdout.split()
     assert float(err) <= 1e-3 and imported == "True"  # loaded by zarr through the entry point

@@ -58,13 +58,18 @@ def _check_array(array) -> np.ndarray:
     return x
 
 
-def _finite_range(x: np.ndarray) -> tuple[float, float] | None:
-    """min and max of the finite values, in pieces along axis 0 (no copy of a strided view)."""
+def finite_range(x) -> tuple[float, float] | None:
+    return _finite_range(x)
+
+
+def _finite_range(x) -> tuple[float, float] | None:
+    """min and max of the finite values, in pieces along axis 0 (no copy of a strided view);
+    works on anything sliceable along axis 0 into numpy arrays (h5py datasets, zarr arrays)."""
     lo, hi = np.inf, -np.inf
-    v = x.reshape(1, -1) if x.ndim == 0 else x
+    v = np.asarray(x).reshape(1, -1) if x.ndim == 0 else x
     rows = max(1, (1 << 20) // max(1, v[:1].size))
     for i in range(0, v.shape[0], rows):
-        part = v[i : i + rows]
+        part = np.asarray(v[i : i + rows])
         fin = np.isfinite(part)
         lo = min(lo, float(np.min(part, where=fin, initial=np.inf)))
         hi = max(hi, float(np.max(part, where=fin, initial=-np.inf)))

@@ -19,5 +19,7 @@ class ModelNotFoundError(PhcompError, LookupError):
         super().__init__(
             f"model {model_id} not found; searched:\n  {where}\n"
             "pass model=..., register it with phcomp.register_model(), or put "
-            f"{model_id}.phcm in a directory listed in PHCOMP_MODEL_PATH"
+            f"{model_id}.phcm in a directory listed in PHCOMP_MODEL_PATH; files and stores written by "
+            "phcomp carry their model: HDF5 under /_phcomp/models, Zarr stores under _phcomp/models "
+            "(load it with phcomp.zarr.register_store_models(store))"
         )
