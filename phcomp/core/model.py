@@ -26,6 +26,7 @@ class Model:
         self.arrays = arrays
         self.meta = dict(meta or {})
         self._header, self._payload = container.build(kind, self.block, params, arrays, self.meta)
+        self._bytes: bytes | None = None
         self.id = container.model_id(self._header, self._payload)
         self._check()
         self.decoder = build_decoder(params.get("decoder", {}), arrays)
@@ -55,13 +56,17 @@ class Model:
         return len(self.to_bytes())
 
     def to_bytes(self) -> bytes:
-        return container.dumps(self._header, self._payload)
+        if self._bytes is None:  # the container is zstd-19 compressed: build it once (models are immutable)
+            self._bytes = container.dumps(self._header, self._payload)
+        return self._bytes
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Model":
         header, _, arrays = container.loads(data)
         try:
-            return cls(header["kind"], tuple(header["block"]), header["params"], arrays, header.get("meta"))
+            model = cls(header["kind"], tuple(header["block"]), header["params"], arrays, header.get("meta"))
+            model._bytes = bytes(data)
+            return model
         except (KeyError, TypeError, ValueError) as e:
             if isinstance(e, PhcompError):
                 raise
