@@ -3,7 +3,8 @@ codec, both named ``phcomp`` and registered through entry points (``numcodecs.co
 ``zarr.codecs``), so stores open without ``import phcomp``. Each zarr chunk is one phcomp chunk.
 
     zarr.create_array(store, shape=..., chunks=..., dtype="f4",
-                      serializer={"name": "phcomp", "configuration": {"model": m.id, "rel": 1e-3}})
+                      serializer={"name": "phcomp", "configuration": {"model": m.id, "rel": 1e-3}},
+                      compressors=None)  # zarr would add zstd after phcomp by default
 
 Configurations are JSON only; the model is named by id and resolved like every phcomp model
 (registry, PHCOMP_MODEL_PATH, user cache). ``save_model(store, model)`` puts the model

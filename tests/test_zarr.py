@@ -110,7 +110,8 @@ def test_store_carries_its_model_to_a_fresh_process(tmp_path, model3d, gs_data):
 def _write_v3(path, model, x):
     g = zarr.open_group(path, mode="w")
     a = g.create_array("u", shape=x.shape, chunks=(1, 12, 24, 24), dtype="f4", dimension_names=["t", "x", "y", "z"],
-                       serializer={"name": "phcomp", "configuration": {"model": model.id, "rel": 1e-3}})
+                       serializer={"name": "phcomp", "configuration": {"model": model.id, "rel": 1e-3}},
+                       compressors=None)  # zarr's default zstd after phcomp would only cost time
     a[...] = x
     phcomp.zarr.save_model(path, model)
 
@@ -159,3 +160,27 @@ def test_v3_codec_roundtrip_dict(model3d):
     c = PhcompCodec(model=model3d, rel=1e-3)
     assert PhcompCodec.from_dict(c.to_dict()) == c
     assert c.to_dict() == {"name": "phcomp", "configuration": {"model": model3d.id, "rel": 1e-3}}
+
+
+def test_corrupted_chunk_is_a_clear_error(tmp_path, model3d, gs_data):
+    _write_v3(tmp_path / "k.zarr", model3d, gs_data)
+    chunk = next(p for p in (tmp_path / "k.zarr" / "u").rglob("*") if p.is_file() and p.name != "zarr.json")
+    raw = bytearray(chunk.read_bytes())
+    raw[len(raw) // 2] ^= 0x40
+    chunk.write_bytes(bytes(raw))
+    with pytest.raises(phcomp.PhcompError, match="CRC32"):
+        zarr.open_group(tmp_path / "k.zarr", mode="r")["u"][...]
+    chunk.write_bytes(bytes(raw[:10]))
+    with pytest.raises(phcomp.PhcompError):
+        zarr.open_group(tmp_path / "k.zarr", mode="r")["u"][...]
+
+
+def test_concurrent_reads(tmp_path, model3d, gs_data):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _write_v3(tmp_path / "t.zarr", model3d, gs_data)
+    a = zarr.open_group(tmp_path / "t.zarr", mode="r")["u"]
+    with ThreadPoolExecutor(4) as ex:
+        parts = list(ex.map(lambda i: a[i % 4], range(12)))
+    first = [a[i] for i in range(4)]
+    assert all(np.array_equal(p, first[i % 4]) for i, p in enumerate(parts))
