@@ -41,7 +41,7 @@
 #define H5T_ORDER_BE 1
 #define H5F_OBJ_FILE 0x0001u
 #define H5F_OBJ_ALL 0x001Fu
-#define MAX_CD 64
+#define MAX_CD 256
 #define MAX_FILES 64
 
 typedef int64_t hid_t;
@@ -264,20 +264,21 @@ static herr_t set_local(hid_t dcpl, hid_t type, hid_t space) {
     uint64_t dims[32];
     if (load_hdf5() < 0) return -1;
     if (h5.pget_filter_by_id2(dcpl, PHCOMP_FILTER_ID, &flags, &ncd, cd, sizeof name, name, &config) < 0) return -1;
-    if (ncd < 8 || cd[0] != CD_VERSION) {
+    if (ncd < 9 || cd[0] != CD_VERSION) {
         report("filter options missing or of an unknown version; create datasets with phcomp.hdf5.Phcomp");
         return -1;
     }
+    size_t base = 9 + (cd[8] + 3) / 4; /* after the observables JSON words */
     int ndim = h5.pget_chunk(dcpl, 32, dims);
-    if (ndim < 1 || 11 + ndim > MAX_CD) {
-        report("the phcomp filter needs a chunked dataset");
+    if (ndim < 1 || base > ncd || base + 3 + (size_t)ndim > MAX_CD) {
+        report("the phcomp filter needs a chunked dataset (and options that fit in cd_values)");
         return -1;
     }
-    cd[8] = h5.tget_size(type) == 4 ? 1 : 2;
-    cd[9] = h5.tget_order(type) == H5T_ORDER_BE ? 1 : 0;
-    cd[10] = (unsigned)ndim;
-    for (int i = 0; i < ndim; i++) cd[11 + i] = (unsigned)dims[i];
-    return h5.pmodify_filter(dcpl, PHCOMP_FILTER_ID, H5Z_FLAG_MANDATORY, 11 + (size_t)ndim, cd);
+    cd[base] = h5.tget_size(type) == 4 ? 1 : 2;
+    cd[base + 1] = h5.tget_order(type) == H5T_ORDER_BE ? 1 : 0;
+    cd[base + 2] = (unsigned)ndim;
+    for (int i = 0; i < ndim; i++) cd[base + 3 + i] = (unsigned)dims[i];
+    return h5.pmodify_filter(dcpl, PHCOMP_FILTER_ID, H5Z_FLAG_MANDATORY, base + 3 + (size_t)ndim, cd);
 }
 
 static size_t filter(unsigned flags, size_t ncd, const unsigned cd[], size_t nbytes, size_t *buf_size, void **buf) {

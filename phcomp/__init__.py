@@ -4,10 +4,27 @@
     blob = phcomp.compress(array, model, rel=1e-3)   # every value within 1e-3 of the range
     back = phcomp.decompress(blob)                   # model found by the id in the chunk
 """
-from .core import (ModelNotFoundError, Model, PhcompError, compress, decompress, find_model, inspect_chunk,
-                   install_model, load_model, register_model)
+from . import core as _core
+from .core import (ModelNotFoundError, Model, PhcompError, decompress, find_model, inspect_chunk, install_model,
+                   load_model, register_model)
 from .models import train
 from ._hooks import install_adapter_hooks
+from .physics import observables  # noqa: F401  (phcomp.observables: the registry of named observables)
+
+
+def compress(array, model: Model | None = None, *, abs: float | None = None, rel: float | None = None,
+             observables: dict | None = None, progress=None) -> bytes:
+    """Compress ``array`` into one self-describing chunk (see ``phcomp.core.compress``).
+
+    ``observables``: ``{"energy": 1e-5, "mean": {"abs": 1e-3}, "spectrum": 1e-2, callable: tol}``:
+    every chunk that leaves phcomp meets every tolerance (re-encoded tighter, finally losslessly,
+    when it would not); ``phcomp.inspect_chunk`` shows the path taken and the errors achieved.
+    """
+    from .physics import resolve_checks
+
+    checks = resolve_checks(observables) if observables else None
+    return _core.compress(array, model, abs=abs, rel=rel, checks=checks, progress=progress)
+
 
 install_adapter_hooks()
 

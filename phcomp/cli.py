@@ -96,7 +96,7 @@ def _convert(a: argparse.Namespace, kind: str, compressing: bool) -> int:
         if model is not None and not a.no_install:
             core.install_model(model)
         chunks = tuple(int(c) for c in a.chunks.split(",")) if a.chunks else None
-        kw = dict(model=model, abs=a.abs, rel=a.rel, chunks=chunks)
+        kw = dict(model=model, abs=a.abs, rel=a.rel, chunks=chunks, observables=_observables(a.observable))
     with _atomic_path(out, a.force) as tmp, _progress(None, "compress" if compressing else "decompress") as bar:
         stats = fn(a.input, tmp, progress=bar.update, **kw)
     for key, names in stats.items():
@@ -105,6 +105,27 @@ def _convert(a: argparse.Namespace, kind: str, compressing: bool) -> int:
     size = lambda p: p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
     print(f"{a.input} -> {out}: {size(Path(a.input))} -> {size(out)} bytes")
     return 0
+
+
+def _observables(items: list[str] | None) -> dict | None:
+    """--observable energy=1e-5 (relative) | mean=abs:1e-3 | spectrum=rel:1e-2"""
+    if not items:
+        return None
+    out: dict = {}
+    for item in items:
+        name, sep, tol = item.partition("=")
+        if not sep or not name:
+            raise PhcompError(f"--observable wants NAME=TOL (e.g. energy=1e-5 or mean=abs:1e-3), got {item!r}")
+        kind, _, value = tol.rpartition(":")
+        try:
+            v = float(value)
+        except ValueError:
+            raise PhcompError(f"--observable {item!r}: tolerance {value!r} is not a number") from None
+        if kind not in ("", "rel", "abs"):
+            raise PhcompError(f"--observable {item!r}: kind must be rel or abs")
+        spec = out.setdefault(name, {})
+        spec[kind or "rel"] = v
+    return out
 
 
 def _load_model(spec: str | None) -> core.Model | None:
@@ -166,16 +187,22 @@ def cmd_compress(a: argparse.Namespace) -> int:
         abs_ = e if abs_ is None else min(abs_, e)
     if model is not None and not a.no_install:
         core.install_model(model)
+    from . import compress as compress_checked
+
+    obs = _observables(a.observable)
     out = Path(a.output or a.input + ".phc")
-    total = 0
+    escalated = 0
     with _atomic_output(out, a.force) as f, _progress(x.size, "compress") as bar:
         w = filefmt.FileWriter(f, x.shape, x.dtype)
         for r0, r1 in _row_chunks(x.shape, x.itemsize, a.chunk_mb):
             part = x[r0:r1] if x.ndim else x
-            blob = core.compress(np.asarray(part), model, abs=abs_, progress=bar.update)
+            blob = compress_checked(np.asarray(part), model, abs=abs_, observables=obs, progress=bar.update)
+            if obs and core.inspect_chunk(blob)["checks"]["attempt"] > 0:
+                escalated += 1
             w.add(blob, r1 - r0)
-            total += len(blob)
         w.close()
+    if obs:
+        print(f"observable checks: {escalated} of {len(w.entries)} chunk(s) re-encoded tighter to meet them")
     print(f"{a.input} -> {out}: {x.nbytes} -> {out.stat().st_size} bytes, ratio {x.nbytes / max(out.stat().st_size, 1):.2f}")
     return 0
 
@@ -326,6 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("input", help=".npy array (float32/float64), HDF5 file or Zarr store")
     c.add_argument("-o", "--output", help="output (.phc default: INPUT.phc; required for HDF5/Zarr)")
     c.add_argument("--chunks", help="HDF5/Zarr chunk shape, e.g. 1,64,64,64 (default: kept if sensible, else ~4 MiB)")
+    c.add_argument("--observable", action="append", metavar="NAME=TOL",
+                   help="observable checked on every chunk: energy=1e-5 (relative), mean=abs:1e-3, spectrum=rel:1e-2; "
+                   "repeatable. A chunk that fails is re-encoded tighter, finally losslessly. Known: mean, sum, energy, "
+                   "min, max, gradient_energy, spectrum, guinier_rg, porod_invariant (and entry points)")
     c.add_argument("--model", help="model file (.phcm) or model id")
     c.add_argument("--abs", type=float, help="absolute error bound")
     c.add_argument("--rel", type=float, help="error bound relative to the value range")

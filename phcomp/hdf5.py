@@ -77,6 +77,8 @@ class Phcomp(h5py.filters.FilterRefBase):
     ``model``: a Model, a model id, or a path to a .phcm file (None: the default model).
     ``abs`` / ``rel``: the bound, as in ``phcomp.compress``; ``rel`` is relative to each HDF5
     chunk's value range (edge chunks include HDF5's fill values in their padding).
+    ``observables``: named observables and tolerances checked on every chunk (by name: they
+    travel in the dataset's filter options as JSON).
     """
 
     filter_name = "phcomp"
@@ -84,19 +86,17 @@ class Phcomp(h5py.filters.FilterRefBase):
 
     def __init__(self, model: Model | str | None = None, *, abs: float | None = None, rel: float | None = None,
                  observables: dict | None = None) -> None:
-        if observables:
-            raise PhcompError("observable checks are not available yet in the HDF5 filter")
-        self.filter_options = cd_values(model, abs, rel)
+        self.filter_options = cd_values(model, abs, rel, observables)
 
     def __repr__(self) -> str:
         o = parse_cd(list(self.filter_options))
-        return f"Phcomp(model={o['model_id']}, abs={o['abs']}, rel={o['rel']})"
+        return f"Phcomp(model={o['model_id']}, abs={o['abs']}, rel={o['rel']}, observables={o['observables']})"
 
 
 def _dcpl_cd(dcpl: int) -> tuple[int, list[int]]:
     flags = ctypes.c_uint()
-    n = ctypes.c_size_t(64)
-    cd = (ctypes.c_uint * 64)()
+    n = ctypes.c_size_t(256)
+    cd = (ctypes.c_uint * 256)()
     name = ctypes.create_string_buffer(64)
     cfg = ctypes.c_uint()
     if _lib.H5Pget_filter_by_id2(dcpl, FILTER_ID, ctypes.byref(flags), ctypes.byref(n), cd, 64, name, ctypes.byref(cfg)) < 0:
@@ -118,9 +118,9 @@ def _can_apply(dcpl: int, dtype: int, space: int) -> int:
 def _set_local(dcpl: int, dtype: int, space: int) -> int:
     try:
         _, cd = _dcpl_cd(dcpl)
-        base = list(cd[:8])
-        if len(base) < 8:
+        if len(cd) < 9:
             raise PhcompError("phcomp filter attached without its options; use phcomp.hdf5.Phcomp(...)")
+        base = list(cd[: parse_cd(cd)["base"]])
         dims = (ctypes.c_uint64 * _MAX_NDIM)()
         ndim = _lib.H5Pget_chunk(dcpl, _MAX_NDIM, dims)
         if ndim < 1:
@@ -270,7 +270,8 @@ def _rebuild_dims(src, dst) -> None:
 
 
 def compress_file(src_path, dst_path, model: Model | None = None, *, abs: float | None = None,
-                  rel: float | None = None, chunks: tuple[int, ...] | None = None, progress=None) -> dict:
+                  rel: float | None = None, chunks: tuple[int, ...] | None = None, observables: dict | None = None,
+                  progress=None) -> dict:
     """Copy an HDF5 file, compressing every float dataset (>= MIN_VALUES values, not a dimension
     scale) with phcomp; groups, attributes and dimension scales are kept. ``rel`` is relative to
     each dataset's whole range. Streams slab by slab: memory stays bounded whatever the size."""
@@ -297,7 +298,7 @@ def compress_file(src_path, dst_path, model: Model | None = None, *, abs: float 
                     raise PhcompError(f"--chunks has {len(chunks)} dims, {name} has {obj.ndim}")
                 ch = tuple(min(c, s) for c, s in zip(chunks, obj.shape)) if chunks else \
                     choose_chunks(obj.shape, obj.dtype.itemsize, model.block if model else None)
-                out = _create_like(parent, leaf, obj, chunks=ch, **Phcomp(model, abs=eps if eps is not None else None))
+                out = _create_like(parent, leaf, obj, chunks=ch, **Phcomp(model, abs=eps, observables=observables))
                 stats["compressed"].append(name)
             else:
                 out = _create_like(parent, leaf, obj)

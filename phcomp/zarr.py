@@ -14,6 +14,7 @@ never told which store it reads, so that one call (or ``phcomp decompress``) is 
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from numcodecs.compat import ensure_bytes, ensure_ndarray_like, ndarray_copy
 from . import core
 from .core.errors import PhcompError
 from .core.model import Model
+from .physics import resolve_checks
 
 STORE_MODEL_DIR = "_phcomp/models"
 
@@ -38,17 +40,28 @@ def _model_ref(model: Model | str | None) -> str | None:
     return model
 
 
-def _encode(arr: np.ndarray, model_id: str | None, abs: float | None, rel: float | None) -> bytes:
+def _encode(arr: np.ndarray, model_id: str | None, abs: float | None, rel: float | None,
+            observables: dict | None = None) -> bytes:
     if arr.dtype == object:
         raise TypeError("phcomp cannot encode object arrays")
     if arr.dtype.kind != "f":
         return core.compress_lossless(arr)
     model = core.find_model(model_id) if model_id else None
-    return core.compress(arr, model, abs=abs, rel=rel)
+    checks = resolve_checks(observables) if observables else None
+    return core.compress(arr, model, abs=abs, rel=rel, checks=checks)
+
+
+def _observables(spec: dict | None) -> dict | None:
+    if not spec:
+        return None
+    if any(not isinstance(k, str) for k in spec):
+        raise PhcompError("codec configurations take observables by name (JSON)")
+    resolve_checks(spec)  # unknown names and bad tolerances fail when the codec is made
+    return dict(spec)
 
 
 class Phcomp(numcodecs.abc.Codec):
-    """numcodecs codec ``{"id": "phcomp", "model": <id or null>, "abs": ..., "rel": ...}``.
+    """numcodecs codec ``{"id": "phcomp", "model": <id or null>, "abs": ..., "rel": ..., "observables": {...}}``.
 
     Floats are compressed with the model and bound (``abs=0``: lossless); other numeric
     dtypes are stored losslessly.
@@ -56,17 +69,19 @@ class Phcomp(numcodecs.abc.Codec):
 
     codec_id = "phcomp"
 
-    def __init__(self, model: Model | str | None = None, abs: float | None = None, rel: float | None = None):
+    def __init__(self, model: Model | str | None = None, abs: float | None = None, rel: float | None = None,
+                 observables: dict | None = None):
         core.codec.resolve_bound(1.0, abs, rel)
         self.model = _model_ref(model)
         self.abs = None if abs is None else float(abs)
         self.rel = None if rel is None else float(rel)
+        self.observables = _observables(observables)
 
     def encode(self, buf: Any) -> bytes:
         arr = np.asarray(ensure_ndarray_like(buf))
         if arr.ndim > 1 and arr.flags.f_contiguous and not arr.flags.c_contiguous:
             arr = arr.T  # numcodecs codecs work on the buffer in memory order
-        return _encode(arr, self.model, self.abs, self.rel)
+        return _encode(arr, self.model, self.abs, self.rel, self.observables)
 
     def decode(self, buf: Any, out: Any = None) -> Any:
         if out is not None and np.asarray(out).dtype == object:
@@ -75,7 +90,10 @@ class Phcomp(numcodecs.abc.Codec):
         return ndarray_copy(arr, out) if out is not None else arr
 
     def get_config(self) -> dict:
-        return {"id": self.codec_id, "model": self.model, "abs": self.abs, "rel": self.rel}
+        cfg = {"id": self.codec_id, "model": self.model, "abs": self.abs, "rel": self.rel}
+        if self.observables:
+            cfg["observables"] = self.observables
+        return cfg
 
     @classmethod
     def from_config(cls, config: dict) -> "Phcomp":
@@ -84,7 +102,7 @@ class Phcomp(numcodecs.abc.Codec):
         return cls(**cfg)
 
     def __repr__(self) -> str:
-        return f"Phcomp(model={self.model!r}, abs={self.abs!r}, rel={self.rel!r})"
+        return f"Phcomp(model={self.model!r}, abs={self.abs!r}, rel={self.rel!r}, observables={self.observables!r})"
 
 
 def save_model(store_path: str | os.PathLike, model: Model) -> None:
@@ -133,12 +151,20 @@ if ArrayBytesCodec is not None:
         model: str | None = None
         abs: float | None = None
         rel: float | None = None
+        observables: tuple | None = None  # sorted (name, tolerance) pairs: hashable, as the frozen dataclass needs
 
-        def __init__(self, *, model: Model | str | None = None, abs: float | None = None, rel: float | None = None):
+        def __init__(self, *, model: Model | str | None = None, abs: float | None = None, rel: float | None = None,
+                     observables: dict | None = None):
             core.codec.resolve_bound(1.0, abs, rel)
             object.__setattr__(self, "model", _model_ref(model))
             object.__setattr__(self, "abs", None if abs is None else float(abs))
             object.__setattr__(self, "rel", None if rel is None else float(rel))
+            obs = _observables(observables)
+            object.__setattr__(self, "observables", tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in obs.items()))
+                               if obs else None)
+
+        def _observables_dict(self) -> dict | None:
+            return {k: json.loads(v) for k, v in self.observables} if self.observables else None
 
         @classmethod
         def from_dict(cls, data: dict) -> "PhcompCodec":
@@ -146,7 +172,8 @@ if ArrayBytesCodec is not None:
             return cls(**(cfg or {}))
 
         def to_dict(self) -> dict:
-            cfg = {k: v for k, v in (("model", self.model), ("abs", self.abs), ("rel", self.rel)) if v is not None}
+            cfg = {k: v for k, v in (("model", self.model), ("abs", self.abs), ("rel", self.rel),
+                                     ("observables", self._observables_dict())) if v is not None}
             return {"name": "phcomp", "configuration": cfg}
 
         def validate(self, *, shape, dtype, chunk_grid) -> None:
@@ -162,7 +189,8 @@ if ArrayBytesCodec is not None:
 
         async def _encode_single(self, chunk_array, chunk_spec):
             arr = np.asarray(chunk_array.as_ndarray_like())
-            return chunk_spec.prototype.buffer.from_bytes(_encode(arr, self.model, self.abs, self.rel))
+            return chunk_spec.prototype.buffer.from_bytes(_encode(arr, self.model, self.abs, self.rel,
+                                                                  self._observables_dict()))
 
         def compute_encoded_size(self, input_byte_length: int, chunk_spec) -> int:
             raise NotImplementedError("phcomp output size depends on the data")
@@ -220,7 +248,8 @@ def _convert(src_path, dst_path, make_array, progress) -> dict:
 
 
 def compress_store(src_path, dst_path, model: Model | None = None, *, abs: float | None = None,
-                   rel: float | None = None, chunks: tuple[int, ...] | None = None, progress=None) -> dict:
+                   rel: float | None = None, chunks: tuple[int, ...] | None = None, observables: dict | None = None,
+                   progress=None) -> dict:
     """Copy a zarr store (v2 or v3) to a v3 store whose float arrays use the phcomp serializer;
     groups, attributes and dimension names are kept; the model is saved inside the store.
     ``rel`` is relative to each array's whole range. Streams slab by slab."""
@@ -242,7 +271,8 @@ def compress_store(src_path, dst_path, model: Model | None = None, *, abs: float
                 raise PhcompError(f"--chunks has {len(chunks)} dims, {path or '/'} has {node.ndim}")
             ch = tuple(min(c, s) for c, s in zip(chunks, node.shape)) if chunks else \
                 choose_chunks(node.shape, node.dtype.itemsize, model.block if model else None)
-            cfg = {k: v for k, v in (("model", model.id if model else None), ("abs", eps)) if v is not None}
+            cfg = {k: v for k, v in (("model", model.id if model else None), ("abs", eps),
+                                     ("observables", observables)) if v is not None}
             return create(name=path, chunks=ch, serializer={"name": "phcomp", "configuration": cfg},
                           compressors=None, **common), "compressed"
         return create(name=path, chunks=node.chunks, **common), "copied"

@@ -77,7 +77,7 @@ def test_filter_is_mandatory_and_records_options(written, tmp_path, model3d, gs_
     with h5py.File(d / "data.h5", "r") as f:
         flags, opts, _ = f["u"].id.get_create_plist().get_filter_by_id(phcomp.hdf5.FILTER_ID)
         assert flags & 1 == 0  # H5Z_FLAG_OPTIONAL not set
-        assert opts[0] == phcomp.hdf5.CD_VERSION and opts[8] == 1 and list(opts[10:]) == [4, 1, 24, 24, 24]
+        assert opts[0] == phcomp.hdf5.CD_VERSION and opts[8] == 0 and opts[9] == 1 and list(opts[11:]) == [4, 1, 24, 24, 24]
 
 
 def test_encoder_failure_is_an_error(tmp_path, model3d, gs_data, monkeypatch):

@@ -36,9 +36,9 @@ FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 MODE_LOSSLESS, MODE_LATENT, MODE_BOUNDED = 0, 1, 2
 MODE_NAMES = {MODE_LOSSLESS: "lossless", MODE_LATENT: "latent-only", MODE_BOUNDED: "error-bounded"}
-SEC_LATENT, SEC_RESIDUAL, SEC_NONFINITE, SEC_EXCEPTIONS, SEC_RAW = 1, 2, 3, 4, 5
+SEC_LATENT, SEC_RESIDUAL, SEC_NONFINITE, SEC_EXCEPTIONS, SEC_RAW, SEC_CHECKS = 1, 2, 3, 4, 5, 6
 SECTION_NAMES = {SEC_LATENT: "latent", SEC_RESIDUAL: "residual", SEC_NONFINITE: "nonfinite",
-                 SEC_EXCEPTIONS: "exceptions", SEC_RAW: "raw"}
+                 SEC_EXCEPTIONS: "exceptions", SEC_RAW: "raw", SEC_CHECKS: "checks"}
 DTYPE_CODES = {1: np.dtype("<f4"), 2: np.dtype("<f8"),
                # integers: lossless mode only (for codec hosts such as numcodecs that hand over any array)
                3: np.dtype("|i1"), 4: np.dtype("<i2"), 5: np.dtype("<i4"), 6: np.dtype("<i8"),

@@ -6,6 +6,7 @@ from typing import Callable
 import numpy as np
 
 from . import chunk as ck
+from .checks import MAX_TIGHTEN, TIGHTEN, UNBOUNDED_START, Check, encode_record, evaluate
 from .blocking import Blocking
 from .errors import PhcompError
 from .intpack import zstd_compress, zstd_decompress
@@ -102,13 +103,45 @@ def _quantize(c: np.ndarray, step: float, deadzone: float, limit: int) -> np.nda
 
 
 def compress(array, model: Model | None = None, *, abs: float | None = None, rel: float | None = None,
-             progress: Progress | None = None) -> bytes:
+             checks: list[Check] | None = None, progress: Progress | None = None) -> bytes:
     """Compress an array (float32/float64, any layout) into one self-describing chunk.
 
     ``abs``: absolute error bound; ``rel``: bound relative to the value range (max - min of the
     finite values) of ``array``; both: the tighter. ``abs=0`` or ``rel=0``: lossless. Neither:
     the model's own rate point (latents only, no bound). NaN and +-Inf round-trip exactly.
+    ``checks``: observables that must survive (``phcomp.physics.resolve_checks``): a chunk that
+    fails is re-encoded with the bound divided by 4 (up to 3 times), finally losslessly, and
+    the chunk records the attempt that passed and the errors achieved.
     """
+    if checks:
+        out = _compress_checked(array, model, abs, rel, checks)
+        if progress:
+            progress(int(np.size(array)))
+        return out
+    return _compress(array, model, abs, rel, progress)
+
+
+def _compress_checked(array, model: Model | None, abs: float | None, rel: float | None, checks: list[Check]) -> bytes:
+    x = _check_array(array)
+    rng = _finite_range(x) if x.size else None
+    value_range = (rng[1] - rng[0]) if rng else 0.0
+    eps = resolve_bound(value_range, abs, rel)
+    if eps == 0 or rng is None or value_range == 0 or not np.isfinite(value_range):
+        ladder: list[float | None] = [0.0]
+    else:
+        first = eps if eps is not None else UNBOUNDED_START * value_range
+        ladder = ([None] if eps is None else []) + [first / TIGHTEN**k for k in range(MAX_TIGHTEN + 1)] + [0.0]
+    for attempt, e in enumerate(ladder):
+        blob = _compress(x, model, e, None, None)
+        outcomes = evaluate(checks, x, decompress(blob, model))
+        if all(o.ok for o in outcomes):
+            break
+    h = ck.parse_chunk(blob)
+    h.sections[ck.SEC_CHECKS] = encode_record(attempt, e or 0.0, outcomes)
+    return ck.pack_chunk(h)
+
+
+def _compress(array, model: Model | None, abs: float | None, rel: float | None, progress: Progress | None) -> bytes:
     x = _check_array(array)
     rng = _finite_range(x) if x.size else None
     value_range = (rng[1] - rng[0]) if rng else 0.0

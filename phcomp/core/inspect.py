@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import chunk as ck
+from .checks import decode_record, path_name
 from .latent import latent_coder
 
 
@@ -25,4 +26,10 @@ def inspect_chunk(data: bytes) -> dict[str, Any]:
     if h.mode != ck.MODE_LOSSLESS:
         info["latent_step"] = h.step
         info["latent_coder"] = latent_coder(h.sections[ck.SEC_LATENT])
+    if ck.SEC_CHECKS in h.sections:
+        attempt, eps, outcomes = decode_record(h.sections[ck.SEC_CHECKS])
+        info["checks"] = {"path": path_name(attempt, h.mode == ck.MODE_LOSSLESS), "attempt": attempt,
+                          "bound_used": eps, "passed": all(o.ok for o in outcomes),
+                          "errors": {f"{o.name} ({o.kind})": f"{o.error:.3g} <= {o.tol:g}" if o.ok else
+                                     f"{o.error:.3g} > {o.tol:g}" for o in outcomes}}
     return info
