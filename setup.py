@@ -57,10 +57,12 @@ setup(
         # zfpy pinned: 1.0.1.post0 breaks numcodecs' import (version parse), see HOST-FACTS
         "bench": ["pysz>=1.1", "zfpy==1.0.1", "matplotlib>=3.7", "hdf5plugin>=5"],
         "hdf5": ["h5py>=3.10"],
+        # generators: sasmodels (SAS curves), scipy (sparse solver of the Darcy problem)
+        "data": ["sasmodels>=1.0", "scipy>=1.10"],
         # numcodecs pinned below 0.17: 0.16 ships the codec checks the tests run (numcodecs.tests.common)
         "zarr": ["zarr>=3.0", "numcodecs>=0.16,<0.17"],
         "test": ["pytest>=7", "hypothesis>=6.100", "pytest-xdist>=3", "h5py>=3.10", "zarr>=3.0",
-                 "numcodecs>=0.16,<0.17", "xarray>=2024.1", "h5netcdf>=1.3"],
+                 "numcodecs>=0.16,<0.17", "xarray>=2024.1", "h5netcdf>=1.3", "sasmodels>=1.0", "scipy>=1.10"],
         # torch is for training neural kinds only; install torch==2.13.0 first (CPU wheel)
         "train": ["torch>=2.1"],
     },

@@ -273,19 +273,36 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_data(a: argparse.Namespace) -> int:
-    from .data import grayscott3d
+DATA_SIZES = {
+    "grayscott3d": {"small": dict(n=32, snapshots=2), "medium": dict(n=64, snapshots=8), "large": dict(n=128, snapshots=8)},
+    "turb2d": {"small": dict(n=64, snapshots=4), "medium": dict(n=128, snapshots=8), "large": dict(n=256, snapshots=16)},
+    "darcy2d": {"small": dict(n=32, count=64), "medium": dict(n=64, count=512), "large": dict(n=64, count=2000)},
+    "sas": {"small": dict(n=512), "medium": dict(n=4096), "large": dict(n=32768)},
+}
 
-    if a.name != "grayscott3d":
-        raise PhcompError(f"unknown data set {a.name!r}")
-    sizes = {"small": (32, 2), "medium": (64, 8), "large": (128, 8)}
-    n, snaps = sizes[a.size]
-    with _progress(8000, f"grayscott3d {n}^3", unit="step") as bar:
-        d = grayscott3d(n=n, snapshots=snaps, seed=a.seed, progress=bar.update)
+
+def cmd_data(a: argparse.Namespace) -> int:
+    from . import data
+
+    kw = dict(DATA_SIZES[a.name][a.size], seed=a.seed)
     out = Path(a.output)
+    extra: dict[str, np.ndarray] = {}
+    with _progress(None, a.name, unit="step") as bar:
+        result = getattr(data, a.name)(progress=bar.update, **kw)
+    if a.name == "darcy2d":
+        arr, extra["logk"] = result
+    elif a.name == "sas":
+        arr, extra["labels"], extra["q"] = result.log10_intensity, result.labels, result.q
+    else:
+        arr = result
+    stem = out.with_suffix("") if out.suffix == ".npy" else out
+    for key, value in extra.items():  # companions first: the main file appearing means all are there
+        with _atomic_output(Path(f"{stem}.{key}.npy"), a.force) as f:
+            np.save(f, value)
     with _atomic_output(out, a.force) as f:
-        np.save(f, d)
-    print(f"{a.name} {d.shape} {d.dtype} -> {out}")
+        np.save(f, arr)
+    more = "".join(f", {stem}.{k}.npy" for k in extra)
+    print(f"{a.name} {arr.shape} {arr.dtype} -> {out}{more}")
     return 0
 
 
@@ -412,11 +429,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "export HDF5_PLUGIN_PATH=$(phcomp hdf5-plugin-path)")
     h.set_defaults(func=cmd_hdf5_plugin_path)
 
-    g = sub.add_parser("data", help="generate test data (.npy)", description="Deterministic generators of test data.")
-    g.add_argument("name", choices=["grayscott3d"], help="data set")
-    g.add_argument("-o", "--output", required=True)
-    g.add_argument("--size", choices=["small", "medium", "large"], default="medium",
-                   help="small: 2x32^3, medium: 8x64^3 (default), large: 8x128^3")
+    g = sub.add_parser("data", help="generate test data (.npy)", description=(
+        "Deterministic generators of test data (seeded; nothing is downloaded). grayscott3d: 3-D Gray-Scott "
+        "reaction-diffusion, U field, snapshots. turb2d: 2-D decaying Navier-Stokes vorticity (pseudo-spectral). "
+        "darcy2d: steady Darcy pressure over log-normal permeability (also writes OUT.logk.npy). sas: small-angle "
+        "scattering curves from sasmodels as log10 I (also OUT.labels.npy with the shape index and OUT.q.npy)."),
+        epilog="sizes: " + "; ".join(f"{k}: " + ", ".join(f"{s}={v}" for s, v in d.items()) for k, d in DATA_SIZES.items()))
+    g.add_argument("name", choices=sorted(DATA_SIZES), help="data set")
+    g.add_argument("-o", "--output", required=True, help="output .npy")
+    g.add_argument("--size", choices=["small", "medium", "large"], default="medium", help="see below (default medium)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--force", action="store_true")
     g.set_defaults(func=cmd_data)
