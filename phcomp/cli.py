@@ -180,11 +180,9 @@ def cmd_compress(a: argparse.Namespace) -> int:
     if x.dtype.kind != "f":
         raise PhcompError(f"{a.input}: phcomp compresses float32/float64 arrays, not {x.dtype}")
     model = _load_model(a.model)
-    abs_ = a.abs
-    if a.rel is not None:  # relative to the whole input, not to each chunk
-        rng = core.finite_range(x)
-        e = a.rel * (rng[1] - rng[0]) if rng else 0.0
-        abs_ = e if abs_ is None else min(abs_, e)
+    from .core.layout import whole_array_bound
+
+    abs_ = whole_array_bound(x, a.abs, a.rel)  # --rel is relative to the whole input, not to each chunk
     if model is not None and not a.no_install:
         core.install_model(model)
     from . import compress as compress_checked

@@ -269,61 +269,48 @@ def _rebuild_dims(src, dst) -> None:
                     dst[name].dims[i].attach_scale(dst[scale.name])
 
 
+def _copy_file(src_path, dst_path, make_dataset, progress) -> dict:
+    """Walk ``src`` (groups first), recreate groups and attributes, let ``make_dataset(parent,
+    leaf, name, obj)`` create each dataset, copy the values slab by slab, then dimension scales."""
+    stats: dict[str, list[str]] = {}
+    with h5py.File(src_path, "r") as src, h5py.File(dst_path, "w") as dst:
+        _copy_attrs(src, dst)
+        for name, obj in _walk(src):
+            if name.startswith("_phcomp"):
+                continue
+            if isinstance(obj, h5py.Group):
+                _copy_attrs(obj, dst.require_group(name))
+                continue
+            parent = dst.require_group(name.rsplit("/", 1)[0]) if "/" in name else dst
+            out, kind = make_dataset(parent, name.rsplit("/", 1)[-1], name, obj)
+            stats.setdefault(kind, []).append(name)
+            _copy_attrs(obj, out)
+            _copy_rows(obj, out, progress)
+        _rebuild_dims(src, dst)
+    return stats
+
+
 def compress_file(src_path, dst_path, model: Model | None = None, *, abs: float | None = None,
                   rel: float | None = None, chunks: tuple[int, ...] | None = None, observables: dict | None = None,
                   progress=None) -> dict:
     """Copy an HDF5 file, compressing every float dataset (>= MIN_VALUES values, not a dimension
     scale) with phcomp; groups, attributes and dimension scales are kept. ``rel`` is relative to
     each dataset's whole range. Streams slab by slab: memory stays bounded whatever the size."""
-    from .core.layout import choose_chunks
+    from .core.layout import chunk_shape_for, whole_array_bound
 
-    stats = {"compressed": [], "copied": []}
-    with h5py.File(src_path, "r") as src, h5py.File(dst_path, "w") as dst:
-        _copy_attrs(src, dst)
-        for name, obj in _walk(src):
-            if name.startswith("_phcomp"):
-                continue
-            if isinstance(obj, h5py.Group):
-                _copy_attrs(obj, dst.require_group(name))
-                continue
-            parent = dst.require_group(name.rsplit("/", 1)[0]) if "/" in name else dst
-            leaf = name.rsplit("/", 1)[-1]
-            if _compressible(obj):
-                eps = abs
-                if rel is not None:
-                    rng = core.finite_range(obj)
-                    e = rel * (rng[1] - rng[0]) if rng else 0.0
-                    eps = e if eps is None else min(eps, e)
-                if chunks is not None and len(chunks) != obj.ndim:
-                    raise PhcompError(f"--chunks has {len(chunks)} dims, {name} has {obj.ndim}")
-                ch = tuple(min(c, s) for c, s in zip(chunks, obj.shape)) if chunks else \
-                    choose_chunks(obj.shape, obj.dtype.itemsize, model.block if model else None)
-                out = _create_like(parent, leaf, obj, chunks=ch, **Phcomp(model, abs=eps, observables=observables))
-                stats["compressed"].append(name)
-            else:
-                out = _create_like(parent, leaf, obj)
-                stats["copied"].append(name)
-            _copy_attrs(obj, out)
-            _copy_rows(obj, out, progress)
-        _rebuild_dims(src, dst)
-    return stats
+    def make(parent, leaf, name, obj):
+        if not _compressible(obj):
+            return _create_like(parent, leaf, obj), "copied"
+        eps = whole_array_bound(obj, abs, rel)
+        ch = chunk_shape_for(obj.shape, obj.dtype.itemsize, chunks, model.block if model else None, name)
+        return _create_like(parent, leaf, obj, chunks=ch, **Phcomp(model, abs=eps, observables=observables)), "compressed"
+
+    stats = _copy_file(src_path, dst_path, make, progress)
+    return {"compressed": stats.get("compressed", []), "copied": stats.get("copied", [])}
 
 
 def decompress_file(src_path, dst_path, progress=None) -> dict:
     """Plain HDF5 back: every dataset without the phcomp filter, the /_phcomp group dropped."""
-    stats = {"restored": []}
-    with h5py.File(src_path, "r") as src, h5py.File(dst_path, "w") as dst:
-        _copy_attrs(src, dst)
-        for name, obj in _walk(src):
-            if name.startswith("_phcomp"):
-                continue
-            if isinstance(obj, h5py.Group):
-                _copy_attrs(obj, dst.require_group(name))
-                continue
-            parent = dst.require_group(name.rsplit("/", 1)[0]) if "/" in name else dst
-            out = _create_like(parent, name.rsplit("/", 1)[-1], obj)
-            _copy_attrs(obj, out)
-            _copy_rows(obj, out, progress)
-            stats["restored"].append(name)
-        _rebuild_dims(src, dst)
-    return stats
+    stats = _copy_file(src_path, dst_path, lambda parent, leaf, name, obj: (_create_like(parent, leaf, obj), "restored"),
+                       progress)
+    return {"restored": stats.get("restored", [])}

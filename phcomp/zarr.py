@@ -255,22 +255,15 @@ def compress_store(src_path, dst_path, model: Model | None = None, *, abs: float
     ``rel`` is relative to each array's whole range. Streams slab by slab."""
     import zarr
 
-    from .core.layout import choose_chunks
+    from .core.layout import chunk_shape_for, whole_array_bound
 
     def make(dst, root, path, node, attrs):
         create = dst.create_array if dst is not None else (lambda name, **kw: zarr.create_array(root, **kw))
         common = dict(shape=node.shape, dtype=node.dtype, attributes=attrs, dimension_names=_dimension_names(node),
                       fill_value=node.fill_value)
         if node.dtype.kind == "f" and node.dtype.itemsize in (4, 8) and node.size >= MIN_VALUES:
-            eps = abs
-            if rel is not None:
-                rng = core.finite_range(node)
-                e = rel * (rng[1] - rng[0]) if rng else 0.0
-                eps = e if eps is None else min(eps, e)
-            if chunks is not None and len(chunks) != node.ndim:
-                raise PhcompError(f"--chunks has {len(chunks)} dims, {path or '/'} has {node.ndim}")
-            ch = tuple(min(c, s) for c, s in zip(chunks, node.shape)) if chunks else \
-                choose_chunks(node.shape, node.dtype.itemsize, model.block if model else None)
+            eps = whole_array_bound(node, abs, rel)
+            ch = chunk_shape_for(node.shape, node.dtype.itemsize, chunks, model.block if model else None, path or "/")
             cfg = {k: v for k, v in (("model", model.id if model else None), ("abs", eps),
                                      ("observables", observables)) if v is not None}
             return create(name=path, chunks=ch, serializer={"name": "phcomp", "configuration": cfg},

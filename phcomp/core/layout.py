@@ -35,3 +35,24 @@ def slab_rows(shape: tuple[int, ...], chunks: tuple[int, ...], itemsize: int, bu
     row = max(1, int(np.prod(shape[1:], dtype=np.int64))) * itemsize
     rows = max(chunks[0], budget // row // chunks[0] * chunks[0]) if chunks else max(1, budget // row)
     return int(min(rows, shape[0])) or 1
+
+
+def whole_array_bound(x, abs: float | None, rel: float | None) -> float | None:
+    """Absolute bound for a whole array (numpy, memmap, h5py, zarr): ``rel`` is relative to its
+    finite range, read slab by slab; both given: the tighter; None: no bound."""
+    from .codec import finite_range, resolve_bound
+
+    rng = finite_range(x) if rel is not None else None
+    return resolve_bound((rng[1] - rng[0]) if rng else 0.0, abs, rel)
+
+
+def chunk_shape_for(shape: tuple[int, ...], itemsize: int, chunks: tuple[int, ...] | None,
+                    block: tuple[int, ...] | None, name: str = "array") -> tuple[int, ...]:
+    """The chunk shape asked for (clipped to the array), or a sensible one (choose_chunks)."""
+    from .errors import PhcompError
+
+    if chunks is None:
+        return choose_chunks(shape, itemsize, block)
+    if len(chunks) != len(shape):
+        raise PhcompError(f"--chunks has {len(chunks)} dims, {name} has {len(shape)}")
+    return tuple(max(1, min(c, s)) for c, s in zip(chunks, shape))
