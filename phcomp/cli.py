@@ -149,7 +149,13 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     arrays = [_load_npy(p) for p in a.inputs]
     opts = {k: v for k, v in (("rank", a.rank), ("groups", a.groups), ("max_blocks", a.max_blocks),
-                              ("seed", a.seed), ("step_factor", a.step_factor)) if v is not None}
+                              ("seed", a.seed), ("step_factor", a.step_factor), ("latent", a.latent),
+                              ("hidden", a.hidden), ("l1", a.l1), ("l1_map", a.l1_map), ("step", a.step),
+                              ("epochs", a.epochs), ("device", a.device)) if v is not None}
+    if a.kind == "linear" and {"latent", "hidden", "l1", "l1_map", "step", "epochs", "device"} & set(opts):
+        raise PhcompError("--latent/--hidden/--l1/--l1-map/--step/--epochs/--device are options of --kind sparse-ae")
+    if a.kind != "linear" and {"rank", "step_factor"} & set(opts):
+        raise PhcompError("--rank/--step-factor are options of --kind linear")
     block = tuple(int(b) for b in a.block.split(",")) if a.block else None
     model = train(arrays, kind=a.kind, block=block,
                   meta={"trained_on": [os.path.basename(p) for p in a.inputs]}, **opts)
@@ -346,14 +352,22 @@ def build_parser() -> argparse.ArgumentParser:
         "'phcomp decompress' finds it by the id recorded in each chunk."))
     t.add_argument("inputs", nargs="+", help=".npy training arrays")
     t.add_argument("-o", "--output", required=True, help="model file (or directory: <id>.phcm inside)")
-    t.add_argument("--kind", default="linear", help="model kind (default: linear = block PCA)")
+    t.add_argument("--kind", default="linear", choices=["linear", "sparse-ae"],
+                   help="linear: block PCA (numpy, seconds); sparse-ae: sparse L1 autoencoder (torch) (default linear)")
     t.add_argument("--block", help="block shape over the trailing dims, e.g. 8,8,8 (default: 8^3 for volumes, "
                    "16x16 for images, 64 for 1-D)")
     t.add_argument("--rank", type=int, help="latent size (default: full rank = block size)")
     t.add_argument("--groups", type=int, help="channel groups with their own entropy tables (default 32)")
     t.add_argument("--max-blocks", type=int, help="training blocks sampled (default 200000)")
     t.add_argument("--step-factor", type=float, help="latent step as a multiple of 2*eps (default 1.0)")
-    t.add_argument("--seed", type=int, help="sampling seed (default 0)")
+    t.add_argument("--seed", type=int, help="sampling / initialisation seed (default 0)")
+    t.add_argument("--latent", type=int, help="sparse-ae: latent size, >= block size (default: block size)")
+    t.add_argument("--hidden", type=int, help="sparse-ae: hidden layer width (default 256)")
+    t.add_argument("--l1", type=float, help="sparse-ae: L1 penalty lambda on the latent map (default 1e-3)")
+    t.add_argument("--l1-map", choices=["identity", "group"], help="sparse-ae: structured latent map f (default identity)")
+    t.add_argument("--step", type=float, help="sparse-ae: latent quantiser step, the model's rate point (default 0.02)")
+    t.add_argument("--epochs", type=int, help="sparse-ae: maximum epochs, early stopping on a validation split (default 60)")
+    t.add_argument("--device", help="sparse-ae: torch device (default cuda when available, else cpu)")
     t.add_argument("--no-install", action="store_true", help="do not copy the model into the user cache")
     t.add_argument("--force", action="store_true", help="overwrite an existing model file")
     t.set_defaults(func=cmd_train)

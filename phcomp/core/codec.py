@@ -160,10 +160,10 @@ def _compress(array, model: Model | None, abs: float | None, rel: float | None, 
     lo, hi = rng
     mid, half = lo / 2 + hi / 2, hi / 2 - lo / 2
     bounded = eps is not None
-    if bounded:
+    if bounded and model.params.get("step_mode", "scaled") == "scaled":
         step = step_factor(model, eps / (2.0 * half)) * 2.0 * eps / half
         step = max(step, model.params.get("min_step", 0.0))
-    else:
+    else:  # unbounded, or a nonlinear decoder trained at one latent step (its rate point)
         step = float(model.params["default_step"])
     deadzone = float(model.params.get("deadzone", 0.0))
     blocking = Blocking(x.shape, model.block)

@@ -65,14 +65,117 @@ class LinearEncoder:
         return (x - self.mean) @ self.matrix
 
 
-DECODERS = {"linear_int": LinearIntDecoder}
-ENCODERS = {"linear": LinearEncoder}
+ACT_MAX = (1 << 15) - 1  # hidden activations are integers in [0, ACT_MAX] (ReLU, clipped)
+
+
+class MLPIntDecoder:
+    """``mlp_int``: x = mean + (q @ Wl) * 2**-sl + MLP(q) * out_scale, all on integers until the
+    last two float64 operations.
+
+    MLP: h_0 = q; for each hidden layer a = h @ W + b (exact: float64 GEMM on integers with
+    partial sums below 2**53), then h = clip((a * m + 2**(s-1)) >> s, 0, ACT_MAX) in int64
+    (ReLU and requantization with a fixed multiplier m and shift s, round half up). The output
+    layer's integer a is scaled once by out_scale. Bounds are checked when the model loads.
+    """
+
+    kind = "mlp_int"
+
+    def __init__(self, arrays: dict[str, np.ndarray], spec: dict) -> None:
+        self.lin_weight = _int_array(arrays, "decoder.lin.weight")
+        self.mean = _arr(arrays, "decoder.mean").astype(np.float64)
+        self.lin_shift = int(spec["lin_shift"])
+        self.k, self.d = self.lin_weight.shape
+        layers = spec["layers"]
+        if not 1 <= len(layers) <= 8:
+            raise PhcompError("corrupt model: bad MLP depth")
+        self.layers = []
+        width = self.k
+        for i, layer in enumerate(layers):
+            w = _int_array(arrays, f"decoder.mlp.{i}.weight")
+            b = _int_array(arrays, f"decoder.mlp.{i}.bias")
+            if w.shape[0] != width or b.shape != (w.shape[1],):
+                raise PhcompError("corrupt model: MLP layer shapes do not chain")
+            width = w.shape[1]
+            self.layers.append((w.astype(np.float64), b.astype(np.int64), int(layer.get("mult", 0)), int(layer.get("shift", 0))))
+        if width != self.d:
+            raise PhcompError("corrupt model: MLP output does not match the block")
+        self.out_scale = float(spec["out_scale"])
+        colsum = lambda w: int(np.abs(w.astype(np.int64)).sum(axis=0).max()) if w.size else 0  # noqa: E731
+        c_lin, (w0, b0, m0, _) = colsum(self.lin_weight), self.layers[0]
+        c0, b0max = colsum(w0), int(np.abs(b0).max(initial=0))
+        # |q| <= q_limit keeps q @ W exact (< 2**52) and, when requantized, a * mult below 2**62
+        limit = (EXACT // 2 - b0max) // max(c_lin, c0, 1)
+        if len(self.layers) > 1:
+            limit = min(limit, ((1 << 62) // max(m0, 1) - b0max) // max(c0, 1))
+        self.q_limit = int(min(limit - 1, 2**31 - 1))
+        for i, (w, b, m, sh) in enumerate(self.layers[1:], start=1):
+            worst = ACT_MAX * colsum(w) + int(np.abs(b).max(initial=0))
+            last = i == len(self.layers) - 1
+            if worst >= EXACT // 2 or (not last and worst * max(m, 1) >= 1 << 62):
+                raise PhcompError("corrupt model: MLP weights too large for exact integer arithmetic")
+        for i, (_, _, m, sh) in enumerate(self.layers[:-1]):
+            if m <= 0 or not 0 < sh < 63:
+                raise PhcompError("corrupt model: bad MLP requantization")
+        if self.q_limit < 1 or not np.isfinite(self.out_scale) or not 0 <= self.lin_shift <= 60:
+            raise PhcompError("corrupt model: bad MLP decoder scales")
+
+    def __call__(self, q: np.ndarray, step: float) -> np.ndarray:
+        if q.size and int(np.abs(q).max()) > self.q_limit:
+            raise PhcompError("corrupt latent section: latent value outside the exact range")
+        qf = q.astype(np.float64)
+        h = qf
+        for i, (w, b, m, sh) in enumerate(self.layers):
+            a = (h @ w).astype(np.int64) + b
+            if i == len(self.layers) - 1:
+                out = a.astype(np.float64) * self.out_scale
+            else:
+                h = np.clip((a * m + (1 << (sh - 1))) >> sh, 0, ACT_MAX).astype(np.float64)
+        lin = qf @ self.lin_weight.astype(np.float64)
+        lin *= 2.0 ** (-self.lin_shift)
+        lin += self.mean
+        lin += out
+        return lin
+
+
+class MLPEncoder:
+    """Float encoder (not part of the exactness contract): z = W2 tanh(W1 x + b1) + b2 + Wl x, over
+    x - mean."""
+
+    kind = "mlp"
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        self.mean = _arr(arrays, "encoder.mean").astype(np.float64)
+        self.w1, self.b1 = _arr(arrays, "encoder.w1").astype(np.float64), _arr(arrays, "encoder.b1").astype(np.float64)
+        self.w2, self.b2 = _arr(arrays, "encoder.w2").astype(np.float64), _arr(arrays, "encoder.b2").astype(np.float64)
+        self.wl = _arr(arrays, "encoder.wl").astype(np.float64)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        xc = x - self.mean
+        return np.tanh(xc @ self.w1 + self.b1) @ self.w2 + self.b2 + xc @ self.wl
+
+
+def _int_array(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
+    a = _arr(arrays, name)
+    if a.dtype.kind != "i":
+        raise PhcompError(f"corrupt model: {name} must hold integers")
+    return a
+
+
+DECODERS = {"linear_int": LinearIntDecoder, "mlp_int": MLPIntDecoder}
+ENCODERS = {"linear": LinearEncoder, "mlp": MLPEncoder}
 
 
 def build_decoder(spec: dict, arrays: dict[str, np.ndarray]):
     kind = spec.get("type")
     if kind == "linear_int":
         return LinearIntDecoder(_arr(arrays, "decoder.weight"), _arr(arrays, "decoder.mean"), int(spec["shift"]))
+    if kind == "mlp_int":
+        try:
+            return MLPIntDecoder(arrays, spec)
+        except (KeyError, TypeError, ValueError) as e:
+            if isinstance(e, PhcompError):
+                raise
+            raise PhcompError(f"corrupt model: MLP decoder spec ({e!r})") from None
     raise PhcompError(f"model uses decoder type {kind!r}, unknown to this phcomp version")
 
 
@@ -80,6 +183,8 @@ def build_encoder(spec: dict, arrays: dict[str, np.ndarray]):
     kind = spec.get("type")
     if kind == "linear":
         return LinearEncoder(_arr(arrays, "encoder.matrix"), _arr(arrays, "encoder.mean"))
+    if kind == "mlp":
+        return MLPEncoder(arrays)
     raise PhcompError(f"model uses encoder type {kind!r}, unknown to this phcomp version")
 
 

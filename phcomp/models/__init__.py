@@ -8,7 +8,7 @@ import numpy as np
 from ..core.errors import PhcompError
 from ..core.model import Model, register_model
 
-KINDS = ("linear",)
+KINDS = ("linear", "sparse-ae")
 
 
 def default_block(ndim: int) -> tuple[int, ...]:
@@ -21,6 +21,9 @@ def train(data: Any, *, kind: str = "linear", block: tuple[int, ...] | None = No
 
     kind="linear" options: rank (default: full), groups (32), max_blocks (200000), seed (0),
     step_factor (1.0: latent step = 2*eps), default_rel (1e-3: the unbounded rate point), deadzone (0).
+    kind="sparse-ae" (needs torch) options: latent (default: block size), hidden (256), l1 (1e-3),
+    l1_map ("identity" | "group"), step (0.02: latent step, the model's rate point), epochs (60),
+    qat_epochs (10), batch, lr, patience (8), val_split (0.1), max_blocks, groups, seed, device.
     The model is registered in-process, so chunks it writes decode without ``model=``.
     """
     arrays = [np.asarray(a) for a in (data if isinstance(data, (list, tuple)) else [data])]
@@ -36,6 +39,10 @@ def train(data: Any, *, kind: str = "linear", block: tuple[int, ...] | None = No
         from .linear import train_linear
 
         model = train_linear(arrays, block, **options)
+    elif kind == "sparse-ae":
+        from .sparse_ae import train_sparse_ae
+
+        model = train_sparse_ae(arrays, block, **options)
     else:
         raise PhcompError(f"unknown model kind {kind!r}; available: {', '.join(KINDS)}")
     return register_model(model)

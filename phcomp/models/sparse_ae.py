@@ -1,0 +1,173 @@
+"""kind="sparse-ae": the sparse L1-autoencoder (Chung, Archibald, Atzberger, Solomon).
+
+An overcomplete latent (``latent`` >= block size) made sparse by an L1 penalty on a
+structured latent map f (identity, or group norms: ``l1_map="group"``):
+    loss = ||d(e(x)) - x||^2 + lambda ||f(e(x))||_1.
+Encoder: z = W2 tanh(W1 x + b1) + b2 + Wl x. Decoder: x = mean + Wl' z + W4 relu(W3 z + b3) + b4.
+Training: Adam with a validation split and early stopping, then quantisation-aware fine-tuning
+(latents rounded to the step with a straight-through gradient). Export: channels ranked by
+variance, decoder weights and activations quantised to integers with fixed scales (the core's
+``mlp_int`` decoder: exact, torch-free), entropy tables fitted on the quantised training latents.
+The sparse latents then go through the core's index-difference coder when that is smaller.
+torch is imported here only.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..core.decoder import ACT_MAX, MLPIntDecoder
+from ..core.errors import PhcompError
+from ..core.model import Model
+from ..core.tables import LatentTables, pack_tables
+from .linear import sample_blocks
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise PhcompError("training kind='sparse-ae' needs torch: pip install torch==2.13.0") from None
+    return torch
+
+
+def _net(torch, d: int, k: int, hidden: int):
+    nn = torch.nn
+
+    class SparseAE(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc1, self.enc2 = nn.Linear(d, hidden), nn.Linear(hidden, k)
+            self.encl = nn.Linear(d, k, bias=False)
+            self.dec_lin = nn.Linear(k, d, bias=False)
+            self.dec1, self.dec2 = nn.Linear(k, hidden), nn.Linear(hidden, d)
+            self.register_buffer("mean", torch.zeros(d))
+
+        def encode(self, x):
+            xc = x - self.mean
+            return self.enc2(torch.tanh(self.enc1(xc))) + self.encl(xc)
+
+        def decode(self, z):
+            return self.mean + self.dec_lin(z) + self.dec2(torch.relu(self.dec1(z)))
+
+    return SparseAE()
+
+
+def _l1(torch, z, mode: str, groups: int):
+    if mode == "identity":
+        return z.abs().mean()
+    g = z.reshape(z.shape[0], groups, -1)  # group lasso: sum of group L2 norms
+    return torch.sqrt((g * g).sum(-1) + 1e-12).mean() / math.sqrt(g.shape[-1])
+
+
+def train_sparse_ae(arrays: list[np.ndarray], block: tuple[int, ...], *, latent: int | None = None,
+                    hidden: int = 256, l1: float = 1e-3, l1_map: str = "identity", step: float = 0.02,
+                    epochs: int = 60, qat_epochs: int = 10, batch: int = 256, lr: float = 2e-3,
+                    patience: int = 8, val_split: float = 0.1, max_blocks: int = 100_000, groups: int = 32,
+                    seed: int = 0, device: str | None = None, progress: bool = True,
+                    meta: dict | None = None) -> Model:
+    torch = _torch()
+    x = sample_blocks(arrays, block, max_blocks, seed).astype(np.float32)
+    d = x.shape[1]
+    k = int(latent or d)
+    if k < d:
+        raise PhcompError(f"sparse-ae needs an overcomplete latent: latent >= block size ({d}), got {k}")
+    if l1_map not in ("identity", "group") or (l1_map == "group" and k % groups):
+        raise PhcompError("l1_map is 'identity' or 'group' (latent divisible by groups)")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(x))
+    nval = max(1, int(len(x) * val_split)) if len(x) > 10 else 0
+    xv, xt = torch.as_tensor(x[perm[:nval]], device=dev), torch.as_tensor(x[perm[nval:]], device=dev)
+    net = _net(torch, d, k, hidden).to(dev)
+    net.mean.copy_(xt.mean(0))
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    from tqdm import tqdm
+
+    def run(n_epochs: int, quantize: bool, desc: str) -> None:
+        best, best_state, bad = math.inf, None, 0
+        bar = tqdm(range(n_epochs), desc=desc, disable=not progress or None, file=sys.stderr, leave=False)
+        for _ in bar:
+            net.train()
+            order = torch.randperm(len(xt), device=dev)
+            for i in range(0, len(xt), batch):
+                xb = xt[order[i : i + batch]]
+                z = net.encode(xb)
+                zq = z + (torch.round(z / step) * step - z).detach() if quantize else z
+                loss = ((net.decode(zq) - xb) ** 2).mean() + l1 * _l1(torch, z, l1_map, groups)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            net.eval()
+            with torch.no_grad():
+                xe = xv if nval else xt[:1024]
+                z = net.encode(xe)
+                zq = torch.round(z / step) * step if quantize else z
+                val = float(((net.decode(zq) - xe) ** 2).mean() + l1 * _l1(torch, z, l1_map, groups))
+            bar.set_postfix(val=f"{val:.3g}")
+            if val < best - 1e-9:
+                best, bad = val, 0
+                best_state = {n: t.detach().clone() for n, t in net.state_dict().items()}
+            else:
+                bad += 1
+                if bad >= patience:
+                    break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+
+    run(epochs, False, "sparse-ae")
+    for group in opt.param_groups:
+        group["lr"] = lr / 4
+    run(qat_epochs, True, "quantisation-aware")
+    return _export(torch, net, x, block, step, groups, seed, {"kind": "sparse-ae", "latent": k, "hidden": hidden,
+                                                               "l1": l1, "l1_map": l1_map, **(meta or {})})
+
+
+def _export(torch, net, x: np.ndarray, block, step: float, groups: int, seed: int, meta: dict) -> Model:
+    sd = {n: t.detach().cpu().double().numpy() for n, t in net.state_dict().items()}
+    with torch.no_grad():
+        z = net.encode(torch.as_tensor(x, device=net.mean.device)).cpu().double().numpy()
+    order = np.argsort(-z.var(axis=0))  # channels ranked by variance: groups of the entropy tables
+    z = z[:, order]
+    enc_w2, enc_b2, enc_wl = sd["enc2.weight"][order], sd["enc2.bias"][order], sd["encl.weight"][order]
+    dec_lin = sd["dec_lin.weight"][:, order].T  # (k, d)
+    w3, b3 = sd["dec1.weight"][:, order].T, sd["dec1.bias"]  # (k, hidden)
+    w4, b4 = sd["dec2.weight"].T, sd["dec2.bias"]  # (hidden, d)
+    q = np.rint(z / step)
+    hidden_max = float(np.maximum(q * step @ w3 + b3, 0).max()) or 1.0
+    a0 = 0.9 * ACT_MAX / hidden_max  # activation scale: training activations use 90 % of the range
+
+    def shift_for(w: np.ndarray, target_bits: int) -> int:
+        m = float(np.abs(w).max()) or 1.0
+        return max(0, min(40, target_bits - int(math.ceil(math.log2(m)))))
+
+    s_lin = shift_for(dec_lin * step, 22)
+    s0 = shift_for(w3 * step, 16)
+    s1 = shift_for(w4, 14)
+    mult_shift = 30
+    mult = int(round(a0 * 2.0 ** (mult_shift - s0)))
+    arrays = {
+        "encoder.mean": sd["mean"], "encoder.w1": sd["enc1.weight"].T, "encoder.b1": sd["enc1.bias"],
+        "encoder.w2": enc_w2.T, "encoder.b2": enc_b2, "encoder.wl": enc_wl.T,
+        "decoder.mean": sd["mean"] + b4 * 0.0,
+        "decoder.lin.weight": np.rint(dec_lin * step * 2.0**s_lin).astype(np.int32),
+        "decoder.mlp.0.weight": np.rint(w3 * step * 2.0**s0).astype(np.int32),
+        "decoder.mlp.0.bias": np.rint(b3 * 2.0**s0).astype(np.int64),
+        "decoder.mlp.1.weight": np.rint(w4 * 2.0**s1).astype(np.int32),
+        "decoder.mlp.1.bias": np.rint(b4 * a0 * 2.0**s1).astype(np.int64),
+    }
+    spec = {"type": "mlp_int", "lin_shift": s_lin, "layers": [{"mult": mult, "shift": mult_shift}, {}],
+            "out_scale": 1.0 / (a0 * 2.0**s1)}
+    MLPIntDecoder(arrays, spec)  # refuses weights outside the exact range before anything is saved
+    tables, tspec, ctx_edges = LatentTables.fit(z, groups, seed)
+    arrays.update(pack_tables(tables))
+    arrays["tables.ctx_edges"] = ctx_edges
+    params: dict[str, Any] = {"decoder": spec, "encoder": {"type": "mlp"}, "latent_coding": tspec,
+                              "step_mode": "fixed", "default_step": float(step), "step_factor": 1.0,
+                              "min_step": 0.0, "deadzone": 0.0}
+    meta = dict(meta, trained_on_blocks=int(len(x)), latent_nonzero_share=float((q != 0).mean()))
+    return Model("sparse-ae", block, params, arrays, meta)

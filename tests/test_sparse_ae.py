@@ -1,0 +1,79 @@
+"""kind="sparse-ae": a tiny model trains, exports to the exact integer MLP decoder, keeps the bound,
+and decodes identically everywhere without torch."""
+import hashlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import phcomp
+from phcomp.core.errors import PhcompError
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def sae(gs_data):
+    curves = gs_data[0::2].reshape(-1, 24)[:400]
+    return phcomp.train(curves, kind="sparse-ae", block=(24,), latent=48, hidden=32, l1=5e-2, step=0.1,
+                        epochs=25, qat_epochs=3, groups=8, progress=False)
+
+
+def test_trains_sparse_and_exports_integers(sae):
+    assert sae.kind == "sparse-ae" and sae.decoder.kind == "mlp_int" and sae.latent_dim == 48
+    assert sae.arrays["decoder.mlp.0.weight"].dtype == np.int32
+    assert 0 < sae.meta["latent_nonzero_share"] < 0.9
+    assert sae.params["step_mode"] == "fixed"
+
+
+def test_bound_and_roundtrip(sae, gs_data, tmp_path):
+    x = gs_data[1].reshape(-1, 24)
+    for rel in (1e-2, 1e-4):
+        y = phcomp.decompress(phcomp.compress(x, sae, rel=rel), sae)
+        assert np.abs(y - x).max() <= rel * (x.max() - x.min())
+    path = sae.save(tmp_path / "s.phcm")
+    again = phcomp.core.Model.from_bytes(path.read_bytes())
+    assert again.id == sae.id
+    assert phcomp.compress(x, again, rel=1e-3) == phcomp.compress(x, sae, rel=1e-3)
+
+
+def test_decode_exact_across_threads_without_torch(sae, gs_data, tmp_path):
+    x = np.concatenate([gs_data.reshape(-1, 24)] * 4)
+    blob = tmp_path / "c.phc"
+    blob.write_bytes(phcomp.compress(x, sae))
+    model = sae.save(tmp_path / "m.phcm")
+    here = hashlib.sha256(phcomp.decompress(blob.read_bytes(), sae).tobytes()).hexdigest()
+    code = ("import sys\nclass B:\n    def find_spec(self, n, p=None, t=None):\n"
+            "        if n == 'torch' or n.startswith('torch.'): raise ImportError('blocked')\n"
+            "sys.meta_path.insert(0, B())\nimport hashlib, phcomp\nm = phcomp.load_model(sys.argv[1])\n"
+            "print(hashlib.sha256(phcomp.decompress(open(sys.argv[2], 'rb').read()).tobytes()).hexdigest())")
+    for threads in ("1", "2"):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
+        r = subprocess.run([sys.executable, "-c", code, str(model), str(blob)], capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == here
+
+
+def test_rejects_undercomplete_latent(gs_data):
+    with pytest.raises(PhcompError, match="overcomplete"):
+        phcomp.train(gs_data.reshape(-1, 24)[:50], kind="sparse-ae", block=(24,), latent=8, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("bad", [{"mult": 0}, {"shift": 70}, {"out_scale": float("nan")}, {"weights": np.int64(2**40)},
+                                 {"float": True}])
+def test_corrupt_mlp_decoders_refused(sae, bad):
+    import copy
+
+    params, arrays = copy.deepcopy(sae.params), dict(sae.arrays)
+    if "mult" in bad or "shift" in bad:
+        params["decoder"]["layers"][0].update(bad)
+    elif "out_scale" in bad:
+        params["decoder"]["out_scale"] = bad["out_scale"]
+    elif "weights" in bad:  # an int64 weight beyond any exact bound
+        arrays["decoder.mlp.0.weight"] = np.full(arrays["decoder.mlp.0.weight"].shape, bad["weights"], np.int64)
+    else:
+        arrays["decoder.mlp.0.weight"] = arrays["decoder.mlp.0.weight"].astype(np.float32)
+    with pytest.raises(PhcompError, match="corrupt model"):
+        phcomp.core.Model(sae.kind, sae.block, params, arrays, sae.meta)
