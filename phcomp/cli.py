@@ -152,8 +152,18 @@ def cmd_train(a: argparse.Namespace) -> int:
                               ("seed", a.seed), ("step_factor", a.step_factor), ("latent", a.latent),
                               ("hidden", a.hidden), ("l1", a.l1), ("l1_map", a.l1_map), ("step", a.step),
                               ("epochs", a.epochs), ("device", a.device)) if v is not None}
-    if a.kind == "linear" and {"latent", "hidden", "l1", "l1_map", "step", "epochs", "device"} & set(opts):
-        raise PhcompError("--latent/--hidden/--l1/--l1-map/--step/--epochs/--device are options of --kind sparse-ae")
+    if a.observable:
+        physics = {}
+        for item in a.observable:
+            name, _, gamma = item.partition("=")
+            try:
+                physics[name] = float(gamma) if gamma else float(a.gamma)
+            except ValueError:
+                raise PhcompError(f"--observable {item!r}: gamma must be a number") from None
+        opts["physics"] = physics
+    if a.kind == "linear" and {"latent", "hidden", "l1", "l1_map", "step", "epochs", "device", "physics"} & set(opts):
+        raise PhcompError("--latent/--hidden/--l1/--l1-map/--step/--epochs/--device/--observable are options of "
+                          "--kind sparse-ae (the linear kind is fitted, not trained by gradient)")
     if a.kind != "linear" and {"rank", "step_factor"} & set(opts):
         raise PhcompError("--rank/--step-factor are options of --kind linear")
     block = tuple(int(b) for b in a.block.split(",")) if a.block else None
@@ -339,6 +349,21 @@ def cmd_hdf5_plugin_path(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose(a: argparse.Namespace) -> int:
+    from .physics.alignment import diagnose
+
+    model = _load_model(a.model)
+    result = diagnose(model, np.load(a.data, allow_pickle=False), a.observable, k=a.k, points=a.points, rel=a.rel)
+    if a.json:
+        print(json.dumps({k: v for k, v in result.__dict__.items() if k != "spectra"}, indent=2))
+    else:
+        print(result.table())
+    if a.plot:
+        result.plot(a.plot)
+        print(f"plot -> {a.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="phcomp", description=(
         "phcomp: learned, error-bounded compression of scientific arrays. Train a model on sample "
@@ -368,6 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--step", type=float, help="sparse-ae: latent quantiser step, the model's rate point (default 0.02)")
     t.add_argument("--epochs", type=int, help="sparse-ae: maximum epochs, early stopping on a validation split (default 60)")
     t.add_argument("--device", help="sparse-ae: torch device (default cuda when available, else cpu)")
+    t.add_argument("--observable", action="append", metavar="NAME[=GAMMA]",
+                   help="sparse-ae: physics-informed training, adds GAMMA*sum||O(decoded)-O(x)||^2/sum||O(x)||^2 over blocks "
+                   "for a differentiable observable (energy, mean, sum, gradient_energy, spectrum, ...); repeatable")
+    t.add_argument("--gamma", type=float, default=0.1, help="weight of --observable terms given without =GAMMA (default 0.1)")
     t.add_argument("--no-install", action="store_true", help="do not copy the model into the user cache")
     t.add_argument("--force", action="store_true", help="overwrite an existing model file")
     t.set_defaults(func=cmd_train)
@@ -434,6 +463,22 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--repeat", type=int, default=3, help="timed runs per codec (median reported)")
     m.add_argument("--no-peers", action="store_true", help="phcomp only")
     m.set_defaults(func=cmd_demo)
+
+    dg = sub.add_parser("diagnose", help="alignment diagnostic: rate vs observable vs distortion",
+                        description="Segui & Armour's alignment diagnostic. At sampled operating points (encoded blocks "
+                        "of DATA) compute three latent-space sensitivity matrices: rate (Fisher proxy of -log p under the "
+                        "model's entropy tables), observable (J_O^T J_O through the decoder) and distortion (J_D^T J_D); "
+                        "print the overlaps ||U_A^T U_B||_F^2 / k of their dominant k-eigenspaces (1: aligned, the "
+                        "observable is kept for free; 0: a hard trade-off) and save a plot.")
+    dg.add_argument("model", help="model file (.phcm) or id")
+    dg.add_argument("data", help=".npy array to take operating points from")
+    dg.add_argument("--observable", required=True, help="observable name (see phcomp.observables)")
+    dg.add_argument("--k", type=int, default=4, help="eigenspace dimension (default 4)")
+    dg.add_argument("--points", type=int, default=32, help="operating points sampled (default 32)")
+    dg.add_argument("--rel", type=float, default=1e-3, help="bound that sets the latent step of scaled models (default 1e-3)")
+    dg.add_argument("--plot", help="save a PNG: overlaps and eigenvalue spectra")
+    dg.add_argument("--json", action="store_true")
+    dg.set_defaults(func=cmd_diagnose)
 
     h = sub.add_parser("hdf5-plugin-path", help="print the directory of the compiled HDF5 filter plugin",
                        description="Print the directory holding libh5phcomp.so. Set HDF5_PLUGIN_PATH to it and any HDF5 "

@@ -4,6 +4,9 @@ An overcomplete latent (``latent`` >= block size) made sparse by an L1 penalty o
 structured latent map f (identity, or group norms: ``l1_map="group"``):
     loss = ||d(e(x)) - x||^2 + lambda ||f(e(x))||_1.
 Encoder: z = W2 tanh(W1 x + b1) + b2 + Wl x. Decoder: x = mean + Wl' z + W4 relu(W3 z + b3) + b4.
+Physics-informed training (Segui & Armour): ``physics={"energy": gamma, ...}`` adds
+    gamma * sum_b ||O(d(e(x_b))) - O(x_b)||^2 / sum_b ||O(x_b)||^2
+over the blocks b of a batch, for each differentiable observable (its torch twin), at the same rate settings.
 Training: Adam with a validation split and early stopping, then quantisation-aware fine-tuning
 (latents rounded to the step with a straight-through gradient). Export: channels ranked by
 variance, decoder weights and activations quantised to integers with fixed scales (the core's
@@ -63,8 +66,35 @@ def _l1(torch, z, mode: str, groups: int):
     return torch.sqrt((g * g).sum(-1) + 1e-12).mean() / math.sqrt(g.shape[-1])
 
 
+def _physics_terms(torch, physics: dict[str, float] | None, block: tuple[int, ...]):
+    """The physics-informed loss: per observable, gamma x its batch-relative squared error."""
+    from ..physics.observables import get_observable
+
+    terms = []
+    for name, gamma in (physics or {}).items():
+        obs = get_observable(name)
+        if obs.torch is None:
+            raise PhcompError(f"observable {name!r} has no torch version: it cannot be trained for")
+        if not np.isfinite(gamma) or gamma < 0:
+            raise PhcompError(f"gamma for {name!r} must be finite and >= 0")
+        terms.append((float(gamma), torch.func.vmap(lambda b, f=obs.torch, kw=obs.options: f(b, **kw))))
+
+    def loss(xb, xh):
+        total = 0.0
+        shape = (xb.shape[0],) + tuple(block)
+        for gamma, f in terms:
+            o, oh = f(xb.reshape(shape)), f(xh.reshape(shape))
+            o, oh = o.reshape(len(xb), -1), oh.reshape(len(xb), -1)
+            # normalised over the batch, not per block: near-flat blocks have O(x) ~ 0
+            total = total + gamma * ((oh - o) ** 2).sum() / ((o**2).sum() + 1e-12)
+        return total
+
+    return loss if terms else None
+
+
 def train_sparse_ae(arrays: list[np.ndarray], block: tuple[int, ...], *, latent: int | None = None,
                     hidden: int = 256, l1: float = 1e-3, l1_map: str = "identity", step: float = 0.02,
+                    physics: dict[str, float] | None = None,
                     epochs: int = 60, qat_epochs: int = 10, batch: int = 256, lr: float = 2e-3,
                     patience: int = 8, val_split: float = 0.1, max_blocks: int = 100_000, groups: int = 32,
                     seed: int = 0, device: str | None = None, progress: bool = True,
@@ -83,6 +113,7 @@ def train_sparse_ae(arrays: list[np.ndarray], block: tuple[int, ...], *, latent:
     perm = rng.permutation(len(x))
     nval = max(1, int(len(x) * val_split)) if len(x) > 10 else 0
     xv, xt = torch.as_tensor(x[perm[:nval]], device=dev), torch.as_tensor(x[perm[nval:]], device=dev)
+    phys = _physics_terms(torch, physics, block)
     net = _net(torch, d, k, hidden).to(dev)
     net.mean.copy_(xt.mean(0))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -98,7 +129,10 @@ def train_sparse_ae(arrays: list[np.ndarray], block: tuple[int, ...], *, latent:
                 xb = xt[order[i : i + batch]]
                 z = net.encode(xb)
                 zq = z + (torch.round(z / step) * step - z).detach() if quantize else z
-                loss = ((net.decode(zq) - xb) ** 2).mean() + l1 * _l1(torch, z, l1_map, groups)
+                xh = net.decode(zq)
+                loss = ((xh - xb) ** 2).mean() + l1 * _l1(torch, z, l1_map, groups)
+                if phys is not None:
+                    loss = loss + phys(xb, xh)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -107,7 +141,9 @@ def train_sparse_ae(arrays: list[np.ndarray], block: tuple[int, ...], *, latent:
                 xe = xv if nval else xt[:1024]
                 z = net.encode(xe)
                 zq = torch.round(z / step) * step if quantize else z
-                val = float(((net.decode(zq) - xe) ** 2).mean() + l1 * _l1(torch, z, l1_map, groups))
+                xh = net.decode(zq)
+                val = float(((xh - xe) ** 2).mean() + l1 * _l1(torch, z, l1_map, groups)
+                            + (phys(xe, xh) if phys is not None else 0.0))
             bar.set_postfix(val=f"{val:.3g}")
             if val < best - 1e-9:
                 best, bad = val, 0
@@ -124,7 +160,8 @@ def train_sparse_ae(arrays: list[np.ndarray], block: tuple[int, ...], *, latent:
         group["lr"] = lr / 4
     run(qat_epochs, True, "quantisation-aware")
     return _export(torch, net, x, block, step, groups, seed, {"kind": "sparse-ae", "latent": k, "hidden": hidden,
-                                                               "l1": l1, "l1_map": l1_map, **(meta or {})})
+                                                               "l1": l1, "l1_map": l1_map, "physics": physics or {},
+                                                               **(meta or {})})
 
 
 def _export(torch, net, x: np.ndarray, block, step: float, groups: int, seed: int, meta: dict) -> Model:
