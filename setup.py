@@ -41,7 +41,7 @@ setup(
     version="0.1.0",
     description="Physics-aware learned compression for HPC scientific data",
     packages=find_packages(include=["phcomp", "phcomp.*"]),
-    package_data={"phcomp": ["zoo/*.phcm"]},
+    package_data={"phcomp": ["zoo/*.phcm", "zoo/index.json", "hdf5_plugin/README"]},
     ext_modules=[hdf5_plugin],
     cmdclass={"build_ext": BuildExt},
     python_requires=">=3.10",

@@ -5,8 +5,8 @@
     back = phcomp.decompress(blob)                   # model found by the id in the chunk
 """
 from . import core as _core
-from .core import (ModelNotFoundError, Model, PhcompError, decompress, find_model, inspect_chunk, install_model,
-                   load_model, register_model)
+from .core import (ModelNotFoundError, Model, PhcompError, decompress, default_model, find_model, inspect_chunk,
+                   install_model, load_model, register_model)
 from .models import train
 from ._hooks import install_adapter_hooks
 from . import observables  # noqa: F401  (the registry of named observables)
@@ -29,5 +29,5 @@ def compress(array, model: Model | None = None, *, abs: float | None = None, rel
 install_adapter_hooks()
 
 __version__ = "0.1.0"
-__all__ = ["compress", "decompress", "train", "Model", "load_model", "register_model", "find_model",
+__all__ = ["compress", "decompress", "train", "default_model", "Model", "load_model", "register_model", "find_model",
            "install_model", "inspect_chunk", "PhcompError", "ModelNotFoundError", "__version__"]

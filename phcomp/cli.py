@@ -364,6 +364,19 @@ def cmd_diagnose(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(a: argparse.Namespace) -> int:
+    from .zoo import list_models
+
+    rows = list_models()
+    if a.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r['role']:6s} {r['id']}  {r['kind']:9s} block {'x'.join(map(str, r['block'])):8s} "
+              f"{r['bytes'] / 1e6:5.2f} MB  {r['trained_on']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="phcomp", description=(
         "phcomp: learned, error-bounded compression of scientific arrays. Train a model on sample "
@@ -415,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="observable checked on every chunk: energy=1e-5 (relative), mean=abs:1e-3, spectrum=rel:1e-2; "
                    "repeatable. A chunk that fails is re-encoded tighter, finally losslessly. Known: mean, sum, energy, "
                    "min, max, gradient_energy, spectrum, guinier_rg, porod_invariant (and entry points)")
-    c.add_argument("--model", help="model file (.phcm) or model id")
+    c.add_argument("--model", help="model file (.phcm) or model id (default: the shipped field model; see phcomp models list)")
     c.add_argument("--abs", type=float, help="absolute error bound")
     c.add_argument("--rel", type=float, help="error bound relative to the value range")
     c.add_argument("--chunk-mb", type=float, default=64.0, help="uncompressed MiB per chunk (default 64)")
@@ -479,6 +492,14 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--plot", help="save a PNG: overlaps and eigenvalue spectra")
     dg.add_argument("--json", action="store_true")
     dg.set_defaults(func=cmd_diagnose)
+
+    ml = sub.add_parser("models", help="list the shipped default models",
+                        description="The models shipped with phcomp: role (field: gridded fields, the default of "
+                        "compress; sas: SAS curves as log10 I), id, kind, block, size and training data. Retrain them "
+                        "with python -m phcomp.zoo.train_defaults.")
+    ml.add_argument("action", choices=["list"], help="what to do (list)")
+    ml.add_argument("--json", action="store_true")
+    ml.set_defaults(func=cmd_models)
 
     h = sub.add_parser("hdf5-plugin-path", help="print the directory of the compiled HDF5 filter plugin",
                        description="Print the directory holding libh5phcomp.so. Set HDF5_PLUGIN_PATH to it and any HDF5 "

@@ -51,6 +51,11 @@ def cd_values(model: Model | str | None = None, abs: float | None = None, rel: f
     """The user part of cd_values (set_local appends dtype, byte order and chunk shape)."""
     core.codec.resolve_bound(1.0, abs, rel)  # validates the numbers now, not at write time
     mid = model_ref(model)
+    if mid is None and (abs != 0 and rel != 0):
+        try:  # name the default explicitly, so that the file stores it like any other model
+            mid = core.default_model("field").id
+        except PhcompError:
+            pass
     flags = (1 if abs is not None else 0) | (2 if rel is not None else 0)
     words = [CD_VERSION, flags, *_f64_words(abs or 0.0), *_f64_words(rel or 0.0)]
     words += list(struct.unpack("<II", bytes.fromhex(mid))) if mid else [0, 0]

@@ -59,8 +59,9 @@ def test_lossless_without_model(workdir, tmp_path):
 
 
 def test_errors_are_clear(workdir, tmp_path):
-    r = run("compress", workdir / "test.npy", "-o", tmp_path / "x.phc", "--rel", "1e-3", check=False)
-    assert r.returncode == 2 and "no model given" in r.stderr
+    r = run("compress", workdir / "test.npy", "-o", tmp_path / "x.phc", "--rel", "1e-3", "--model", "0123456789abcdef",
+            check=False)
+    assert r.returncode == 2 and "0123456789abcdef" in r.stderr and "searched" in r.stderr
     (tmp_path / "junk.phc").write_bytes(b"PHCFILE1" + b"\0" * 40)
     r = run("decompress", tmp_path / "junk.phc", "-o", tmp_path / "j.npy", check=False)
     assert r.returncode == 2 and "phcomp: error" in r.stderr and not (tmp_path / "j.npy").exists()
@@ -90,3 +91,13 @@ def test_bench_reports_all_columns(workdir, tmp_path):
 def test_demo_runs_end_to_end():
     out = run("demo", "--size", "small", "--rel", "1e-2", "--repeat", "1").stdout
     assert "trained model" in out and "| phcomp | 0.01 |" in out
+
+
+def test_models_list_and_default(workdir, tmp_path):
+    out = run("models", "list").stdout
+    assert "field" in out and "sas" in out and "linear" in out
+    rows = json.loads(run("models", "list", "--json").stdout)
+    assert {r["role"] for r in rows} == {"field", "sas"} and all(r["bytes"] < 5e6 for r in rows)
+    run("compress", workdir / "test.npy", "-o", tmp_path / "d.phc", "--rel", "1e-2")  # no --model: the default
+    info = json.loads(run("inspect", tmp_path / "d.phc", "--json").stdout)
+    assert info["chunk_headers"][0]["model_id"] == [r for r in rows if r["role"] == "field"][0]["id"]

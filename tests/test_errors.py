@@ -87,9 +87,18 @@ def test_bad_bounds(model3d, kw):
         phcomp.compress(np.linspace(0, 1, 100), model3d, **kw)
 
 
-def test_no_model_for_lossy(gs_data):
+def test_default_model_when_none_given(gs_data, monkeypatch, tmp_path):
+    x = gs_data[1]
+    blob = phcomp.compress(x, rel=1e-3)
+    assert phcomp.inspect_chunk(blob)["model_id"] == phcomp.default_model("field").id
+    from phcomp.core import model as m
+
+    monkeypatch.setattr(m, "_REGISTRY", {})
+    y = phcomp.decompress(blob)  # found among the shipped models by id
+    assert np.abs(y - x).max() <= 1e-3 * (x.max() - x.min())
+    monkeypatch.setattr(m, "ZOO_DIR", tmp_path)  # an installation without shipped models
     with pytest.raises(PhcompError, match="no model given"):
-        phcomp.compress(gs_data[1], rel=1e-3)
+        phcomp.compress(x, rel=1e-3)
 
 
 def test_missing_model_names_id_and_places(model3d, gs_data, tmp_path, monkeypatch):

@@ -20,7 +20,12 @@ LOSSLESS_CHECK = 0.5  # bounded results above this share of the raw size are com
 
 
 def _default_model() -> Model | None:
-    return None  # shipped default models arrive with the trained-compressors work
+    from .model import default_model
+
+    try:
+        return default_model("field")
+    except PhcompError:
+        return None
 
 
 def step_factor(model: Model, rel: float) -> float:
@@ -155,7 +160,7 @@ def _compress(array, model: Model | None, abs: float | None, rel: float | None, 
     if model is None:
         model = _default_model()
         if model is None:
-            raise PhcompError("no model given and no default model available: pass model=phcomp.train(...) "
+            raise PhcompError("no model given and no shipped default model found: pass model=phcomp.train(...) "
                               "or phcomp.load_model(path), or use abs=0 for lossless")
     lo, hi = rng
     mid, half = lo / 2 + hi / 2, hi / 2 - lo / 2

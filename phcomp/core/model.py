@@ -116,6 +116,22 @@ def load_model(path: str | os.PathLike) -> Model:
     return register_model(Model.from_bytes(data))
 
 
+ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"  # shipped default models (package data)
+
+
+def default_model(role: str = "field") -> Model:
+    """A shipped default model by role ("field": gridded fields, "sas": SAS curves as log10 I)."""
+    import json
+
+    try:
+        index = json.loads((ZOO_DIR / "index.json").read_text())
+    except (OSError, ValueError):
+        index = {}
+    if role not in index:
+        raise PhcompError(f"no shipped default model {role!r}; shipped: {', '.join(sorted(index)) or 'none'}")
+    return load_model(ZOO_DIR / index[role]["file"])
+
+
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "phcomp" / "models"
@@ -123,7 +139,7 @@ def cache_dir() -> Path:
 
 def search_dirs() -> list[Path]:
     dirs = [Path(p) for p in os.environ.get("PHCOMP_MODEL_PATH", "").split(os.pathsep) if p]
-    return dirs + [cache_dir()]
+    return dirs + [cache_dir(), ZOO_DIR]
 
 
 def find_model(model_id: str) -> Model:

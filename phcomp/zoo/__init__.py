@@ -1,0 +1,30 @@
+"""Shipped default models (the embedded defaults) and where they come from.
+
+``phcomp.default_model("field")``: gridded fields (2-D 16x16 blocks; volumes are read as stacks
+of slices), trained on grayscott3d + turb2d + darcy2d. ``phcomp.default_model("sas")``: SAS
+curves of 256 points stored as log10 I. Both are the kind that wins today on that data (see
+docs/benchmarks.md). Retrain them reproducibly with ``python -m phcomp.zoo.train_defaults``.
+"""
+from __future__ import annotations
+
+import json
+
+from ..core.model import ZOO_DIR, default_model, load_model
+
+INDEX = ZOO_DIR / "index.json"
+
+__all__ = ["ZOO_DIR", "INDEX", "default_model", "list_models"]
+
+
+def list_models() -> list[dict]:
+    """What ships: role, id, kind, block, size, what it was trained on."""
+    try:
+        index = json.loads(INDEX.read_text())
+    except (OSError, ValueError):
+        return []
+    out = []
+    for role, entry in sorted(index.items()):
+        m = load_model(ZOO_DIR / entry["file"])
+        out.append({"role": role, "id": m.id, "kind": m.kind, "block": list(m.block), "bytes": m.nbytes,
+                    "trained_on": m.meta.get("trained_on", "")})
+    return out
