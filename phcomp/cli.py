@@ -151,7 +151,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     opts = {k: v for k, v in (("rank", a.rank), ("groups", a.groups), ("max_blocks", a.max_blocks),
                               ("seed", a.seed), ("step_factor", a.step_factor), ("latent", a.latent),
                               ("hidden", a.hidden), ("l1", a.l1), ("l1_map", a.l1_map), ("step", a.step),
-                              ("epochs", a.epochs), ("device", a.device)) if v is not None}
+                              ("epochs", a.epochs), ("device", a.device), ("beta", a.beta), ("lam", a.lam))
+            if v is not None}
     if a.observable:
         physics = {}
         for item in a.observable:
@@ -166,6 +167,10 @@ def cmd_train(a: argparse.Namespace) -> int:
                           "--kind sparse-ae (the linear kind is fitted, not trained by gradient)")
     if a.kind != "linear" and {"rank", "step_factor"} & set(opts):
         raise PhcompError("--rank/--step-factor are options of --kind linear")
+    if a.kind != "ved" and {"beta", "lam"} & set(opts):
+        raise PhcompError("--beta/--lam are options of --kind ved")
+    if a.kind == "ved" and {"l1", "l1_map"} & set(opts):
+        raise PhcompError("--l1/--l1-map are options of --kind sparse-ae")
     block = tuple(int(b) for b in a.block.split(",")) if a.block else None
     model = train(arrays, kind=a.kind, block=block,
                   meta={"trained_on": [os.path.basename(p) for p in a.inputs]}, **opts)
@@ -390,8 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
         "'phcomp decompress' finds it by the id recorded in each chunk."))
     t.add_argument("inputs", nargs="+", help=".npy training arrays")
     t.add_argument("-o", "--output", required=True, help="model file (or directory: <id>.phcm inside)")
-    t.add_argument("--kind", default="linear", choices=["linear", "sparse-ae"],
-                   help="linear: block PCA (numpy, seconds); sparse-ae: sparse L1 autoencoder (torch) (default linear)")
+    t.add_argument("--kind", default="linear", choices=["linear", "sparse-ae", "ved"],
+                   help="linear: block PCA (numpy, seconds); sparse-ae: sparse L1 autoencoder (torch); ved: variational "
+                   "encoder-decoder with a dense latent (torch) (default linear)")
     t.add_argument("--block", help="block shape over the trailing dims, e.g. 8,8,8 (default: 8^3 for volumes, "
                    "16x16 for images, 64 for 1-D)")
     t.add_argument("--rank", type=int, help="latent size (default: full rank = block size)")
@@ -399,7 +405,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-blocks", type=int, help="training blocks sampled (default 200000)")
     t.add_argument("--step-factor", type=float, help="latent step as a multiple of 2*eps (default 1.0)")
     t.add_argument("--seed", type=int, help="sampling / initialisation seed (default 0)")
-    t.add_argument("--latent", type=int, help="sparse-ae: latent size, >= block size (default: block size)")
+    t.add_argument("--latent", type=int, help="sparse-ae: latent size, >= block size (default: block size); "
+                   "ved: latent size r (default 16)")
+    t.add_argument("--beta", type=float, help="ved: weight of the KL term (default 1e-3)")
+    t.add_argument("--lam", type=float, help="ved: weight of the aggregate-posterior covariance penalty (default 1e-2)")
     t.add_argument("--hidden", type=int, help="sparse-ae: hidden layer width (default 256)")
     t.add_argument("--l1", type=float, help="sparse-ae: L1 penalty lambda on the latent map (default 1e-3)")
     t.add_argument("--l1-map", choices=["identity", "group"], help="sparse-ae: structured latent map f (default identity)")

@@ -8,7 +8,7 @@ import numpy as np
 from ..core.errors import PhcompError
 from ..core.model import Model, register_model
 
-KINDS = ("linear", "sparse-ae")
+KINDS = ("linear", "sparse-ae", "ved")
 
 
 def default_block(ndim: int) -> tuple[int, ...]:
@@ -23,7 +23,10 @@ def train(data: Any, *, kind: str = "linear", block: tuple[int, ...] | None = No
     step_factor (1.0: latent step = 2*eps), default_rel (1e-3: the unbounded rate point), deadzone (0).
     kind="sparse-ae" (needs torch) options: latent (default: block size), hidden (256), l1 (1e-3),
     l1_map ("identity" | "group"), step (0.02: latent step, the model's rate point), epochs (60),
-    qat_epochs (10), batch, lr, patience (8), val_split (0.1), max_blocks, groups, seed, device.
+    qat_epochs (10), batch, lr, patience (8), val_split (0.1), max_blocks, groups, seed, device,
+    physics ({observable: gamma}).
+    kind="ved" (needs torch) options: latent r (16), hidden (256), beta (1e-3: KL weight), lam (1e-2:
+    aggregate-posterior covariance penalty), step (0.02), epochs (100), and as for sparse-ae.
     The model is registered in-process, so chunks it writes decode without ``model=``.
     """
     arrays = [np.asarray(a) for a in (data if isinstance(data, (list, tuple)) else [data])]
@@ -43,6 +46,10 @@ def train(data: Any, *, kind: str = "linear", block: tuple[int, ...] | None = No
         from .sparse_ae import train_sparse_ae
 
         model = train_sparse_ae(arrays, block, **options)
+    elif kind == "ved":
+        from .ved import train_ved
+
+        model = train_ved(arrays, block, **options)
     else:
         raise PhcompError(f"unknown model kind {kind!r}; available: {', '.join(KINDS)}")
     return register_model(model)

@@ -59,6 +59,42 @@ def _net(torch, d: int, k: int, hidden: int):
     return SparseAE()
 
 
+def _split(torch, x: np.ndarray, val_split: float, seed: int, dev):
+    perm = np.random.default_rng(seed).permutation(len(x))
+    nval = max(1, int(len(x) * val_split)) if len(x) > 10 else 0
+    return torch.as_tensor(x[perm[nval:]], device=dev), torch.as_tensor(x[perm[:nval]], device=dev)
+
+
+def fit(torch, net, opt, xt, xv, objective, epochs: int, batch: int, patience: int, progress: bool, desc: str) -> None:
+    """Minibatch Adam with early stopping on the validation objective; keeps the best weights.
+    ``objective(xb, train)`` returns the loss of a batch (train=False: deterministic evaluation)."""
+    from tqdm import tqdm
+
+    best, best_state, bad = math.inf, None, 0
+    bar = tqdm(range(epochs), desc=desc, disable=not progress or None, file=sys.stderr, leave=False)
+    for _ in bar:
+        net.train()
+        order = torch.randperm(len(xt), device=xt.device)
+        for i in range(0, len(xt), batch):
+            loss = objective(xt[order[i : i + batch]], True)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            val = float(objective(xv if len(xv) else xt[:1024], False))
+        bar.set_postfix(val=f"{val:.3g}")
+        if val < best - 1e-9:
+            best, bad = val, 0
+            best_state = {n: t.detach().clone() for n, t in net.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= patience:
+                break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+
+
 def _l1(torch, z, mode: str, groups: int):
     if mode == "identity":
         return z.abs().mean()
@@ -109,51 +145,23 @@ def train_sparse_ae(arrays: list[np.ndarray], block: tuple[int, ...], *, latent:
         raise PhcompError("l1_map is 'identity' or 'group' (latent divisible by groups)")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(len(x))
-    nval = max(1, int(len(x) * val_split)) if len(x) > 10 else 0
-    xv, xt = torch.as_tensor(x[perm[:nval]], device=dev), torch.as_tensor(x[perm[nval:]], device=dev)
+    xt, xv = _split(torch, x, val_split, seed, dev)
     phys = _physics_terms(torch, physics, block)
     net = _net(torch, d, k, hidden).to(dev)
     net.mean.copy_(xt.mean(0))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    from tqdm import tqdm
+
+    def objective(xb, quantize: bool, train: bool):
+        z = net.encode(xb)
+        zq = (z + (torch.round(z / step) * step - z).detach()) if quantize and train else \
+            (torch.round(z / step) * step if quantize else z)
+        xh = net.decode(zq)
+        loss = ((xh - xb) ** 2).mean() + l1 * _l1(torch, z, l1_map, groups)
+        return loss + phys(xb, xh) if phys is not None else loss
 
     def run(n_epochs: int, quantize: bool, desc: str) -> None:
-        best, best_state, bad = math.inf, None, 0
-        bar = tqdm(range(n_epochs), desc=desc, disable=not progress or None, file=sys.stderr, leave=False)
-        for _ in bar:
-            net.train()
-            order = torch.randperm(len(xt), device=dev)
-            for i in range(0, len(xt), batch):
-                xb = xt[order[i : i + batch]]
-                z = net.encode(xb)
-                zq = z + (torch.round(z / step) * step - z).detach() if quantize else z
-                xh = net.decode(zq)
-                loss = ((xh - xb) ** 2).mean() + l1 * _l1(torch, z, l1_map, groups)
-                if phys is not None:
-                    loss = loss + phys(xb, xh)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            net.eval()
-            with torch.no_grad():
-                xe = xv if nval else xt[:1024]
-                z = net.encode(xe)
-                zq = torch.round(z / step) * step if quantize else z
-                xh = net.decode(zq)
-                val = float(((xh - xe) ** 2).mean() + l1 * _l1(torch, z, l1_map, groups)
-                            + (phys(xe, xh) if phys is not None else 0.0))
-            bar.set_postfix(val=f"{val:.3g}")
-            if val < best - 1e-9:
-                best, bad = val, 0
-                best_state = {n: t.detach().clone() for n, t in net.state_dict().items()}
-            else:
-                bad += 1
-                if bad >= patience:
-                    break
-        if best_state is not None:
-            net.load_state_dict(best_state)
+        fit(torch, net, opt, xt, xv, lambda xb, train: objective(xb, quantize, train), n_epochs, batch, patience,
+            progress, desc)
 
     run(epochs, False, "sparse-ae")
     for group in opt.param_groups:
@@ -207,4 +215,4 @@ def _export(torch, net, x: np.ndarray, block, step: float, groups: int, seed: in
                               "step_mode": "fixed", "default_step": float(step), "step_factor": 1.0,
                               "min_step": 0.0, "deadzone": 0.0}
     meta = dict(meta, trained_on_blocks=int(len(x)), latent_nonzero_share=float((q != 0).mean()))
-    return Model("sparse-ae", block, params, arrays, meta)
+    return Model(meta.get("kind", "sparse-ae"), block, params, arrays, meta)
