@@ -23,7 +23,7 @@ HERE = Path(__file__).parent
 RS = (2, 4, 8, 16, 32, 64, 128)
 VARIANTS = {"VED (beta, lam)": (1e-3, 1e-2), "no cov penalty (lam=0)": (1e-3, 0.0),
             "no KL (beta=0)": (0.0, 1e-2), "neither (plain AE)": (0.0, 0.0)}
-TARGETS = (0.30, 0.20, 0.10)
+TARGETS = {True: (0.30, 0.20, 0.10), False: (0.60, 0.50, 0.45)}  # per task: autoencoding, field map
 
 
 def rel_err(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -103,11 +103,12 @@ def main() -> None:
         for name, (beta, lam) in VARIANTS.items():
             xtr, xte = (ptr, pte) if autoencode else (ktr, kte)
             rows[name] = {r: ved_error(xtr, ptr, xte, pte, r, beta, lam, autoencode) for r in RS}
-        head = "| model | " + " | ".join(f"r={r}" for r in RS) + " | " + " | ".join(f"r for {t:.0%}" for t in TARGETS) + " |"
-        lines = [f"### {task}", "", head, "|" + "---|" * (1 + len(RS) + len(TARGETS))]
+        targets = TARGETS[autoencode]
+        head = "| model | " + " | ".join(f"r={r}" for r in RS) + " | " + " | ".join(f"r for {t:.0%}" for t in targets) + " |"
+        lines = [f"### {task}", "", head, "|" + "---|" * (1 + len(RS) + len(targets))]
         for name, errs in rows.items():
             lines.append(f"| {name} | " + " | ".join(f"{errs[r]:.3f}" for r in RS) + " | "
-                         + " | ".join(smallest_r(errs, t) for t in TARGETS) + " |")
+                         + " | ".join(smallest_r(errs, t) for t in targets) + " |")
         tables.append("\n".join(lines))
     text = f"""# Variational encoder-decoder on Darcy flow
 
@@ -123,9 +124,16 @@ columns give the smallest r reaching each target error.
 
 {chr(10).join(tables)}
 
-The paper reports VED reaching with r = 50 what linear CCA needs r = 147 for, on a larger
-groundwater problem; what this small setting shows is in the tables above, as measured (the
-networks are small and trained for seconds to a minute each on 512 samples).
+Reading it: for the field-to-field map (the paper's setting) the VED reaches a given error
+with a much smaller latent than rank-r CCA at small and moderate r, the kind of gap the paper
+reports (r = 50 for VED where CCA needs 147, on a larger groundwater problem); both level off
+near 0.44 here, where 512 training samples limit what any map can learn. For compressing the
+pressure itself, PCA is the optimal linear code and the small VED does not beat it: it matches
+PCA up to r ~ 16 and then plateaus (training-limited). The covariance penalty lowers the map's
+errors by 1-2 % at small r, enough to halve the r needed for the 60 % and 50 % targets; the KL
+term, at beta = 1e-3 per output value, changes nothing measurable.
+The networks are small and trained for seconds to a minute each: these are the numbers this
+run measured, not tuned results.
 """
     (HERE / "ved.md").write_text(text)
     print(text)
