@@ -283,7 +283,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     from .bench import format_table, run_bench
 
     x = np.load(a.input, allow_pickle=False)
-    model = _load_model(a.model)
+    model = _load_model(a.model) or core.default_model("field")
     rows = run_bench(x, model, rels=a.rel, repeat=a.repeat, peers=not a.no_peers)
     if a.json:
         print(json.dumps(rows, indent=2))
@@ -448,8 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("decompress", help="decompress a .phc file, a chunk, an HDF5 file or a Zarr store",
                        description="Decode a .phc file or a single chunk back to .npy, or turn a phcomp HDF5 file / "
                        "Zarr store back into a plain one (no phcomp needed to read it). The model is found by the "
-                       "id in each chunk: in-process, PHCOMP_MODEL_PATH directories, the user cache, then inside "
-                       "the file or store; --model names it explicitly.")
+                       "id in each chunk: in-process, PHCOMP_MODEL_PATH directories, the user cache, the shipped "
+                       "models, then inside the file or store; --model names it explicitly.")
     d.add_argument("input", help=".phc file, one raw chunk, HDF5 file or Zarr store")
     d.add_argument("-o", "--output", help="output .npy (default: INPUT without .phc, plus .npy)")
     d.add_argument("--model", help="model file (.phcm) or id")
@@ -469,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "median of --repeat runs) and peak memory (tracemalloc, as a multiple of the array size). "
                        "Peers missing from the environment are skipped with a note (pip install .[bench]).")
     b.add_argument("input", help=".npy array")
-    b.add_argument("--model", required=True, help="model file (.phcm) or id")
+    b.add_argument("--model", help="model file (.phcm) or id (default: the shipped field model)")
     b.add_argument("--rel", type=float, nargs="+", default=[1e-3], help="relative bounds (default 1e-3)")
     b.add_argument("--repeat", type=int, default=3, help="timed runs per codec (median reported)")
     b.add_argument("--no-peers", action="store_true", help="phcomp only")
