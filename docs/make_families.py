@@ -1,0 +1,124 @@
+"""Regenerate docs/families.md: python docs/make_families.py
+
+The four data families, each model trained on one half and measured on the other, against SZ3
+(best layout: natural or samples stacked along one axis) and ZFP, all in one run, at rel 1e-2,
+1e-3, 1e-4; plus bits/value against PSNR curves (rel 3e-2 .. 1e-5) in families_rd.png. The
+targets of the trained-compressor work are checked in the last table.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+import phcomp
+from phcomp.bench import bench_phcomp, bench_sz3, bench_zfp
+from phcomp.data import darcy2d, grayscott3d, sas, turb2d
+
+HERE = Path(__file__).parent
+RELS = (1e-2, 1e-3, 1e-4)
+CURVE = (3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 1e-5)
+TARGETS = {"grayscott3d": (1.3, 1.8, 1.6), "sas": (1.3, 1.3, 1.1), "turb2d": (1.0, 1.1, 1.1), "darcy2d": (1.0, 1.1, 1.1)}
+
+
+def families():
+    g = grayscott3d(n=64, snapshots=8, seed=0)
+    w = turb2d(n=128, snapshots=8, seed=0)
+    p, _ = darcy2d(n=64, count=512, seed=0)
+    c = sas(n=4000, seed=0).log10_intensity
+    return {
+        "grayscott3d": (g[0::2], np.ascontiguousarray(g[1::2]), (8, 8, 8), dict(latent=512, hidden=256)),
+        "sas": (c[0::2], np.ascontiguousarray(c[1::2]), (256,), dict(latent=512, hidden=256, l1=1e-2, step=0.05)),
+        "turb2d": (w[0::2], np.ascontiguousarray(w[1::2]), (16, 16), dict(latent=256, hidden=256)),
+        "darcy2d": (p[0::2], np.ascontiguousarray(p[1::2]), (16, 16), dict(latent=256, hidden=256)),
+    }
+
+
+def main() -> None:
+    t0 = time.time()
+    rows, curves, models = [], {}, {}
+    for fam, (train, test, block, sae_opts) in families().items():
+        lin = phcomp.train(train, kind="linear", block=block)
+        sae = phcomp.train(train, kind="sparse-ae", block=block, epochs=150, patience=15, progress=False, **sae_opts)
+        models[fam] = (lin, sae)
+        for rel in RELS:
+            sz, zf = bench_sz3(test, rel, 1), bench_zfp(test, rel, 1)
+            for name, m in (("linear", lin), ("sparse-ae", sae)):
+                r = bench_phcomp(test, m, rel, 1)
+                rows.append((fam, rel, name, r["ratio"], sz["ratio"], zf["ratio"], r["max_err_over_range"],
+                             r["decompress_MBps"], r["compress_MBps"], m.nbytes))
+        pts = {"linear": [], "sparse-ae": [], "SZ3": [], "ZFP": []}
+        for rel in CURVE:
+            for name, m in (("linear", lin), ("sparse-ae", sae)):
+                r = bench_phcomp(test, m, rel, 0)
+                pts[name].append((r["bits_per_value"], r["psnr_db"]))
+            for name, fn in (("SZ3", bench_sz3), ("ZFP", bench_zfp)):
+                r = fn(test, rel, 0)
+                pts[name].append((r["bits_per_value"], r["psnr_db"]))
+        curves[fam] = pts
+    plot(curves)
+    lines = ["| family | rel | model | ratio | SZ3 | x SZ3 | ZFP | max err/range | decomp MB/s | comp MB/s | model MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for fam, rel, name, ratio, sz, zf, err, dm, cm, nb in rows:
+        lines.append(f"| {fam} | {rel:g} | {name} | {ratio:.2f} | {sz:.2f} | {ratio / sz:.2f} | {zf:.2f} | {err:.3g} | "
+                     f"{dm:.0f} | {cm:.0f} | {nb / 1e6:.2f} |")
+    best = {}
+    for fam, rel, name, ratio, sz, *_ in rows:
+        if ratio / sz > best.get((fam, rel), (0, ""))[0]:
+            best[(fam, rel)] = (ratio / sz, name)
+    tl = ["| family | rel | target x SZ3 | best phcomp x SZ3 | by | met |", "|---|---|---|---|---|---|"]
+    for fam, targets in TARGETS.items():
+        for rel, target in zip(RELS, targets):
+            v, name = best[(fam, rel)]
+            tl.append(f"| {fam} | {rel:g} | {target:.1f} | {v:.2f} | {name} | {'yes' if v >= target else 'no'} |")
+    text = f"""# Four data families against SZ3 and ZFP
+
+Regenerate with `python docs/make_families.py` ({time.time() - t0:.0f} s here; one timed run
+per codec, so speeds are rough). Data: `grayscott3d(n=64, snapshots=8)`, `sas(n=4000)` (log10 I),
+`turb2d(n=128, snapshots=8)`, `darcy2d(n=64, count=512)` (pressure), seed 0; every model is
+trained on the even snapshots / samples and measured on the odd ones. Blocks: 8^3, 256, 16^2,
+16^2. SZ3 and ZFP get their best layout (natural, or samples stacked along one axis). Model
+sizes are reported separately, not in the ratio.
+
+{chr(10).join(lines)}
+
+## Targets (ratio / SZ3's ratio, one run)
+
+{chr(10).join(tl)}
+
+## Rate-distortion
+
+![bits per value against PSNR](families_rd.png)
+
+What this measures today: the linear model (block PCA with per-group, per-context range
+coding) is the one to beat; the sparse-ae of this release is untuned (small, trained for
+seconds) and does not reach it. The targets are those of the trained-compressor work.
+"""
+    (HERE / "families.md").write_text(text)
+    print(text)
+
+
+def plot(curves: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.2))
+    for ax, (fam, pts) in zip(axes, curves.items()):
+        for name, style in (("linear", "o-"), ("sparse-ae", "d-"), ("SZ3", "s--"), ("ZFP", "^:")):
+            xs = sorted(pts[name])
+            ax.plot(*zip(*xs), style, label=name)
+        ax.set_title(fam)
+        ax.set_xlabel("bits per value")
+        ax.set_ylabel("PSNR (dB)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(HERE / "families_rd.png", dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
