@@ -45,7 +45,7 @@ def main() -> None:
 
     rows = [("raw curves (log10 I, 256 values)", 256, knn_accuracy(xtr, ytr, xte, yte), 1.0)]
     zs_tr, zs_te = latents(sae, xtr), latents(sae, xte)
-    rows.append((f"sparse-ae latents (512, quantised)", 512, knn_accuracy(zs_tr, ytr, zs_te, yte),
+    rows.append(("sparse-ae latents (512, quantised)", 512, knn_accuracy(zs_tr, ytr, zs_te, yte),
                  float((zs_te != 0).mean())))
     zl_tr, zl_te = latents(lin, xtr), latents(lin, xte)
     rows.append(("block-PCA coefficients (256, quantised)", 256, knn_accuracy(zl_tr, ytr, zl_te, yte),

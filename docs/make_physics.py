@@ -152,7 +152,6 @@ def main() -> None:
         for label, spec in SPECS.items():
             paths = collections.Counter()
             total = 0
-            worst = {}
             for p in parts:
                 blob = phcomp.compress(p, model, abs=eps, observables=spec)
                 info = phcomp.inspect_chunk(blob)["checks"]

@@ -9,7 +9,7 @@ from .core import (ModelNotFoundError, Model, PhcompError, decompress, default_m
                    install_model, load_model, register_model)
 from .models import train
 from ._hooks import install_adapter_hooks
-from . import observables  # noqa: F401  (the registry of named observables)
+from . import observables  # noqa: F401,F811  (phcomp.observables, the registry; compress's keyword shadows it)
 
 
 def compress(array, model: Model | None = None, *, abs: float | None = None, rel: float | None = None,

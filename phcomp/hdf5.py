@@ -30,7 +30,7 @@ import numpy as np
 from . import core
 from .core.errors import PhcompError
 from .core.model import Model
-from .hdf5_options import CD_VERSION, FILTER_ID, MODEL_GROUP, cd_values, decode_chunk, encode_chunk, parse_cd
+from .hdf5_options import CD_VERSION, FILTER_ID, MODEL_GROUP, cd_values, decode_chunk, encode_chunk, parse_cd  # noqa: F401  (public names)
 
 FILTER_NAME = b"phcomp: learned error-bounded compression (provisional id)"
 H5Z_FLAG_MANDATORY = 0x0000

@@ -29,7 +29,7 @@ def test_darcy_solves_its_equation():
     assert (p > 0).all()  # positive source, zero boundary: positive pressure
     k = np.exp(logk[0].astype(float))
     q = p[0].astype(float)
-    n, h = 24, 1 / 24
+    h = 1 / 24
     i, j = 10, 13  # an interior cell: discrete flux balance = source
     face = lambda a, b: 2 * a * b / (a + b)  # noqa: E731
     flux = sum(face(k[i, j], k[i + di, j + dj]) * (q[i, j] - q[i + di, j + dj]) for di, dj in

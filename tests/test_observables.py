@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import phcomp
-from phcomp.observables import get_observable, observable_names, register_observable, resolve_checks
+from phcomp.observables import get_observable, observable_names, register_observable
 
 SPEC = {"energy": 1e-6, "mean": {"abs": 1e-6}, "spectrum": 1e-3, "max": 1e-5, "gradient_energy": 1e-5}
 
@@ -163,8 +163,8 @@ def test_adapters_carry_observables(tmp_path, model3d, gs_data):
     import phcomp.zarr
 
     with h5py.File(tmp_path / "o.h5", "w") as f:
-        ds = f.create_dataset("u", data=gs_data[1], chunks=(12, 24, 24),
-                              **phcomp.hdf5.Phcomp(model3d, rel=1e-2, observables={"spectrum": 1e-3}))
+        f.create_dataset("u", data=gs_data[1], chunks=(12, 24, 24),
+                         **phcomp.hdf5.Phcomp(model3d, rel=1e-2, observables={"spectrum": 1e-3}))
         assert "spectrum" in repr(phcomp.hdf5.Phcomp(model3d, rel=1e-2, observables={"spectrum": 1e-3}))
     with h5py.File(tmp_path / "o.h5") as f:
         _, blob = f["u"].id.read_direct_chunk((0, 0, 0))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import PhcompError
-from ..core.model import Model
 from .linear import sample_blocks
 from .sparse_ae import _export, _net, _physics_terms, _split, _torch, fit
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 
 from ..data import darcy2d, grayscott3d, sas, turb2d
 from ..models import train
