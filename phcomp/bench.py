@@ -50,9 +50,8 @@ def _layouts(x: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """Natural shape and samples stacked along the first spatial axis (SZ3/ZFP prefer either)."""
     out = [("natural", x)] if 1 <= x.ndim <= 4 else []
     if x.ndim >= 2:
-        nd = min(3, x.ndim - 1) if x.ndim > 3 else x.ndim - 1
-        spatial = x.shape[x.ndim - nd :]
-        stacked = x.reshape((-1,) + spatial[1:]) if nd >= 1 else x.reshape(-1)
+        spatial = x.shape[x.ndim - min(3, x.ndim - 1) :]
+        stacked = x.reshape((-1,) + spatial[1:])
         if stacked.shape != x.shape:
             out.append(("stacked " + "x".join(map(str, stacked.shape)), stacked))
     if not out:

@@ -28,17 +28,9 @@ def _progress(total: int, desc: str, unit: str = "val"):
 
 @contextmanager
 def _atomic_output(path: Path, force: bool):
-    """Write to a temporary beside ``path`` and rename it into place only on success."""
-    if path.exists() and not force:
-        raise PhcompError(f"{path} exists; pass --force to overwrite")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """A file opened for writing at a temporary beside ``path``, renamed into place only on success."""
+    with _atomic_path(path, force) as tmp, open(tmp, "wb") as f:
+        yield f
 
 
 @contextmanager
@@ -345,11 +337,9 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def cmd_hdf5_plugin_path(a: argparse.Namespace) -> int:
-    from .core.errors import PhcompError as _E
-
     path = Path(__file__).parent / "hdf5_plugin"
     if not (path / "libh5phcomp.so").is_file():
-        raise _E(f"the compiled HDF5 plugin is missing from {path} (reinstall phcomp with a C compiler)")
+        raise PhcompError(f"the compiled HDF5 plugin is missing from {path} (reinstall phcomp with a C compiler)")
     print(path)
     return 0
 

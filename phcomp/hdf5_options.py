@@ -18,7 +18,7 @@ import numpy as np
 
 from . import core
 from .core.errors import PhcompError
-from .core.model import Model
+from .core.model import Model, model_ref
 from .physics import resolve_checks
 
 FILTER_ID = 418  # provisional: HDF5's testing range (256-511), until registered with The HDF Group
@@ -32,18 +32,6 @@ def _f64_words(v: float) -> list[int]:
 
 def _words_f64(lo: int, hi: int) -> float:
     return struct.unpack("<d", struct.pack("<II", lo, hi))[0]
-
-
-def model_ref(model: Model | str | None) -> str | None:
-    """Model id for a Model (registered in this process), an id, or a .phcm path."""
-    if model is None:
-        return None
-    if isinstance(model, Model):
-        core.register_model(model)
-        return model.id
-    if isinstance(model, str) and len(model) == 16 and all(c in "0123456789abcdef" for c in model):
-        return model
-    return core.load_model(model).id
 
 
 def cd_values(model: Model | str | None = None, abs: float | None = None, rel: float | None = None,

@@ -26,17 +26,10 @@ from numcodecs.compat import ensure_bytes, ensure_ndarray_like, ndarray_copy
 
 from . import core
 from .core.errors import PhcompError
-from .core.model import Model
+from .core.model import Model, model_ref
 from .physics import resolve_checks
 
 STORE_MODEL_DIR = "_phcomp/models"
-
-
-def _model_ref(model: Model | str | None) -> str | None:
-    if isinstance(model, Model):
-        core.register_model(model)
-        return model.id
-    return model
 
 
 def _encode(arr: np.ndarray, model_id: str | None, abs: float | None, rel: float | None,
@@ -71,7 +64,7 @@ class Phcomp(numcodecs.abc.Codec):
     def __init__(self, model: Model | str | None = None, abs: float | None = None, rel: float | None = None,
                  observables: dict | None = None):
         core.codec.resolve_bound(1.0, abs, rel)
-        self.model = _model_ref(model)
+        self.model = model_ref(model)
         self.abs = None if abs is None else float(abs)
         self.rel = None if rel is None else float(rel)
         self.observables = _observables(observables)
@@ -155,7 +148,7 @@ if ArrayBytesCodec is not None:
         def __init__(self, *, model: Model | str | None = None, abs: float | None = None, rel: float | None = None,
                      observables: dict | None = None):
             core.codec.resolve_bound(1.0, abs, rel)
-            object.__setattr__(self, "model", _model_ref(model))
+            object.__setattr__(self, "model", model_ref(model))
             object.__setattr__(self, "abs", None if abs is None else float(abs))
             object.__setattr__(self, "rel", None if rel is None else float(rel))
             obs = _observables(observables)

@@ -63,9 +63,6 @@ def evaluate(checks: list[Check], x: np.ndarray, y: np.ndarray) -> list[Outcome]
     return [Outcome(c.name, c.kind, c.tol, c.error(xf, yf)) for c in checks]
 
 
-PATHS = {0: "as requested"}
-
-
 def path_name(attempt: int, lossless: bool) -> str:
     if lossless and attempt > 0:
         return "escalated to lossless"

@@ -65,10 +65,6 @@ def _check_array(array) -> np.ndarray:
 
 
 def finite_range(x) -> tuple[float, float] | None:
-    return _finite_range(x)
-
-
-def _finite_range(x) -> tuple[float, float] | None:
     """min and max of the finite values, in pieces along axis 0 (no copy of a strided view);
     works on anything sliceable along axis 0 into numpy arrays (h5py datasets, zarr arrays)."""
     lo, hi = np.inf, -np.inf
@@ -127,17 +123,15 @@ def compress(array, model: Model | None = None, *, abs: float | None = None, rel
 
 
 def _compress_checked(array, model: Model | None, abs: float | None, rel: float | None, checks: list[Check]) -> bytes:
-    x = _check_array(array)
-    rng = _finite_range(x) if x.size else None
+    x, rng, eps = _prepare(array, abs, rel)
     value_range = (rng[1] - rng[0]) if rng else 0.0
-    eps = resolve_bound(value_range, abs, rel)
     if eps == 0 or rng is None or value_range == 0 or not np.isfinite(value_range):
         ladder: list[float | None] = [0.0]
     else:
         first = eps if eps is not None else UNBOUNDED_START * value_range
         ladder = ([None] if eps is None else []) + [first / TIGHTEN**k for k in range(MAX_TIGHTEN + 1)] + [0.0]
     for attempt, e in enumerate(ladder):
-        blob = _compress(x, model, e, None, None)
+        blob = _encode(x, rng, e, model, None)
         outcomes = evaluate(checks, x, decompress(blob, model))
         if all(o.ok for o in outcomes):
             break
@@ -146,11 +140,22 @@ def _compress_checked(array, model: Model | None, abs: float | None, rel: float 
     return ck.pack_chunk(h)
 
 
-def _compress(array, model: Model | None, abs: float | None, rel: float | None, progress: Progress | None) -> bytes:
+def _prepare(array, abs: float | None, rel: float | None):
+    """The validated array, its finite range (None: empty or no finite value) and the absolute bound."""
     x = _check_array(array)
-    rng = _finite_range(x) if x.size else None
+    rng = finite_range(x) if x.size else None
+    return x, rng, resolve_bound((rng[1] - rng[0]) if rng else 0.0, abs, rel)
+
+
+def _compress(array, model: Model | None, abs: float | None, rel: float | None, progress: Progress | None) -> bytes:
+    x, rng, eps = _prepare(array, abs, rel)
+    return _encode(x, rng, eps, model, progress)
+
+
+def _encode(x: np.ndarray, rng: tuple[float, float] | None, eps: float | None, model: Model | None,
+            progress: Progress | None) -> bytes:
+    """One chunk of a validated array at absolute bound ``eps`` (None: latent only, 0: lossless)."""
     value_range = (rng[1] - rng[0]) if rng else 0.0
-    eps = resolve_bound(value_range, abs, rel)
     if x.size == 0 or rng is None or eps == 0 or not np.isfinite(value_range) or value_range == 0:
         # empty, all non-finite, constant or lossless: the shuffled-zstd path is exact and small
         out = _lossless(x)

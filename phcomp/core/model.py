@@ -107,6 +107,18 @@ def register_model(model: Model) -> Model:
     return model
 
 
+def model_ref(model: "Model | str | os.PathLike | None") -> str | None:
+    """The id adapters record for ``model``: a Model (registered in this process), an id, or a
+    .phcm path (loaded and registered); None stays None (the default model)."""
+    if model is None:
+        return None
+    if isinstance(model, Model):
+        return register_model(model).id
+    if isinstance(model, str) and len(model) == 16 and all(c in "0123456789abcdef" for c in model):
+        return model
+    return load_model(model).id
+
+
 def load_model(path: str | os.PathLike) -> Model:
     """Load a model file (no code is executed: the container holds only JSON and arrays)."""
     try:
@@ -129,7 +141,8 @@ def default_model(role: str = "field") -> Model:
         index = {}
     if role not in index:
         raise PhcompError(f"no shipped default model {role!r}; shipped: {', '.join(sorted(index)) or 'none'}")
-    return load_model(ZOO_DIR / index[role]["file"])
+    known = _REGISTRY.get(index[role].get("id", ""))
+    return known if known is not None else load_model(ZOO_DIR / index[role]["file"])
 
 
 def cache_dir() -> Path:

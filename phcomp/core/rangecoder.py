@@ -27,7 +27,6 @@ _RangeEncoder = constriction.stream.queue.RangeEncoder
 _RangeDecoder = constriction.stream.queue.RangeDecoder
 
 TABLE_TOTAL = 1 << 16  # fitted tables are normalised to this total (each entry >= 1)
-MAX_UNIFORM_BITS = 20
 # symbols go through the coder in pieces so temporaries stay small; the queue coder's stream
 # does not depend on how symbols are split between calls, so this is not part of the format
 PIECE = 1 << 16

@@ -14,7 +14,7 @@ from ..core.blocking import Blocking
 from ..core.decoder import LinearIntDecoder
 from ..core.errors import PhcompError
 from ..core.model import Model
-from ..core.tables import LatentTables
+from ..core.tables import LatentTables, pack_tables
 
 WEIGHT_SHIFT = 24  # basis entries |v| <= 1 kept to 2**-24: far below any useful bound
 
@@ -71,8 +71,6 @@ def train_linear(arrays: list[np.ndarray], block: tuple[int, ...], *, rank: int 
     weight = np.rint(basis.T * 2.0**WEIGHT_SHIFT).astype(np.int32)
     coeffs = xc @ basis
     tables, spec, ctx_edges = LatentTables.fit(coeffs, groups, seed)
-    from ..core.tables import pack_tables
-
     arrays_out = {"encoder.matrix": basis, "encoder.mean": mu, "decoder.weight": weight, "decoder.mean": mu}
     arrays_out.update(pack_tables(tables))
     arrays_out["tables.ctx_edges"] = ctx_edges

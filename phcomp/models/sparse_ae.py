@@ -198,7 +198,7 @@ def _export(torch, net, x: np.ndarray, block, step: float, groups: int, seed: in
     arrays = {
         "encoder.mean": sd["mean"], "encoder.w1": sd["enc1.weight"].T, "encoder.b1": sd["enc1.bias"],
         "encoder.w2": enc_w2.T, "encoder.b2": enc_b2, "encoder.wl": enc_wl.T,
-        "decoder.mean": sd["mean"] + b4 * 0.0,
+        "decoder.mean": sd["mean"],
         "decoder.lin.weight": np.rint(dec_lin * step * 2.0**s_lin).astype(np.int32),
         "decoder.mlp.0.weight": np.rint(w3 * step * 2.0**s0).astype(np.int32),
         "decoder.mlp.0.bias": np.rint(b3 * 2.0**s0).astype(np.int64),
