@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 
+import phcomp
+
 
 def run(*args, check=True, cwd=None):
     r = subprocess.run([sys.executable, "-m", "phcomp.cli", *map(str, args)], capture_output=True, text=True,
@@ -90,7 +92,16 @@ def test_bench_reports_all_columns(workdir, tmp_path):
 
 def test_demo_runs_end_to_end():
     out = run("demo", "--size", "small", "--rel", "1e-2", "--repeat", "1").stdout
-    assert "trained model" in out and "| phcomp | 0.01 |" in out
+    default = phcomp.default_model("field").id
+    assert f"shipped default model {default}" in out and "| phcomp (default) | 0.01 |" in out
+    assert "read back with h5py" in out and ": yes" in out and "trained model" not in out
+
+
+def test_demo_train_and_keep_file(tmp_path):
+    out = run("demo", "--size", "small", "--rel", "1e-2", "--repeat", "1", "--no-peers", "--train",
+              "-o", tmp_path / "gs.h5").stdout
+    assert "trained model" in out and "| phcomp (trained) | 0.01 |" in out and "SZ3" not in out
+    assert (tmp_path / "gs.h5").stat().st_size > 0
 
 
 def test_models_list_and_default(workdir, tmp_path):
