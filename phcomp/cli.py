@@ -142,7 +142,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     arrays = [_load_npy(p) for p in a.inputs]
     opts = {k: v for k, v in (("rank", a.rank), ("groups", a.groups), ("max_blocks", a.max_blocks),
                               ("seed", a.seed), ("step_factor", a.step_factor), ("latent", a.latent),
-                              ("hidden", a.hidden), ("l1", a.l1), ("l1_map", a.l1_map), ("step", a.step),
+                              ("hidden", a.hidden), ("depth", a.depth), ("l1", a.l1), ("l1_map", a.l1_map), ("step", a.step),
                               ("epochs", a.epochs), ("device", a.device), ("beta", a.beta), ("lam", a.lam))
             if v is not None}
     if a.observable:
@@ -154,15 +154,15 @@ def cmd_train(a: argparse.Namespace) -> int:
             except ValueError:
                 raise PhcompError(f"--observable {item!r}: gamma must be a number") from None
         opts["physics"] = physics
-    if a.kind == "linear" and {"latent", "hidden", "l1", "l1_map", "step", "epochs", "device", "physics"} & set(opts):
-        raise PhcompError("--latent/--hidden/--l1/--l1-map/--step/--epochs/--device/--observable are options of "
+    if a.kind == "linear" and {"latent", "hidden", "depth", "l1", "l1_map", "step", "epochs", "device", "physics"} & set(opts):
+        raise PhcompError("--latent/--hidden/--depth/--l1/--l1-map/--step/--epochs/--device/--observable are options of "
                           "--kind sparse-ae (the linear kind is fitted, not trained by gradient)")
     if a.kind != "linear" and {"rank", "step_factor"} & set(opts):
         raise PhcompError("--rank/--step-factor are options of --kind linear")
     if a.kind != "ved" and {"beta", "lam"} & set(opts):
         raise PhcompError("--beta/--lam are options of --kind ved")
-    if a.kind == "ved" and {"l1", "l1_map"} & set(opts):
-        raise PhcompError("--l1/--l1-map are options of --kind sparse-ae")
+    if a.kind == "ved" and {"l1", "l1_map", "depth"} & set(opts):
+        raise PhcompError("--l1/--l1-map/--depth are options of --kind sparse-ae")
     block = tuple(int(b) for b in a.block.split(",")) if a.block else None
     model = train(arrays, kind=a.kind, block=block,
                   meta={"trained_on": [os.path.basename(p) for p in a.inputs]}, **opts)
@@ -437,7 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--beta", type=float, help="ved: weight of the KL term (default 1e-3)")
     t.add_argument("--lam", type=float, help="ved: weight of the aggregate-posterior covariance penalty (default 1e-2)")
     t.add_argument("--hidden", type=int, help="sparse-ae: hidden layer width (default 256)")
-    t.add_argument("--l1", type=float, help="sparse-ae: L1 penalty lambda on the latent map (default 1e-3)")
+    t.add_argument("--depth", type=int, help="sparse-ae: hidden ReLU layers of the decoder, 1..4 (default 2)")
+    t.add_argument("--l1", type=float, help="sparse-ae: L1 penalty lambda on the latent map f(z / step) (default 1e-3); "
+                   "higher: fewer nonzero latents, lower rate")
     t.add_argument("--l1-map", choices=["identity", "group"], help="sparse-ae: structured latent map f (default identity)")
     t.add_argument("--step", type=float, help="sparse-ae: latent quantiser step, the model's rate point (default 0.02)")
     t.add_argument("--epochs", type=int, help="sparse-ae: maximum epochs, early stopping on a validation split (default 60)")

@@ -77,3 +77,25 @@ def test_corrupt_mlp_decoders_refused(sae, bad):
         arrays["decoder.mlp.0.weight"] = arrays["decoder.mlp.0.weight"].astype(np.float32)
     with pytest.raises(PhcompError, match="corrupt model"):
         phcomp.core.Model(sae.kind, sae.block, params, arrays, sae.meta)
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_integer_decoder_follows_the_float_network(gs_data, depth):
+    """Each depth's integer export (weights, biases, per-layer requantization) decodes what torch decodes,
+    up to the integer rounding: far closer than the quantiser step."""
+    from phcomp.models import sparse_ae
+
+    curves = gs_data[0::2].reshape(-1, 24)[:300].astype(np.float32)
+    torch.manual_seed(0)
+    net = sparse_ae._net(torch, 24, 48, 32, depth)
+    net.mean.copy_(torch.as_tensor(curves.mean(0)))
+    step = 0.05
+    model = sparse_ae._export(torch, net, curves, (24,), step, 8, 0, {"kind": "sparse-ae"})
+    with torch.no_grad():
+        zq = torch.round(net.encode(torch.as_tensor(curves)) / step) * step
+        ref = net.decode(zq).double().numpy()
+    order = np.argsort(-net.encode(torch.as_tensor(curves)).detach().double().numpy().var(axis=0))
+    q = np.rint(zq.double().numpy() / step).astype(np.int32)[:, order]
+    got = model.decoder(q, step)
+    assert len(model.params["decoder"]["layers"]) == depth + 1
+    assert np.abs(got - ref).max() < 1e-3 * np.abs(ref).max()

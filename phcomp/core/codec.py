@@ -261,11 +261,17 @@ def decompress(data, model: Model | None = None, *, out: np.ndarray | None = Non
     q = decode_latents(h.sections[ck.SEC_LATENT], blocking.nblocks, model.latent_dim, model.tables)
     qr = decode_residual(h.sections[ck.SEC_RESIDUAL], h.size) if h.mode == ck.MODE_BOUNDED else None
     two_eps = 2.0 * h.eps
+    rv, b0 = blocking.view(result), blocking.block[0]
     for s in blocking.slabs():
-        xhat = _reconstruct(model, blocking, q[s.block0 : s.block0 + s.nblocks], s, h.step, h.mid, h.half)
+        # the same IEEE operations as _reconstruct + residual, done in block layout so the one
+        # transposing copy is the final cast into the output (elementwise ops do not care about layout)
+        acc = model.decoder(q[s.block0 : s.block0 + s.nblocks], h.step)
+        acc *= h.half
+        acc += h.mid
         if qr is not None:
-            xhat += qr[s.elem0 : s.elem0 + s.nelems].reshape(xhat.shape) * two_eps
-        flat[s.elem0 : s.elem0 + s.nelems] = xhat.reshape(-1)
+            res = qr[s.elem0 : s.elem0 + s.nelems].reshape((s.b1 - s.b0, -1) + blocking.spatial[1:])
+            acc += blocking.to_blocks(res, s) * two_eps
+        rv[s.b0 : s.b1, s.r0 * b0 : s.r1 * b0] = blocking.from_blocks(acc, s)
         if progress:
             progress(s.nelems)
     for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):

@@ -187,7 +187,8 @@ QUAD_BASE = 2 * QUAD_RADIUS + 1
 QUAD_SYMBOLS = QUAD_BASE**4
 _POW = QUAD_BASE ** np.arange(3, -1, -1)  # digit weights, first value most significant
 # symbol -> its four values (the escape row is overwritten by the escaped values later)
-_DIGITS = np.append((np.arange(QUAD_SYMBOLS)[:, None] // _POW % QUAD_BASE - QUAD_RADIUS), [[0, 0, 0, 0]], axis=0)
+_DIGITS = np.append((np.arange(QUAD_SYMBOLS)[:, None] // _POW % QUAD_BASE - QUAD_RADIUS), [[0, 0, 0, 0]],
+                    axis=0).astype(np.int8)  # int8: the decode-side gather moves 8x fewer bytes
 
 
 def quad_table(single: FreqTable) -> FreqTable:

@@ -21,7 +21,8 @@ def train(data: Any, *, kind: str = "linear", block: tuple[int, ...] | None = No
 
     kind="linear" options: rank (default: full), groups (32), max_blocks (200000), seed (0),
     step_factor (1.0: latent step = 2*eps), default_rel (1e-3: the unbounded rate point), deadzone (0).
-    kind="sparse-ae" (needs torch) options: latent (default: block size), hidden (256), l1 (1e-3),
+    kind="sparse-ae" (needs torch) options: latent (default: block size), hidden (256), depth (2: decoder
+    hidden layers), l1 (1e-3, on z / step),
     l1_map ("identity" | "group"), step (0.02: latent step, the model's rate point), epochs (60),
     qat_epochs (10), batch, lr, patience (8), val_split (0.1), max_blocks, groups, seed, device,
     physics ({observable: gamma}).

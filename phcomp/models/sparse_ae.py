@@ -3,12 +3,16 @@
 An overcomplete latent (``latent`` >= block size) made sparse by an L1 penalty on a
 structured latent map f (identity, or group norms: ``l1_map="group"``):
     loss = ||d(e(x)) - x||^2 + lambda ||f(e(x))||_1.
-Encoder: z = W2 tanh(W1 x + b1) + b2 + Wl x. Decoder: x = mean + Wl' z + W4 relu(W3 z + b3) + b4.
+Encoder: z = W2 tanh(W1 x + b1) + b2 + Wl x. Decoder: x = mean + Wl' z + MLP(z), an MLP with ``depth``
+ReLU hidden layers of width ``hidden``.
 Physics-informed training (Segui & Armour): ``physics={"energy": gamma, ...}`` adds
     gamma * sum_b ||O(d(e(x_b))) - O(x_b)||^2 / sum_b ||O(x_b)||^2
 over the blocks b of a batch, for each differentiable observable (its torch twin), at the same rate settings.
-Training: Adam with a validation split and early stopping, then quantisation-aware fine-tuning
-(latents rounded to the step with a straight-through gradient). Export: channels ranked by
+Training: Adam with a validation split and early stopping; the decoder sees the latents plus
+uniform noise of one quantiser step (the usual differentiable stand-in for rounding), so the
+latent scale is anchored and the L1 term, taken on z / step, prices bits rather than rewarding
+a decoder that amplifies shrunken latents. Then quantisation-aware fine-tuning (latents
+rounded to the step with a straight-through gradient). Export: channels ranked by
 variance, decoder weights and activations quantised to integers with fixed scales (the core's
 ``mlp_int`` decoder: exact, torch-free), entropy tables fitted on the quantised training latents.
 The sparse latents then go through the core's index-difference coder when that is smaller.
@@ -37,7 +41,7 @@ def _torch():
     return torch
 
 
-def _net(torch, d: int, k: int, hidden: int):
+def _net(torch, d: int, k: int, hidden: int, depth: int = 1):
     nn = torch.nn
 
     class SparseAE(nn.Module):
@@ -46,15 +50,25 @@ def _net(torch, d: int, k: int, hidden: int):
             self.enc1, self.enc2 = nn.Linear(d, hidden), nn.Linear(hidden, k)
             self.encl = nn.Linear(d, k, bias=False)
             self.dec_lin = nn.Linear(k, d, bias=False)
-            self.dec1, self.dec2 = nn.Linear(k, hidden), nn.Linear(hidden, d)
+            widths = [k] + [hidden] * depth + [d]
+            self.dec_mlp = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
             self.register_buffer("mean", torch.zeros(d))
 
         def encode(self, x):
             xc = x - self.mean
             return self.enc2(torch.tanh(self.enc1(xc))) + self.encl(xc)
 
+        def hidden_acts(self, z):
+            """The ReLU activations of each hidden layer (the export sizes its integer scales on them)."""
+            acts, h = [], z
+            for layer in self.dec_mlp[:-1]:
+                h = torch.relu(layer(h))
+                acts.append(h)
+            return acts
+
         def decode(self, z):
-            return self.mean + self.dec_lin(z) + self.dec2(torch.relu(self.dec1(z)))
+            acts = self.hidden_acts(z)
+            return self.mean + self.dec_lin(z) + self.dec_mlp[-1](acts[-1])
 
     return SparseAE()
 
@@ -65,10 +79,15 @@ def _split(torch, x: np.ndarray, val_split: float, seed: int, dev):
     return torch.as_tensor(x[perm[nval:]], device=dev), torch.as_tensor(x[perm[:nval]], device=dev)
 
 
-def fit(torch, net, opt, xt, xv, objective, epochs: int, batch: int, patience: int, progress: bool, desc: str) -> None:
+def fit(torch, net, opt, xt, xv, objective, epochs: int, batch: int, patience: int, progress: bool, desc: str,
+        cosine: bool = False) -> None:
     """Minibatch Adam with early stopping on the validation objective; keeps the best weights.
-    ``objective(xb, train)`` returns the loss of a batch (train=False: deterministic evaluation)."""
+    ``objective(xb, train)`` returns the loss of a batch (train=False: deterministic evaluation).
+    ``cosine``: the learning rate follows a cosine from its value down to 1 % over ``epochs``."""
     from tqdm import tqdm
+
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, eta_min=opt.param_groups[0]["lr"] / 100) \
+        if cosine else None
 
     best, best_state, bad = math.inf, None, 0
     bar = tqdm(range(epochs), desc=desc, disable=not progress or None, file=sys.stderr, leave=False)
@@ -80,6 +99,8 @@ def fit(torch, net, opt, xt, xv, objective, epochs: int, batch: int, patience: i
             opt.zero_grad()
             loss.backward()
             opt.step()
+        if sched is not None:
+            sched.step()
         net.eval()
         with torch.no_grad():
             val = float(objective(xv if len(xv) else xt[:1024], False))
@@ -129,7 +150,7 @@ def _physics_terms(torch, physics: dict[str, float] | None, block: tuple[int, ..
 
 
 def train_sparse_ae(arrays: list[np.ndarray], block: tuple[int, ...], *, latent: int | None = None,
-                    hidden: int = 256, l1: float = 1e-3, l1_map: str = "identity", step: float = 0.02,
+                    hidden: int = 256, depth: int = 2, l1: float = 1e-3, l1_map: str = "identity", step: float = 0.02,
                     physics: dict[str, float] | None = None,
                     epochs: int = 60, qat_epochs: int = 10, batch: int = 256, lr: float = 2e-3,
                     patience: int = 8, val_split: float = 0.1, max_blocks: int = 100_000, groups: int = 32,
@@ -143,70 +164,87 @@ def train_sparse_ae(arrays: list[np.ndarray], block: tuple[int, ...], *, latent:
         raise PhcompError(f"sparse-ae needs an overcomplete latent: latent >= block size ({d}), got {k}")
     if l1_map not in ("identity", "group") or (l1_map == "group" and k % groups):
         raise PhcompError("l1_map is 'identity' or 'group' (latent divisible by groups)")
+    if not 1 <= depth <= 4:
+        raise PhcompError("depth (hidden layers of the decoder) must be 1..4")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
     xt, xv = _split(torch, x, val_split, seed, dev)
     phys = _physics_terms(torch, physics, block)
-    net = _net(torch, d, k, hidden).to(dev)
+    net = _net(torch, d, k, hidden, depth).to(dev)
     net.mean.copy_(xt.mean(0))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
 
-    def objective(xb, quantize: bool, train: bool):
+    def objective(xb, rounding: bool, train: bool):
         z = net.encode(xb)
-        zq = (z + (torch.round(z / step) * step - z).detach()) if quantize and train else \
-            (torch.round(z / step) * step if quantize else z)
+        if not train:  # evaluation: the latents the codec will store
+            zq = torch.round(z / step) * step
+        elif rounding:  # straight-through rounding
+            zq = z + (torch.round(z / step) * step - z).detach()
+        else:  # uniform noise of one step: anchors the latent scale, so the L1 term prices real bits
+            zq = z + (torch.rand_like(z) - 0.5) * step
         xh = net.decode(zq)
-        loss = ((xh - xb) ** 2).mean() + l1 * _l1(torch, z, l1_map, groups)
+        loss = ((xh - xb) ** 2).mean() + l1 * _l1(torch, z / step, l1_map, groups)
         return loss + phys(xb, xh) if phys is not None else loss
 
-    def run(n_epochs: int, quantize: bool, desc: str) -> None:
-        fit(torch, net, opt, xt, xv, lambda xb, train: objective(xb, quantize, train), n_epochs, batch, patience,
-            progress, desc)
+    def run(n_epochs: int, rounding: bool, desc: str, cosine: bool) -> None:
+        fit(torch, net, opt, xt, xv, lambda xb, train: objective(xb, rounding, train), n_epochs, batch, patience,
+            progress, desc, cosine)
 
-    run(epochs, False, "sparse-ae")
+    run(epochs, False, "sparse-ae", True)
     for group in opt.param_groups:
-        group["lr"] = lr / 4
-    run(qat_epochs, True, "quantisation-aware")
+        group["lr"] = lr / 20
+    run(qat_epochs, True, "quantisation-aware", False)
     return _export(torch, net, x, block, step, groups, seed, {"kind": "sparse-ae", "latent": k, "hidden": hidden,
-                                                               "l1": l1, "l1_map": l1_map, "physics": physics or {},
-                                                               **(meta or {})})
+                                                               "depth": depth, "l1": l1, "l1_map": l1_map,
+                                                               "physics": physics or {}, **(meta or {})})
 
 
 def _export(torch, net, x: np.ndarray, block, step: float, groups: int, seed: int, meta: dict) -> Model:
+    """Channels ranked by variance; decoder in integers. Hidden layer i's activations are integers
+    act_i = a_i * relu(...) with a_i chosen so the training activations use 90 % of [0, ACT_MAX];
+    each layer's integer weights carry 2**s_i and its requantization multiplier maps back to a_i."""
     sd = {n: t.detach().cpu().double().numpy() for n, t in net.state_dict().items()}
     with torch.no_grad():
-        z = net.encode(torch.as_tensor(x, device=net.mean.device)).cpu().double().numpy()
+        xt = torch.as_tensor(x, device=net.mean.device)
+        z = net.encode(xt)
+        acts = [a.max().item() for a in net.hidden_acts(torch.round(z / step) * step)]
+        z = z.cpu().double().numpy()
     order = np.argsort(-z.var(axis=0))  # channels ranked by variance: groups of the entropy tables
     z = z[:, order]
     enc_w2, enc_b2, enc_wl = sd["enc2.weight"][order], sd["enc2.bias"][order], sd["encl.weight"][order]
     dec_lin = sd["dec_lin.weight"][:, order].T  # (k, d)
-    w3, b3 = sd["dec1.weight"][:, order].T, sd["dec1.bias"]  # (k, hidden)
-    w4, b4 = sd["dec2.weight"].T, sd["dec2.bias"]  # (hidden, d)
-    q = np.rint(z / step)
-    hidden_max = float(np.maximum(q * step @ w3 + b3, 0).max()) or 1.0
-    a0 = 0.9 * ACT_MAX / hidden_max  # activation scale: training activations use 90 % of the range
+    nl = len(net.dec_mlp)
+    ws = [sd[f"dec_mlp.{i}.weight"].T for i in range(nl)]
+    bs = [sd[f"dec_mlp.{i}.bias"] for i in range(nl)]
+    ws[0] = ws[0][order] * step  # integer latents q enter the first layer as q * step
 
     def shift_for(w: np.ndarray, target_bits: int) -> int:
         m = float(np.abs(w).max()) or 1.0
         return max(0, min(40, target_bits - int(math.ceil(math.log2(m)))))
 
     s_lin = shift_for(dec_lin * step, 22)
-    s0 = shift_for(w3 * step, 16)
-    s1 = shift_for(w4, 14)
-    mult_shift = 30
-    mult = int(round(a0 * 2.0 ** (mult_shift - s0)))
+    a = [0.9 * ACT_MAX / (m or 1.0) for m in acts]  # activation scale of each hidden layer
     arrays = {
         "encoder.mean": sd["mean"], "encoder.w1": sd["enc1.weight"].T, "encoder.b1": sd["enc1.bias"],
         "encoder.w2": enc_w2.T, "encoder.b2": enc_b2, "encoder.wl": enc_wl.T,
         "decoder.mean": sd["mean"],
         "decoder.lin.weight": np.rint(dec_lin * step * 2.0**s_lin).astype(np.int32),
-        "decoder.mlp.0.weight": np.rint(w3 * step * 2.0**s0).astype(np.int32),
-        "decoder.mlp.0.bias": np.rint(b3 * 2.0**s0).astype(np.int64),
-        "decoder.mlp.1.weight": np.rint(w4 * 2.0**s1).astype(np.int32),
-        "decoder.mlp.1.bias": np.rint(b4 * a0 * 2.0**s1).astype(np.int64),
     }
-    spec = {"type": "mlp_int", "lin_shift": s_lin, "layers": [{"mult": mult, "shift": mult_shift}, {}],
-            "out_scale": 1.0 / (a0 * 2.0**s1)}
+    layers = []
+    in_scale = 1.0  # the integer input of layer i is in_scale x its float input
+    mult_shift = 30
+    for i in range(nl):
+        si = shift_for(ws[i], 16 if i == 0 else 14)
+        arrays[f"decoder.mlp.{i}.weight"] = np.rint(ws[i] * 2.0**si).astype(np.int32)
+        arrays[f"decoder.mlp.{i}.bias"] = np.rint(bs[i] * in_scale * 2.0**si).astype(np.int64)
+        pre = in_scale * 2.0**si  # integer pre-activation = pre x float pre-activation
+        if i < nl - 1:
+            layers.append({"mult": int(round(a[i] / pre * 2.0**mult_shift)), "shift": mult_shift})
+            in_scale = a[i]
+        else:
+            layers.append({})
+            out_scale = 1.0 / pre
+    spec = {"type": "mlp_int", "lin_shift": s_lin, "layers": layers, "out_scale": out_scale}
     MLPIntDecoder(arrays, spec)  # refuses weights outside the exact range before anything is saved
     tables, tspec, ctx_edges = LatentTables.fit(z, groups, seed)
     arrays.update(pack_tables(tables))
@@ -214,5 +252,6 @@ def _export(torch, net, x: np.ndarray, block, step: float, groups: int, seed: in
     params: dict[str, Any] = {"decoder": spec, "encoder": {"type": "mlp"}, "latent_coding": tspec,
                               "step_mode": "fixed", "default_step": float(step), "step_factor": 1.0,
                               "min_step": 0.0, "deadzone": 0.0}
+    q = np.rint(z / step)
     meta = dict(meta, trained_on_blocks=int(len(x)), latent_nonzero_share=float((q != 0).mean()))
     return Model(meta.get("kind", "sparse-ae"), block, params, arrays, meta)
