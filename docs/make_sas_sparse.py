@@ -7,7 +7,7 @@ the paper puts it: a low-dimensional nonlinear family of curves. Two comparisons
   its unbounded rate point (``default_rel``) swept; each sparse-ae is one trained rate point
   (l1, step); the linear bits at the sparse-ae's PSNR are interpolated on that curve.
 Data: sas(n=16000, seed=0); trained on the even curves, measured on the odd ones.
-Takes about 10 minutes on 2 CPU cores (three autoencoders of 300 epochs).
+Takes about 12 minutes on 2 CPU cores (four autoencoders of 300 epochs).
 """
 from __future__ import annotations
 
@@ -49,6 +49,19 @@ def main() -> None:
              for name, fn in (("SZ3", bench_sz3), ("ZFP", bench_zfp))}
     pts = sorted(lin_curve, key=lambda p: p[2])
     psnrs, bits = [p[2] for p in pts], [p[1] for p in pts]
+    eps = 1e-2 * float(test.max() - test.min())
+
+    def chunked(model, rows_per_chunk: int = 256) -> float:
+        """Ratio at rel 1e-2 of the whole array when stored in chunks of 256 curves (as in HDF5/Zarr)."""
+        size = 0
+        for i in range(0, len(test), rows_per_chunk):
+            part = test[i : i + rows_per_chunk]
+            blob = phcomp.compress(part, model, abs=eps)
+            assert np.abs(phcomp.decompress(blob, model).astype(np.float64) - part).max() <= eps
+            size += len(blob)
+        return test.nbytes / size
+
+    lin_chunked = chunked(lin)
     rows = []
     for l1, step in SAE_POINTS:
         t = time.time()
@@ -59,18 +72,24 @@ def main() -> None:
         lb = float(np.interp(p, psnrs, bits)) if psnrs[0] <= p <= psnrs[-1] else float("nan")
         r = bench_phcomp(test, m, 1e-2, 0)
         q = phcomp.core.inspect_chunk(phcomp.compress(test, m))
-        rows.append(dict(l1=l1, step=step, bits=b, psnr=p, lin_bits=lb, ratio=r["ratio"], train_s=ts,
+        rows.append(dict(l1=l1, step=step, bits=b, psnr=p, lin_bits=lb, ratio=r["ratio"], train_s=ts, chunked=chunked(m),
                          nnz=m.meta["latent_nonzero_share"] * m.latent_dim, mb=m.nbytes / 1e6,
                          err=r["max_err_over_range"], coder=q.get("latent_coder", "")))
+    # the same recipe as the last rate point, trained on an independent sample: how robust training is
+    t = time.time()
+    other = phcomp.train(sas(n=8000, seed=100).log10_intensity, kind="sparse-ae", block=(256,), l1=SAE_POINTS[-1][0],
+                         step=SAE_POINTS[-1][1], progress=False, seed=0, **SAE_COMMON)
+    other_ratio, other_s = bench_phcomp(test, other, 1e-2, 0)["ratio"], time.time() - t
     plot(lin_curve, rows, peers)
 
     sl = ["| l1 | step | nonzero latents / curve | bits/value | PSNR dB | linear bits/value at that PSNR | "
-          "bits saved | ratio at rel 1e-2 | x linear | x SZ3 | max err/range | latent coder | train s | model MB |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+          "bits saved | ratio at rel 1e-2 | x linear | x SZ3 | in chunks of 256 curves | max err/range | latent coder | "
+          "train s | model MB |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         sl.append(f"| {r['l1']:g} | {r['step']:g} | {r['nnz']:.1f} | {r['bits']:.3f} | {r['psnr']:.1f} | "
                   f"{r['lin_bits']:.3f} | {100 * (1 - r['bits'] / r['lin_bits']):.0f} % | {r['ratio']:.1f} | "
-                  f"{r['ratio'] / lin_ratio:.2f} | {r['ratio'] / sz:.2f} | {r['err']:.3g} | {r['coder']} | {r['train_s']:.0f} | "
+                  f"{r['ratio'] / lin_ratio:.2f} | {r['ratio'] / sz:.2f} | {r['chunked']:.1f} | {r['err']:.3g} | {r['coder']} | {r['train_s']:.0f} | "
                   f"{r['mb']:.2f} |")
     ll = ["| linear default_rel | bits/value | PSNR dB |", "|---|---|---|"]
     ll += [f"| {r:g} | {b:.3f} | {p:.1f} |" for r, b, p in lin_curve]
@@ -81,9 +100,19 @@ Regenerate with `python docs/make_sas_sparse.py` ({time.time() - t0:.0f} s here)
 measured on the 8000 odd ones. sparse-ae options: {', '.join(f'{k}={v}' for k, v in SAE_COMMON.items())},
 one model per (l1, step) rate point.
 
-At rel 1e-2 (every value within the bound): linear **{lin_ratio:.1f}**, SZ3 {sz:.1f}, ZFP {zf:.1f}.
+At rel 1e-2 (every value within the bound): linear **{lin_ratio:.1f}**, SZ3 {sz:.1f}, ZFP {zf:.1f};
+stored in chunks of 256 curves (the bound still 1e-2 of the whole array's range, as an HDF5 or Zarr
+store would hold them): linear {lin_chunked:.1f}.
 
 {chr(10).join(sl)}
+
+**Training is not robust yet.** The last rate point's recipe trained on an independent sample
+(`sas(n=8000, seed=100)`, {other_s:.0f} s) reaches only **{other_ratio:.1f}** at rel 1e-2 on the same test
+curves (x{other_ratio / lin_ratio:.2f} linear): it settles in a worse optimum (more active latents, larger
+residual). Tried on that sample without closing the gap: a lower learning rate (3e-4), an L1
+weight ramped up over the first 20 % of the epochs, and rolling back to the best weights on a
+validation spike. The shipped `sas-coarse` model is therefore chosen between two
+such runs on a third, validation sample (`python -m phcomp.zoo.train_defaults --only sas-coarse`).
 
 "bits saved": 1 - sparse-ae bits / linear bits at the same PSNR, without a bound (the
 linear curve below, interpolated). The sparse-ae is trained at one latent step, so it is a

@@ -126,6 +126,10 @@ def _load_model(spec: str | None) -> core.Model | None:
     p = Path(spec)
     if p.is_file():
         return core.load_model(p)
+    from .zoo import list_models
+
+    if spec in {m["role"] for m in list_models()}:  # a shipped role: field, sas, sas-coarse
+        return core.default_model(spec)
     return core.find_model(spec)
 
 
@@ -142,7 +146,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     arrays = [_load_npy(p) for p in a.inputs]
     opts = {k: v for k, v in (("rank", a.rank), ("groups", a.groups), ("max_blocks", a.max_blocks),
                               ("seed", a.seed), ("step_factor", a.step_factor), ("latent", a.latent),
-                              ("hidden", a.hidden), ("depth", a.depth), ("l1", a.l1), ("l1_map", a.l1_map), ("step", a.step),
+                              ("hidden", a.hidden), ("depth", a.depth), ("normalize", a.normalize), ("l1", a.l1), ("l1_map", a.l1_map), ("step", a.step),
                               ("epochs", a.epochs), ("device", a.device), ("beta", a.beta), ("lam", a.lam))
             if v is not None}
     if a.observable:
@@ -154,15 +158,17 @@ def cmd_train(a: argparse.Namespace) -> int:
             except ValueError:
                 raise PhcompError(f"--observable {item!r}: gamma must be a number") from None
         opts["physics"] = physics
-    if a.kind == "linear" and {"latent", "hidden", "depth", "l1", "l1_map", "step", "epochs", "device", "physics"} & set(opts):
-        raise PhcompError("--latent/--hidden/--depth/--l1/--l1-map/--step/--epochs/--device/--observable are options of "
+    if a.kind == "linear" and {"latent", "hidden", "depth", "normalize", "l1", "l1_map", "step", "epochs", "device",
+                               "physics"} & set(opts):
+        raise PhcompError("--latent/--hidden/--depth/--normalize/--l1/--l1-map/--step/--epochs/--device/--observable "
+                          "are options of "
                           "--kind sparse-ae (the linear kind is fitted, not trained by gradient)")
     if a.kind != "linear" and {"rank", "step_factor"} & set(opts):
         raise PhcompError("--rank/--step-factor are options of --kind linear")
     if a.kind != "ved" and {"beta", "lam"} & set(opts):
         raise PhcompError("--beta/--lam are options of --kind ved")
-    if a.kind == "ved" and {"l1", "l1_map", "depth"} & set(opts):
-        raise PhcompError("--l1/--l1-map/--depth are options of --kind sparse-ae")
+    if a.kind == "ved" and {"l1", "l1_map", "depth", "normalize"} & set(opts):
+        raise PhcompError("--l1/--l1-map/--depth/--normalize are options of --kind sparse-ae")
     block = tuple(int(b) for b in a.block.split(",")) if a.block else None
     model = train(arrays, kind=a.kind, block=block,
                   meta={"trained_on": [os.path.basename(p) for p in a.inputs]}, **opts)
@@ -438,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lam", type=float, help="ved: weight of the aggregate-posterior covariance penalty (default 1e-2)")
     t.add_argument("--hidden", type=int, help="sparse-ae: hidden layer width (default 256)")
     t.add_argument("--depth", type=int, help="sparse-ae: hidden ReLU layers of the decoder, 1..4 (default 2)")
+    t.add_argument("--normalize", choices=["fixed", "chunk"],
+                   help="sparse-ae: value map onto [-1, 1]: fixed = the training range for every chunk (default; a "
+                   "nonlinear decoder knows only that range), chunk = each chunk's own range")
     t.add_argument("--l1", type=float, help="sparse-ae: L1 penalty lambda on the latent map f(z / step) (default 1e-3); "
                    "higher: fewer nonzero latents, lower rate")
     t.add_argument("--l1-map", choices=["identity", "group"], help="sparse-ae: structured latent map f (default identity)")

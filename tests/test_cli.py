@@ -108,7 +108,31 @@ def test_models_list_and_default(workdir, tmp_path):
     out = run("models", "list").stdout
     assert "field" in out and "sas" in out and "linear" in out
     rows = json.loads(run("models", "list", "--json").stdout)
-    assert {r["role"] for r in rows} == {"field", "sas"} and all(r["bytes"] < 5e6 for r in rows)
+    assert {r["role"] for r in rows} == {"field", "sas", "sas-coarse"} and all(r["bytes"] < 5e6 for r in rows)
+    assert {r["role"]: r["kind"] for r in rows}["sas-coarse"] == "sparse-ae"
     run("compress", workdir / "test.npy", "-o", tmp_path / "d.phc", "--rel", "1e-2")  # no --model: the default
     info = json.loads(run("inspect", tmp_path / "d.phc", "--json").stdout)
     assert info["chunk_headers"][0]["model_id"] == [r for r in rows if r["role"] == "field"][0]["id"]
+
+
+def test_shipped_roles_as_model_names(tmp_path):
+    """--model takes a shipped role; the SAS models keep the bound on curves they never saw, and the
+    sparse-ae one decodes in a process where torch cannot be imported."""
+    from phcomp.data import sas
+
+    curves = sas(n=40, seed=7).log10_intensity
+    np.save(tmp_path / "c.npy", curves)
+    for role in ("sas", "sas-coarse"):
+        out = tmp_path / f"{role}.phc"
+        run("compress", tmp_path / "c.npy", "-o", out, "--model", role, "--rel", "1e-2")
+        info = json.loads(run("inspect", out, "--json").stdout)
+        assert info["chunk_headers"][0]["model_id"] == phcomp.default_model(role).id
+    code = ("import sys\nclass B:\n    def find_spec(self, n, p=None, t=None):\n"
+            "        if n == 'torch' or n.startswith('torch.'): raise ImportError('blocked')\n"
+            "sys.meta_path.insert(0, B())\nimport numpy as np, phcomp.cli\n"
+            "sys.exit(phcomp.cli.main(['decompress', sys.argv[1], '-o', sys.argv[2]]))")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "sas-coarse.phc"), str(tmp_path / "b.npy")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    back = np.load(tmp_path / "b.npy")
+    assert np.abs(back.astype(np.float64) - curves).max() <= 1e-2 * (curves.max() - curves.min())

@@ -20,6 +20,7 @@ def fields(gs_data):
 
 
 def _train(train, **kw):
+    kw = {"depth": 1, **kw}  # one hidden layer: 25 epochs train it steadily (a deeper decoder is noisier here)
     return phcomp.train(train, kind="sparse-ae", block=(8, 8), latent=64, hidden=32, l1=1e-3, step=0.05, epochs=25,
                         qat_epochs=2, groups=8, progress=False, seed=0, **kw)
 
@@ -36,12 +37,12 @@ def _block_energy_error(x, y):
 def test_gamma_pulls_the_observable(fields):
     train, _ = fields
     errs = []
-    for gamma in (0.0, 3.0):
+    for gamma in (0.0, 10.0):
         m = _train(train, physics={"energy": gamma} if gamma else None)
         y = phcomp.decompress(phcomp.compress(train, m), m)
         errs.append(_block_energy_error(train, y))
         assert m.meta["physics"] == ({"energy": gamma} if gamma else {})
-    assert errs[1] < 0.8 * errs[0]  # the energy term brings the decoded block energies closer (0.126 -> 0.079 here)
+    assert errs[1] < 0.8 * errs[0]  # the energy term brings the decoded block energies closer (0.164 -> 0.118 here)
 
 
 def test_physics_rejects_bad_terms(fields):
@@ -51,8 +52,9 @@ def test_physics_rejects_bad_terms(fields):
         _train(fields[0], physics={"nope": 1.0})
 
 
-def test_decoder_jacobian_matches_finite_differences(fields):
-    m = _train(fields[0])
+@pytest.mark.parametrize("depth", [1, 3])
+def test_decoder_jacobian_matches_finite_differences(fields, depth):
+    m = _train(fields[0], depth=depth)
     step = latent_step(m, 1e-3)
     q = np.rint(m.encoder(np.zeros((1, 64)) + 0.1)[0] / step)
     j = decoder_jacobian(m, q, step)

@@ -99,3 +99,18 @@ def test_integer_decoder_follows_the_float_network(gs_data, depth):
     got = model.decoder(q, step)
     assert len(model.params["decoder"]["layers"]) == depth + 1
     assert np.abs(got - ref).max() < 1e-3 * np.abs(ref).max()
+
+
+def test_fixed_normalisation_keeps_the_bound_outside_the_training_range(sae, gs_data):
+    """Chunks are encoded with the model's training range, not their own: a small chunk decodes as well
+    as a large one, and data far outside that range still keeps every value within the bound."""
+    assert sae.params["normalization"] == "fixed" and sae.params["norm_half"] > 0
+    x = gs_data[1].reshape(-1, 24)
+    from phcomp.core.chunk import parse_chunk
+
+    for part in (x[:40], x):  # different ranges, the same map
+        h = parse_chunk(phcomp.compress(part, sae, rel=1e-2))
+        assert (h.mid, h.half) == (sae.params["norm_mid"], sae.params["norm_half"])
+    for data in (x[:3], x * 1e4 - 7.0, -x):
+        y = phcomp.decompress(phcomp.compress(data, sae, rel=1e-3), sae)
+        assert np.abs(y.astype(np.float64) - data).max() <= 1e-3 * (data.max() - data.min())

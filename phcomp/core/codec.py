@@ -169,6 +169,10 @@ def _encode(x: np.ndarray, rng: tuple[float, float] | None, eps: float | None, m
                               "or phcomp.load_model(path), or use abs=0 for lossless")
     lo, hi = rng
     mid, half = lo / 2 + hi / 2, hi / 2 - lo / 2
+    if model.params.get("normalization") == "fixed":
+        # a nonlinear decoder only knows the value range it was trained on: every chunk uses the
+        # model's (mid, half), written in the header as usual, whatever the chunk's own range
+        mid, half = float(model.params["norm_mid"]), float(model.params["norm_half"])
     bounded = eps is not None
     if bounded and model.params.get("step_mode", "scaled") == "scaled":
         step = step_factor(model, eps / (2.0 * half)) * 2.0 * eps / half

@@ -19,8 +19,22 @@ from ..core.tables import LatentTables, pack_tables
 WEIGHT_SHIFT = 24  # basis entries |v| <= 1 kept to 2**-24: far below any useful bound
 
 
-def sample_blocks(arrays: Iterable[np.ndarray], block: tuple[int, ...], max_blocks: int, seed: int) -> np.ndarray:
-    """Normalised blocks drawn uniformly from all arrays (at most ``max_blocks``)."""
+def finite_range_of(arrays: Iterable[np.ndarray]) -> tuple[float, float]:
+    """(mid, half) of the finite values of all arrays together: a model's fixed normalisation."""
+    lo, hi = np.inf, -np.inf
+    for a in arrays:
+        fin = np.asarray(a)[np.isfinite(a)]
+        if fin.size:
+            lo, hi = min(lo, float(fin.min())), max(hi, float(fin.max()))
+    if not lo < hi:
+        raise PhcompError("no usable training data (all arrays constant or non-finite)")
+    return lo / 2 + hi / 2, hi / 2 - lo / 2
+
+
+def sample_blocks(arrays: Iterable[np.ndarray], block: tuple[int, ...], max_blocks: int, seed: int,
+                  norm: tuple[float, float] | None = None) -> np.ndarray:
+    """Normalised blocks drawn uniformly from all arrays (at most ``max_blocks``): each array's finite
+    range onto [-1, 1] as the codec does per chunk, or ``norm`` = (mid, half) for all of them."""
     arrays = [np.asarray(a) for a in arrays]
     total = sum(Blocking(a.shape, block).nblocks for a in arrays)
     if total == 0:
@@ -36,7 +50,7 @@ def sample_blocks(arrays: Iterable[np.ndarray], block: tuple[int, ...], max_bloc
         if fin.size == 0:
             continue
         lo, hi = float(fin.min()), float(fin.max())
-        mid, half = lo / 2 + hi / 2, hi / 2 - lo / 2
+        mid, half = (lo / 2 + hi / 2, hi / 2 - lo / 2) if norm is None else norm
         if half == 0:
             continue
         xv = b.view(a)

@@ -5,6 +5,9 @@ structured latent map f (identity, or group norms: ``l1_map="group"``):
     loss = ||d(e(x)) - x||^2 + lambda ||f(e(x))||_1.
 Encoder: z = W2 tanh(W1 x + b1) + b2 + Wl x. Decoder: x = mean + Wl' z + MLP(z), an MLP with ``depth``
 ReLU hidden layers of width ``hidden``.
+Normalisation: ``normalize="fixed"`` (default) maps the training data's finite range onto [-1, 1] and
+every chunk is encoded with that same map (a nonlinear decoder is not equivariant to the per-chunk
+range normalisation the linear model uses); ``"chunk"`` uses each chunk's own range.
 Physics-informed training (Segui & Armour): ``physics={"energy": gamma, ...}`` adds
     gamma * sum_b ||O(d(e(x_b))) - O(x_b)||^2 / sum_b ||O(x_b)||^2
 over the blocks b of a batch, for each differentiable observable (its torch twin), at the same rate settings.
@@ -30,7 +33,7 @@ from ..core.decoder import ACT_MAX, MLPIntDecoder
 from ..core.errors import PhcompError
 from ..core.model import Model
 from ..core.tables import LatentTables, pack_tables
-from .linear import sample_blocks
+from .linear import finite_range_of, sample_blocks
 
 
 def _torch():
@@ -151,13 +154,16 @@ def _physics_terms(torch, physics: dict[str, float] | None, block: tuple[int, ..
 
 def train_sparse_ae(arrays: list[np.ndarray], block: tuple[int, ...], *, latent: int | None = None,
                     hidden: int = 256, depth: int = 2, l1: float = 1e-3, l1_map: str = "identity", step: float = 0.02,
-                    physics: dict[str, float] | None = None,
+                    normalize: str = "fixed", physics: dict[str, float] | None = None,
                     epochs: int = 60, qat_epochs: int = 10, batch: int = 256, lr: float = 2e-3,
                     patience: int = 8, val_split: float = 0.1, max_blocks: int = 100_000, groups: int = 32,
                     seed: int = 0, device: str | None = None, progress: bool = True,
                     meta: dict | None = None) -> Model:
     torch = _torch()
-    x = sample_blocks(arrays, block, max_blocks, seed).astype(np.float32)
+    if normalize not in ("fixed", "chunk"):
+        raise PhcompError("normalize is 'fixed' (the training range, for every chunk) or 'chunk' (each chunk's range)")
+    norm = finite_range_of(arrays) if normalize == "fixed" else None
+    x = sample_blocks(arrays, block, max_blocks, seed, norm).astype(np.float32)
     d = x.shape[1]
     k = int(latent or d)
     if k < d:
@@ -196,10 +202,11 @@ def train_sparse_ae(arrays: list[np.ndarray], block: tuple[int, ...], *, latent:
     run(qat_epochs, True, "quantisation-aware", False)
     return _export(torch, net, x, block, step, groups, seed, {"kind": "sparse-ae", "latent": k, "hidden": hidden,
                                                                "depth": depth, "l1": l1, "l1_map": l1_map,
-                                                               "physics": physics or {}, **(meta or {})})
+                                                               "physics": physics or {}, **(meta or {})}, norm)
 
 
-def _export(torch, net, x: np.ndarray, block, step: float, groups: int, seed: int, meta: dict) -> Model:
+def _export(torch, net, x: np.ndarray, block, step: float, groups: int, seed: int, meta: dict,
+            norm: tuple[float, float] | None = None) -> Model:
     """Channels ranked by variance; decoder in integers. Hidden layer i's activations are integers
     act_i = a_i * relu(...) with a_i chosen so the training activations use 90 % of [0, ACT_MAX];
     each layer's integer weights carry 2**s_i and its requantization multiplier maps back to a_i."""
@@ -252,6 +259,8 @@ def _export(torch, net, x: np.ndarray, block, step: float, groups: int, seed: in
     params: dict[str, Any] = {"decoder": spec, "encoder": {"type": "mlp"}, "latent_coding": tspec,
                               "step_mode": "fixed", "default_step": float(step), "step_factor": 1.0,
                               "min_step": 0.0, "deadzone": 0.0}
+    if norm is not None:
+        params.update(normalization="fixed", norm_mid=float(norm[0]), norm_half=float(norm[1]))
     q = np.rint(z / step)
     meta = dict(meta, trained_on_blocks=int(len(x)), latent_nonzero_share=float((q != 0).mean()))
     return Model(meta.get("kind", "sparse-ae"), block, params, arrays, meta)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.blocking import Blocking
+from ..core.decoder import ACT_MAX
 from ..core.errors import PhcompError
 from ..core.model import Model
 from ..core.tables import level_and_shift
@@ -88,12 +89,17 @@ def decoder_jacobian(model: Model, q: np.ndarray, step: float) -> np.ndarray:
     if dec.kind == "linear_int":
         return (dec.weight * (step * 2.0 ** (-dec.shift))).T
     if dec.kind == "mlp_int":
-        if len(dec.layers) != 2:
-            raise PhcompError("the diagnostic handles one hidden layer")
-        (w0, b0, m, sh), (w1, _, _, _) = dec.layers
-        a = q.astype(np.float64) @ w0 + b0
-        gate = ((a * m / 2.0**sh) > 0).astype(np.float64)
-        j = (w0 * (gate * m / 2.0**sh)) @ w1 * dec.out_scale + dec.lin_weight * 2.0 ** (-dec.lin_shift)
+        # chain rule through each hidden layer's ReLU + requantisation (slope m / 2**s where the
+        # activation is inside (0, ACT_MAX), else 0), evaluated with the decoder's integer activations
+        h = q.astype(np.float64)[None, :]
+        jac = np.eye(q.size)
+        for w, b, m, sh in dec.layers[:-1]:
+            a = (h @ w).astype(np.int64) + b
+            h = np.clip((a * m + (1 << (sh - 1))) >> sh, 0, ACT_MAX).astype(np.float64)
+            scaled = a[0] * m / 2.0**sh
+            gate = ((scaled > 0) & (scaled < ACT_MAX)).astype(np.float64)
+            jac = (jac @ w) * (gate * m / 2.0**sh)
+        j = jac @ dec.layers[-1][0] * dec.out_scale + dec.lin_weight * 2.0 ** (-dec.lin_shift)
         return j.T
     raise PhcompError(f"no Jacobian for decoder {dec.kind}")
 
