@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import phcomp
+from phcomp.bench import quality
 from phcomp.data import grayscott3d
 
 HERE = Path(__file__).parent
@@ -86,9 +87,7 @@ def gamma_sweep() -> tuple[str, list]:
                                  physics={obs: gamma} if gamma else None)
                 blob = phcomp.compress(test, m)  # latent only: the model's fixed rate settings
                 y = phcomp.decompress(blob, m)
-                rng = float(test.max() - test.min())
-                psnr = 20 * np.log10(rng) - 10 * np.log10(np.mean((y.astype(float) - test) ** 2))
-                pts.append((gamma, psnr, _obs_error(obs, test, y, block), 8 * len(blob) / test.size))
+                pts.append((gamma, quality(test, y)[1], _obs_error(obs, test, y, block), 8 * len(blob) / test.size))
                 if gamma == 0:
                     align = diagnose(m, test, obs, k=1, points=24).overlap_obs_dist
             curves[(fam, obs)] = pts

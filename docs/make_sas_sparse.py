@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import phcomp
-from phcomp.bench import bench_phcomp, bench_sz3, bench_zfp
+from phcomp.bench import bench_phcomp, bench_sz3, bench_zfp, quality
 from phcomp.data import sas
 
 HERE = Path(__file__).parent
@@ -29,9 +29,7 @@ SAE_COMMON = dict(latent=512, hidden=512, depth=2, epochs=300, patience=300, lr=
 
 def unbounded(x: np.ndarray, model) -> tuple[float, float]:
     blob = phcomp.compress(x, model)  # the model's own rate point: latents only, no bound
-    y = phcomp.decompress(blob, model).astype(np.float64)
-    rmse = float(np.sqrt(((y - x) ** 2).mean()))
-    return 8 * len(blob) / x.size, 20 * np.log10(float(x.max() - x.min()) / rmse)
+    return 8 * len(blob) / x.size, quality(x, phcomp.decompress(blob, model))[1]
 
 
 def main() -> None:

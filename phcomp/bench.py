@@ -35,7 +35,8 @@ def _peak(fn: Callable[[], Any]) -> int:
         tracemalloc.stop()
 
 
-def _quality(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def quality(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(max error / range, PSNR in dB over the range) of ``y`` against ``x``, finite values of x only."""
     fin = np.isfinite(x)
     xf, yf = x[fin].astype(np.float64), y[fin].astype(np.float64)
     rng = float(xf.max() - xf.min()) if xf.size else 0.0
@@ -60,7 +61,7 @@ def _layouts(x: np.ndarray) -> list[tuple[str, np.ndarray]]:
 
 
 def _row(name: str, x: np.ndarray, nbytes: int, y: np.ndarray, tc: float, td: float, **extra) -> dict:
-    maxerr, psnr = _quality(x, y)
+    maxerr, psnr = quality(x, y)
     return {"codec": name, "ratio": x.nbytes / nbytes, "bits_per_value": 8 * nbytes / x.size,
             "max_err_over_range": maxerr, "psnr_db": psnr, "compress_MBps": x.nbytes / tc / 1e6,
             "decompress_MBps": x.nbytes / td / 1e6, **extra}

@@ -126,9 +126,9 @@ def _load_model(spec: str | None) -> core.Model | None:
     p = Path(spec)
     if p.is_file():
         return core.load_model(p)
-    from .zoo import list_models
+    from .zoo import roles
 
-    if spec in {m["role"] for m in list_models()}:  # a shipped role: field, sas, sas-coarse
+    if spec in roles():  # a shipped role: field, sas, sas-coarse
         return core.default_model(spec)
     return core.find_model(spec)
 

@@ -8,6 +8,21 @@ from phcomp.data import grayscott3d
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 
+BLOCK_TORCH = r"""
+import sys
+class _NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, _NoTorch())
+"""
+
+
+@pytest.fixture(scope="session")
+def no_torch():
+    """Code to put first in a ``python -c`` script: any import of torch then fails (decoding must not need it)."""
+    return BLOCK_TORCH
+
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):

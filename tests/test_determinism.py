@@ -20,19 +20,9 @@ for p in sys.argv[2:]:
 print("torch loaded:", "torch" in sys.modules)
 """
 
-BLOCK_TORCH = r"""
-import sys
-class _NoTorch:
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError("torch is blocked in this test")
-sys.meta_path.insert(0, _NoTorch())
-"""
-
-
-def _run(args, env_extra, tmp_path, block_torch=False):
+def _run(args, env_extra, tmp_path, prefix=""):
     env = dict(os.environ, **env_extra)
-    code = (BLOCK_TORCH if block_torch else "") + DECODE_SCRIPT
+    code = prefix + DECODE_SCRIPT
     r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     return r.stdout.split()
@@ -54,10 +44,10 @@ def test_decode_same_bits_across_thread_counts(model3d, gs_data, tmp_path):
     assert outs[0][:3] == outs[1][:3] == here
 
 
-def test_decode_without_torch(tmp_path):
+def test_decode_without_torch(tmp_path, no_torch):
     v1 = os.path.join(FIXTURES, "v1")
     chunks = sorted(os.path.join(v1, f) for f in os.listdir(v1) if f.endswith(".phc"))
-    out = _run([os.path.join(v1, "model.phcm"), *chunks], {}, tmp_path, block_torch=True)
+    out = _run([os.path.join(v1, "model.phcm"), *chunks], {}, tmp_path, prefix=no_torch)
     assert out[-1] == "False"
     for c, h in zip(chunks, out):
         expected = np.load(c[: -len(".phc")] + ".expected.npy")

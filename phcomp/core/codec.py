@@ -198,7 +198,7 @@ def _encode(x: np.ndarray, rng: tuple[float, float] | None, eps: float | None, m
         qs = _quantize(model.encoder(xn), step, deadzone, model.decoder.q_limit)
         q[s.block0 : s.block0 + s.nblocks] = qs
         if bounded:
-            xhat = _reconstruct(model, blocking, qs, s, step, mid, half)
+            xhat = blocking.from_blocks(_reconstruct_blocks(model, qs, step, mid, half), s)
             r = np.rint((sub - xhat) / two_eps)
             r[~fin] = 0
             big = np.abs(r) >= QR_LIMIT
@@ -232,9 +232,10 @@ def _encode(x: np.ndarray, rng: tuple[float, float] | None, eps: float | None, m
     return out
 
 
-def _reconstruct(model: Model, blocking: Blocking, q: np.ndarray, s, step: float, mid: float, half: float) -> np.ndarray:
-    """The exact decoder path, shared by the encoder (for residuals) and decompress."""
-    xhat = blocking.from_blocks(model.decoder(q, step), s)
+def _reconstruct_blocks(model: Model, q: np.ndarray, step: float, mid: float, half: float) -> np.ndarray:
+    """The exact decoder path in block layout, shared by the encoder (for residuals) and decompress
+    (elementwise operations give the same bits in either layout)."""
+    xhat = model.decoder(q, step)
     xhat *= half
     xhat += mid
     return xhat
@@ -267,11 +268,8 @@ def decompress(data, model: Model | None = None, *, out: np.ndarray | None = Non
     two_eps = 2.0 * h.eps
     rv, b0 = blocking.view(result), blocking.block[0]
     for s in blocking.slabs():
-        # the same IEEE operations as _reconstruct + residual, done in block layout so the one
-        # transposing copy is the final cast into the output (elementwise ops do not care about layout)
-        acc = model.decoder(q[s.block0 : s.block0 + s.nblocks], h.step)
-        acc *= h.half
-        acc += h.mid
+        # the residual is added in block layout too, so the one transposing copy is the final cast
+        acc = _reconstruct_blocks(model, q[s.block0 : s.block0 + s.nblocks], h.step, h.mid, h.half)
         if qr is not None:
             res = qr[s.elem0 : s.elem0 + s.nelems].reshape((s.b1 - s.b0, -1) + blocking.spatial[1:])
             acc += blocking.to_blocks(res, s) * two_eps

@@ -131,14 +131,19 @@ def load_model(path: str | os.PathLike) -> Model:
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"  # shipped default models (package data)
 
 
-def default_model(role: str = "field") -> Model:
-    """A shipped default model by role ("field": gridded fields, "sas": SAS curves as log10 I)."""
+def shipped_index() -> dict:
+    """The shipped models' index (role -> {file, id, kind}); empty when missing or unreadable."""
     import json
 
     try:
-        index = json.loads((ZOO_DIR / "index.json").read_text())
+        return json.loads((ZOO_DIR / "index.json").read_text())
     except (OSError, ValueError):
-        index = {}
+        return {}
+
+
+def default_model(role: str = "field") -> Model:
+    """A shipped default model by role ("field": gridded fields, "sas" and "sas-coarse": SAS curves as log10 I)."""
+    index = shipped_index()
     if role not in index:
         raise PhcompError(f"no shipped default model {role!r}; shipped: {', '.join(sorted(index)) or 'none'}")
     known = _REGISTRY.get(index[role].get("id", ""))

@@ -8,23 +8,22 @@ curves at coarse bounds (rel >= 1e-2, its trained rate point), where it beats th
 """
 from __future__ import annotations
 
-import json
-
-from ..core.model import ZOO_DIR, default_model, load_model
+from ..core.model import ZOO_DIR, default_model, load_model, shipped_index
 
 INDEX = ZOO_DIR / "index.json"
 
-__all__ = ["ZOO_DIR", "INDEX", "default_model", "list_models"]
+__all__ = ["ZOO_DIR", "INDEX", "default_model", "list_models", "roles"]
+
+
+def roles() -> set[str]:
+    """The shipped roles (names ``default_model`` accepts), without loading any model."""
+    return set(shipped_index())
 
 
 def list_models() -> list[dict]:
     """What ships: role, id, kind, block, size, what it was trained on."""
-    try:
-        index = json.loads(INDEX.read_text())
-    except (OSError, ValueError):
-        return []
     out = []
-    for role, entry in sorted(index.items()):
+    for role, entry in sorted(shipped_index().items()):
         m = load_model(ZOO_DIR / entry["file"])
         out.append({"role": role, "id": m.id, "kind": m.kind, "block": list(m.block), "bytes": m.nbytes,
                     "trained_on": m.meta.get("trained_on", "")})

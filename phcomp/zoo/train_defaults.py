@@ -11,6 +11,7 @@ import argparse
 import json
 
 from ..data import darcy2d, grayscott3d, sas, turb2d
+from ..core.model import shipped_index
 from ..models import train
 from . import INDEX, ZOO_DIR
 
@@ -59,10 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="+", choices=sorted(ROLES), help="retrain these roles, keep the others")
     a = ap.parse_args(argv)
-    try:
-        index = json.loads(INDEX.read_text())
-    except (OSError, ValueError):
-        index = {}
+    index = shipped_index()
     for role in a.only or ROLES:
         model = ROLES[role]()
         # <id>.phcm, found by id like any model. Never delete an older default: chunks written with
