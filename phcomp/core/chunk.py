@@ -37,8 +37,11 @@ SUPPORTED_VERSIONS = (1,)
 MODE_LOSSLESS, MODE_LATENT, MODE_BOUNDED = 0, 1, 2
 MODE_NAMES = {MODE_LOSSLESS: "lossless", MODE_LATENT: "latent-only", MODE_BOUNDED: "error-bounded"}
 SEC_LATENT, SEC_RESIDUAL, SEC_NONFINITE, SEC_EXCEPTIONS, SEC_RAW, SEC_CHECKS = 1, 2, 3, 4, 5, 6
+SEC_RESIDUAL_RUNS = 7  # the residual as zero runs (readers before it reject such chunks by section kind)
 SECTION_NAMES = {SEC_LATENT: "latent", SEC_RESIDUAL: "residual", SEC_NONFINITE: "nonfinite",
-                 SEC_EXCEPTIONS: "exceptions", SEC_RAW: "raw", SEC_CHECKS: "checks"}
+                 SEC_EXCEPTIONS: "exceptions", SEC_RAW: "raw", SEC_CHECKS: "checks",
+                 SEC_RESIDUAL_RUNS: "residual (zero runs)"}
+RESIDUAL_KINDS = (SEC_RESIDUAL, SEC_RESIDUAL_RUNS)
 DTYPE_CODES = {1: np.dtype("<f4"), 2: np.dtype("<f8"),
                # integers: lossless mode only (for codec hosts such as numcodecs that hand over any array)
                3: np.dtype("|i1"), 4: np.dtype("<i2"), 5: np.dtype("<i4"), 6: np.dtype("<i8"),
@@ -152,7 +155,8 @@ def _check_values(h: ChunkHeader) -> None:
             raise PhcompError("corrupt chunk: bad normalisation or step")
         if SEC_LATENT not in h.sections or h.model_id == NO_MODEL:
             raise PhcompError("corrupt chunk: latent section or model id missing")
-    if h.mode == MODE_BOUNDED and (not np.isfinite(h.eps) or h.eps <= 0 or SEC_RESIDUAL not in h.sections):
+    if h.mode == MODE_BOUNDED and (not np.isfinite(h.eps) or h.eps <= 0
+                                   or sum(k in h.sections for k in RESIDUAL_KINDS) != 1):
         raise PhcompError("corrupt chunk: bad bound or missing residual")
     if h.mode == MODE_LOSSLESS and h.size and SEC_RAW not in h.sections:
         raise PhcompError("corrupt chunk: lossless payload missing")

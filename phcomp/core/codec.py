@@ -218,7 +218,8 @@ def _encode(x: np.ndarray, rng: tuple[float, float] | None, eps: float | None, m
     h.sections[ck.SEC_LATENT] = encode_latents(q, step, model.tables)
     del q
     if bounded:
-        h.sections[ck.SEC_RESIDUAL] = encode_residual(qr)
+        kind, body = encode_residual(qr)
+        h.sections[kind] = body
         del qr
     for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):
         if points[kind]:
@@ -264,7 +265,10 @@ def decompress(data, model: Model | None = None, *, out: np.ndarray | None = Non
         raise PhcompError(f"chunk was written with model {h.model_id}, but model {model.id} was given")
     blocking = Blocking(h.shape, model.block)
     q = decode_latents(h.sections[ck.SEC_LATENT], blocking.nblocks, model.latent_dim, model.tables)
-    qr = decode_residual(h.sections[ck.SEC_RESIDUAL], h.size) if h.mode == ck.MODE_BOUNDED else None
+    qr = None
+    if h.mode == ck.MODE_BOUNDED:
+        kind = next(k for k in ck.RESIDUAL_KINDS if k in h.sections)
+        qr = decode_residual(kind, h.sections[kind], h.size)
     two_eps = 2.0 * h.eps
     rv, b0 = blocking.view(result), blocking.block[0]
     for s in blocking.slabs():

@@ -1,4 +1,4 @@
-"""Latent section: runs both latent coders and keeps the smaller (u8 coder id first)."""
+"""Latent section: runs the latent coders and keeps the smallest (u8 coder id first)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,16 +8,23 @@ from .bytes_io import ByteReader, ByteWriter
 from .errors import PhcompError
 from .tables import LatentTables
 
-DENSE, SPARSE = 0, 1
-CODER_NAMES = {DENSE: "dense (per-group tables)", SPARSE: "sparse (index differences)"}
+DENSE, SPARSE, DENSE_ENDS = 0, 1, 2
+CODER_NAMES = {DENSE: "dense (per-group tables)", SPARSE: "sparse (index differences)",
+               DENSE_ENDS: "dense with block ends"}
+_ENCODERS = {DENSE: lambda w, q, step, t: latent_dense.encode(w, q, step, t),
+             SPARSE: latent_sparse.encode,
+             DENSE_ENDS: lambda w, q, step, t: latent_dense.encode(w, q, step, t, ends=True)}
+# the encoder tries these and keeps the smaller; plain dense is only read (old chunks): with
+# block ends it is never more than a small table larger, and usually smaller and faster to decode
+TRIED = (DENSE_ENDS, SPARSE)
 
 
 def encode_latents(q: np.ndarray, step: float, tables: LatentTables) -> bytes:
     best = None
-    for coder, mod in ((DENSE, latent_dense), (SPARSE, latent_sparse)):
+    for coder in TRIED:
         w = ByteWriter()
         w.u8(coder)
-        mod.encode(w, q, step, tables)
+        _ENCODERS[coder](w, q, step, tables)
         b = w.getvalue()
         if best is None or len(b) < len(best):
             best = b
@@ -29,6 +36,8 @@ def decode_latents(data: bytes, nblocks: int, k: int, tables: LatentTables) -> n
     coder = r.u8()
     if coder == DENSE:
         q = latent_dense.decode(r, nblocks, tables)
+    elif coder == DENSE_ENDS:
+        q = latent_dense.decode(r, nblocks, tables, ends=True)
     elif coder == SPARSE:
         q = latent_sparse.decode(r, nblocks, k, tables)
     else:

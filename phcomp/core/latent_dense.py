@@ -9,6 +9,12 @@ range-coded stream. For each group, in order: for each context c, the high parts
 (block-major), with table (group, level, c) -- four values per symbol (``encode_quads``)
 when shift is 0 and level <= QUAD_LEVEL_MAX (mostly zeros); then the ``shift`` low bits
 ``q - (hi << shift) + h`` of all the group's values (block-major), uniform.
+
+With ``ends`` (coder "dense-ends"), the section also stores, after the levels, each block's
+*end*: the number of leading groups up to its last nonzero one (packed ints: the end table's
+frequencies over 0..G plus escape), and the stream begins with the ends of all blocks (that
+table). Group g is then coded only for the blocks whose end is above g; the others are zero.
+On smooth data most blocks end early, so fewer symbols are coded and decoded.
 """
 from __future__ import annotations
 
@@ -16,7 +22,8 @@ import numpy as np
 
 from .bytes_io import ByteReader, ByteWriter
 from .errors import PhcompError
-from .rangecoder import PIECE, Encoder, decode_quads, encode_quads, read_stream, write_stream
+from .intpack import pack_ints, unpack_ints
+from .rangecoder import PIECE, Encoder, FreqTable, decode_quads, encode_quads, read_stream, write_stream
 from .tables import LEVEL_MAX, LEVEL_MIN, QUAD_LEVEL_MAX, LatentTables, context_of, level_and_shift
 
 
@@ -24,6 +31,11 @@ def _row_pieces(nrows: int, width: int):
     rows = max(1, PIECE // max(width, 1))
     for r in range(0, nrows, rows):
         yield r, min(nrows, r + rows)
+
+
+def _rows(sel: np.ndarray, r0: int, r1: int, n: int):
+    """Rows r0:r1 of the selection ``sel`` (a slice when it selects every one of the n blocks)."""
+    return slice(r0, r1) if sel.size == n else sel[r0:r1]
 
 
 def _split(v: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
@@ -35,48 +47,69 @@ def _split(v: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
 LEVEL_SEARCH = 2  # the encoder tries levels within +-2 of the nominal one and keeps the cheapest
 
 
-def _choose_level(q: np.ndarray, a: int, b: int, act: np.ndarray, g: int, step: float, tables: LatentTables) -> tuple[int, int]:
-    """Nominal level from the model's sigma, then the cheapest neighbour on this chunk's data."""
+def _choose_level(q: np.ndarray, a: int, b: int, act: np.ndarray, g: int, step: float, tables: LatentTables,
+                  sel: np.ndarray) -> tuple[int, int]:
+    """Nominal level from the model's sigma, then the cheapest neighbour on this chunk's data
+    (the blocks ``sel`` that code this group)."""
     level, shift = level_and_shift(tables.sigma[g], step)
     cands = range(max(LEVEL_MIN, level - LEVEL_SEARCH), min(LEVEL_MAX, level + LEVEL_SEARCH) + 1)
     cost = dict.fromkeys(cands, 0.0)
-    for r0, r1 in _row_pieces(len(q), b - a):
-        v = q[r0:r1, a:b].astype(np.int64)
+    for r0, r1 in _row_pieces(sel.size, b - a):
+        rows = _rows(sel, r0, r1, len(q))
+        v = q[rows, a:b].astype(np.int64)
         if shift:
             v = _split(v, shift)[0]
         for cand in cands:
-            ctx = context_of(act[r0:r1], tables.edges(g, cand), shift)
+            ctx = context_of(act[rows], tables.edges(g, cand), shift)
             cost[cand] += sum(tables.dense(g, cand, c).cost_bits(v[ctx == c]) for c in range(tables.contexts))
     return min(cands, key=lambda c: (cost[c], abs(c - level))), shift
 
 
-def _runs(act: np.ndarray, tables: LatentTables, g: int, level: int, shift: int):
-    """Stream order of group g's high parts: one run of blocks per activity context, with its table."""
-    ctx = context_of(act, tables.edges(g, level), shift)
+def _runs(act: np.ndarray, sel: np.ndarray, tables: LatentTables, g: int, level: int, shift: int):
+    """Stream order of group g's high parts: one run of blocks (of ``sel``) per activity context,
+    with its table."""
+    ctx = context_of(act[sel], tables.edges(g, level), shift)
     for c in range(tables.contexts):
-        yield np.flatnonzero(ctx == c), tables.dense(g, level, c)
+        yield sel[ctx == c], tables.dense(g, level, c)
+
+
+def block_ends(q: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per block, the number of leading groups up to its last nonzero one (0: all zero)."""
+    ends = np.zeros(len(q), np.int64)
+    for r0, r1 in _row_pieces(len(q), q.shape[1]):
+        part = q[r0:r1]
+        nz = part != 0
+        last = np.where(nz.any(axis=1), part.shape[1] - np.argmax(nz[:, ::-1], axis=1), 0)  # last nonzero channel + 1
+        ends[r0:r1] = np.searchsorted(edges, last, side="left")
+    return ends
 
 
 def _quads(level: int, shift: int) -> bool:
     return shift == 0 and level <= QUAD_LEVEL_MAX
 
 
-def encode(w: ByteWriter, q: np.ndarray, step: float, tables: LatentTables) -> None:
+def encode(w: ByteWriter, q: np.ndarray, step: float, tables: LatentTables, ends: bool = False) -> None:
     enc = Encoder()
     e = tables.group_edges
+    end = block_ends(q, e) if ends else None
+    sels = [np.arange(len(q)) if end is None else np.flatnonzero(end > g) for g in range(tables.ngroups)]
     plan = []
     act = np.zeros(len(q), np.int64)
     for g in range(tables.ngroups):  # levels depend on the activity of the groups below
-        plan.append(_choose_level(q, e[g], e[g + 1], act, g, step, tables))
+        plan.append(_choose_level(q, e[g], e[g + 1], act, g, step, tables, sels[g]))
         _add_activity(act, q, e[g], e[g + 1])
     w.u16(tables.ngroups)
     for level, shift in plan:
         w.i8(level)
         w.u8(shift)
+    if end is not None:
+        end_table = FreqTable.fit(end, 0, tables.ngroups)
+        pack_ints(w, end_table.freq)
+        enc.encode(end, end_table)
     act = np.zeros(len(q), np.int64)
     for g, (level, shift) in enumerate(plan):
         a, b = e[g], e[g + 1]
-        for rows, table in _runs(act, tables, g, level, shift):
+        for rows, table in _runs(act, sels[g], tables, g, level, shift):
             if _quads(level, shift):
                 encode_quads(enc, q[rows, a:b], table)
                 continue
@@ -85,12 +118,13 @@ def encode(w: ByteWriter, q: np.ndarray, step: float, tables: LatentTables) -> N
                 enc.encode(_split(v, shift)[0] if shift else v, table)
         _add_activity(act, q, a, b)
         if shift:
-            for r0, r1 in _row_pieces(len(q), b - a):
-                enc.encode_uniform(_split(q[r0:r1, a:b].astype(np.int64), shift)[1], shift)
+            sel = sels[g]
+            for r0, r1 in _row_pieces(sel.size, b - a):
+                enc.encode_uniform(_split(q[_rows(sel, r0, r1, len(q)), a:b].astype(np.int64), shift)[1], shift)
     write_stream(w, enc)
 
 
-def decode(r: ByteReader, nblocks: int, tables: LatentTables) -> np.ndarray:
+def decode(r: ByteReader, nblocks: int, tables: LatentTables, ends: bool = False) -> np.ndarray:
     ngroups = r.u16()
     if ngroups != tables.ngroups:
         raise PhcompError(f"corrupt latent section: {ngroups} groups, model has {tables.ngroups}")
@@ -100,14 +134,28 @@ def decode(r: ByteReader, nblocks: int, tables: LatentTables) -> np.ndarray:
         if not (LEVEL_MIN <= level <= LEVEL_MAX) or shift > 20:
             raise PhcompError("corrupt latent section: bad table level")
         plan.append((level, shift))
+    end_table = None
+    if ends:
+        end_table = FreqTable(unpack_ints(r, ngroups + 2, "block-end table").astype(np.uint32), 0)
+        if end_table.freq.size != ngroups + 2:
+            raise PhcompError("corrupt latent section: bad block-end table")
+        end_table.validate()
     e = tables.group_edges
     k = e[-1]
     dec = read_stream(r, nblocks * k)
-    q = np.empty((nblocks, k), np.int32)
+    q = np.zeros((nblocks, k), np.int32)  # blocks past their end stay zero
+    sels = None
+    if end_table is not None:
+        end = dec.decode(nblocks, end_table)
+        if nblocks and (end.min() < 0 or end.max() > ngroups):
+            raise PhcompError("corrupt latent section: block end out of range")
+        sels = [np.flatnonzero(end > g) for g in range(ngroups)]
     act = np.zeros(nblocks, np.int64)
+    everything = np.arange(nblocks)
     for g, (level, shift) in enumerate(plan):
         a, b = e[g], e[g + 1]
-        for rows, table in _runs(act, tables, g, level, shift):
+        sel = everything if sels is None else sels[g]
+        for rows, table in _runs(act, sel, tables, g, level, shift):
             if _quads(level, shift):
                 q[rows, a:b] = decode_quads(dec, rows.size * (b - a), table).reshape(rows.size, b - a)
                 continue
@@ -116,12 +164,13 @@ def decode(r: ByteReader, nblocks: int, tables: LatentTables) -> np.ndarray:
                 hi = dec.decode(n, table, out=np.empty(n, np.int64 if shift else np.int32))
                 q[rows[r0:r1], a:b] = hi.reshape(r1 - r0, b - a)
         if shift:
-            for r0, r1 in _row_pieces(nblocks, b - a):
+            for r0, r1 in _row_pieces(sel.size, b - a):
+                rows = _rows(sel, r0, r1, nblocks)
                 lo = dec.decode_uniform((r1 - r0) * (b - a), shift).reshape(r1 - r0, b - a)
-                v = (q[r0:r1, a:b].astype(np.int64) << shift) + lo - (1 << (shift - 1))
+                v = (q[rows, a:b].astype(np.int64) << shift) + lo - (1 << (shift - 1))
                 if np.abs(v).max() >= 2**31:
                     raise PhcompError("corrupt latent section: latent value out of range")
-                q[r0:r1, a:b] = v
+                q[rows, a:b] = v
         _add_activity(act, q, a, b)
     dec.finish()
     return q

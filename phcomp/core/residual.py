@@ -1,17 +1,20 @@
-"""Residual stream of the error-bounded mode: integers q = round((x - x_hat) / (2 eps)).
+"""Residual of the error-bounded mode: integers q = round((x - x_hat) / (2 eps)).
 
 They are close to white quantisation noise (mostly 0, +-1), so one categorical table fitted
-on the chunk itself, stored in the section, beats context models (see CALIBRATION.md). They
-are coded four at a time (``rangecoder.encode_quads``) for speed.
+on the chunk itself, stored in the section, beats context models (see CALIBRATION.md). Two
+codings, each its own section kind: zero runs (``residual_runs``, kind 7) when nearly all
+values are 0 and +-1, else four values per symbol (``rangecoder.encode_quads``, kind 2).
 
-Section body: pack_ints(table frequencies over -R..R plus escape), u32 radius R, then the
+Quad section body (kind 2): pack_ints(table frequencies over -R..R plus escape), u32 radius R, then the
 range-coded stream of encode_quads.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from . import residual_runs
 from .bytes_io import ByteReader, ByteWriter
+from .chunk import SEC_RESIDUAL, SEC_RESIDUAL_RUNS
 from .errors import PhcompError
 from .intpack import pack_ints, unpack_ints
 from .rangecoder import PIECE, Encoder, FreqTable, decode_quads, encode_quads, read_stream, write_stream
@@ -20,7 +23,20 @@ MAX_RADIUS = 512
 QR_LIMIT = 1 << 30  # larger residuals are stored as exceptions
 
 
-def encode_residual(qr: np.ndarray) -> bytes:
+def encode_residual(qr: np.ndarray) -> tuple[int, bytes]:
+    """(section kind, body) of the residual integers."""
+    if residual_runs.suits(qr):
+        return SEC_RESIDUAL_RUNS, residual_runs.encode(qr)
+    return SEC_RESIDUAL, _encode_quads(qr)
+
+
+def decode_residual(kind: int, data: bytes, n: int) -> np.ndarray:
+    if kind == SEC_RESIDUAL_RUNS:
+        return residual_runs.decode(data, n, QR_LIMIT)
+    return _decode_quads(data, n)
+
+
+def _encode_quads(qr: np.ndarray) -> bytes:
     radius = 0
     for i in range(0, qr.size, PIECE):
         part = qr[i : i + PIECE]
@@ -36,7 +52,7 @@ def encode_residual(qr: np.ndarray) -> bytes:
     return w.getvalue()
 
 
-def decode_residual(data: bytes, n: int) -> np.ndarray:
+def _decode_quads(data: bytes, n: int) -> np.ndarray:
     r = ByteReader(data, "residual section")
     freq = unpack_ints(r, 2 * MAX_RADIUS + 2, "residual table")
     radius = r.u32()
