@@ -142,7 +142,8 @@ def decode(r: ByteReader, nblocks: int, tables: LatentTables, ends: bool = False
         end_table.validate()
     e = tables.group_edges
     k = e[-1]
-    dec = read_stream(r, nblocks * k)
+    # an escaped quad takes one escape entry and each of its values may take another
+    dec = read_stream(r, 2 * nblocks * k + ngroups * tables.contexts + 8)
     q = np.zeros((nblocks, k), np.int32)  # blocks past their end stay zero
     sels = None
     if end_table is not None:

@@ -56,19 +56,17 @@ class FreqTable:
     @classmethod
     def fit(cls, samples: np.ndarray, lo: int, hi: int, total: int = TABLE_TOTAL) -> "FreqTable":
         """Histogram of ``samples`` over [lo, hi] plus escapes, each entry at least 1."""
-        n = hi - lo + 1
-        flat = np.asarray(samples).reshape(-1)
-        counts = np.zeros(n + 1, np.float64)
-        for i in range(0, flat.size, PIECE):
-            s = flat[i : i + PIECE].astype(np.int64)
-            inside = (s >= lo) & (s <= hi)
-            counts[:n] += np.bincount(s[inside] - lo, minlength=n)
-            counts[n] += s.size - np.count_nonzero(inside)
-        budget = total - counts.size
+        return cls.from_weights(histogram(samples, lo, hi), lo, total)
+
+    @classmethod
+    def from_weights(cls, weights: np.ndarray, lo: int, total: int = TABLE_TOTAL) -> "FreqTable":
+        """Table from nonnegative weights over lo..lo+n-2 plus escape (last), scaled to ``total``."""
+        w = np.asarray(weights, np.float64)
+        budget = total - w.size
         if budget <= 0:
             raise ValueError("table alphabet larger than its total")
-        tot = counts.sum()
-        scaled = np.floor(counts * (budget / tot)) if tot > 0 else np.zeros_like(counts)
+        tot = w.sum()
+        scaled = np.floor(w * (budget / tot)) if tot > 0 else np.zeros_like(w)
         return cls((scaled + 1).astype(np.uint32), lo)
 
     def cost_bits(self, values: np.ndarray, escape_bits: float = 24.0) -> float:
@@ -92,6 +90,19 @@ class FreqTable:
     def validate(self) -> None:
         if self.freq.size < 2 or self.freq.min() < 1 or int(self.freq.sum()) >= 1 << 32:
             raise PhcompError("corrupt frequency table")
+
+
+def histogram(samples: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Counts of each value lo..hi of ``samples``, then the count of values outside (escapes)."""
+    n = hi - lo + 1
+    flat = np.asarray(samples).reshape(-1)
+    counts = np.zeros(n + 1, np.float64)
+    for i in range(0, flat.size, PIECE):
+        s = flat[i : i + PIECE].astype(np.int64)
+        inside = (s >= lo) & (s <= hi)
+        counts[:n] += np.bincount(s[inside] - lo, minlength=n)
+        counts[n] += s.size - np.count_nonzero(inside)
+    return counts
 
 
 class Encoder:

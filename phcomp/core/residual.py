@@ -60,7 +60,7 @@ def _decode_quads(data: bytes, n: int) -> np.ndarray:
         raise PhcompError("corrupt residual section: bad table")
     single = FreqTable(freq.astype(np.uint32), -radius)
     single.validate()
-    dec = read_stream(r, n)
+    dec = read_stream(r, 2 * n + 8)  # an escaped quad takes one entry, each of its values may take another
     out = decode_quads(dec, n, single, np.int32)
     dec.finish()
     r.expect_end()

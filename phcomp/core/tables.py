@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .errors import PhcompError
-from .rangecoder import FreqTable
+from .rangecoder import FreqTable, histogram
 
 LEVEL_MIN = -8  # s = 1/16: nearly every coefficient quantizes to 0
 LEVEL_MAX = 10  # s = 32
@@ -22,6 +22,11 @@ LEVELS = list(range(LEVEL_MIN, LEVEL_MAX + 1))
 QUAD_LEVEL_MAX = 0  # dense groups at scale <= 1 are coded four values per symbol
 CONTEXTS = 4  # activity contexts per dense table (quartiles of the training activity)
 TABLE_SAMPLE = 20_000  # training blocks used to fit the tables
+# Each context's table is its histogram plus PRIOR_POOL pseudo-counts of the group's histogram
+# over all contexts, which has PRIOR_SHAPE pseudo-counts of a Laplace shape of the level's scale:
+# with small training sets, raw per-context histograms overfit (on turb2d 4 contexts lost to 1).
+PRIOR_POOL = 1024.0
+PRIOR_SHAPE = 4096.0
 SPARSE_ALPHABET = 1024  # count / gap alphabets of the index-difference coder (escape above)
 VALUE_RADIUS = 256  # nonzero-value alphabet of the index-difference coder
 
@@ -61,6 +66,16 @@ def context_of(act: np.ndarray, edges: np.ndarray, shift: int) -> np.ndarray:
     return np.searchsorted(edges, act >> shift if shift else act, side="right")
 
 
+def laplace_shape(scale: float, radius: int) -> np.ndarray:
+    """Probabilities of the integers -radius..radius, then of |v| > radius, for a Laplace law of
+    standard deviation ``scale`` (the spread of a coefficient at a level) integrated over each bin."""
+    b = max(scale, 1e-3) / math.sqrt(2.0)
+    v = np.arange(-radius, radius + 2) - 0.5
+    cdf = np.where(v < 0, 0.5 * np.exp(np.minimum(v, 0) / b), 1.0 - 0.5 * np.exp(-np.maximum(v, 0) / b))
+    p = np.diff(cdf)
+    return np.append(p, max(0.0, 1.0 - p.sum()))
+
+
 def fit_dense_tables(coeffs: np.ndarray, a: int, b: int, sigma: float, level: int) -> tuple[list[FreqTable], np.ndarray]:
     """Tables (one per activity context) for channels [a, b) at one ladder level, and the context edges."""
     step = max(sigma, 1e-300) / scale_of_level(level)
@@ -69,7 +84,10 @@ def fit_dense_tables(coeffs: np.ndarray, a: int, b: int, sigma: float, level: in
     edges = np.quantile(act, np.linspace(0, 1, CONTEXTS + 1)[1:-1], method="lower").astype(np.int64)
     ctx = context_of(act, edges, 0)
     radius = int(min(max(8 * scale_of_level(level), 4), 4096))
-    return [FreqTable.fit(q[ctx == c], -radius, radius) for c in range(CONTEXTS)], edges
+    counts = [histogram(q[ctx == c], -radius, radius) for c in range(CONTEXTS)]
+    pooled = np.sum(counts, axis=0)
+    pooled = (pooled + PRIOR_SHAPE * laplace_shape(scale_of_level(level), radius)) / (pooled.sum() + PRIOR_SHAPE)
+    return [FreqTable.from_weights(c + PRIOR_POOL * pooled, -radius) for c in counts], edges
 
 
 def fit_sparse_tables(coeffs: np.ndarray, sigma_all: float, level: int) -> list[FreqTable]:
