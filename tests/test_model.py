@@ -71,3 +71,15 @@ def test_install_model_into_cache(model3d, gs_data):
         assert phcomp.decompress(blob).shape == gs_data[1].shape
     finally:
         m._REGISTRY.update(saved)
+
+
+def test_every_shipped_model_file_is_found_by_id():
+    """Retraining a default adds a file and moves index.json; older defaults stay in the package,
+    so chunks that name them by id keep decoding."""
+    from phcomp.core.model import ZOO_DIR, find_model, shipped_index
+
+    files = sorted(ZOO_DIR.glob("*.phcm"))
+    assert {e["file"] for e in shipped_index().values()} <= {f.name for f in files}
+    assert len(files) >= 6  # three roles, each retrained at least once
+    for f in files:
+        assert find_model(f.stem).id == f.stem
