@@ -61,6 +61,7 @@ def main() -> None:
 
     lin_chunked = chunked(lin)
     rows = []
+    m = None
     for l1, step in SAE_POINTS:
         t = time.time()
         m = phcomp.train(train, kind="sparse-ae", block=(256,), l1=l1, step=step, progress=False, seed=0,
@@ -73,11 +74,20 @@ def main() -> None:
         rows.append(dict(l1=l1, step=step, bits=b, psnr=p, lin_bits=lb, ratio=r["ratio"], train_s=ts, chunked=chunked(m),
                          nnz=m.meta["latent_nonzero_share"] * m.latent_dim, mb=m.nbytes / 1e6,
                          err=r["max_err_over_range"], coder=q.get("latent_coder", "")))
-    # the same recipe as the last rate point, trained on an independent sample: how robust training is
-    t = time.time()
-    other = phcomp.train(sas(n=8000, seed=100).log10_intensity, kind="sparse-ae", block=(256,), l1=SAE_POINTS[-1][0],
-                         step=SAE_POINTS[-1][1], progress=False, seed=0, **SAE_COMMON)
-    other_ratio, other_s = bench_phcomp(test, other, 1e-2, 0)["ratio"], time.time() - t
+    # robustness: the last rate point's recipe from other initialisations, and on an independent sample;
+    # the validation objective (what restarts= selects by) next to the ratio on the test curves
+    robust = [("even curves", 0, m, rows[-1]["train_s"])]
+    recipe = dict(kind="sparse-ae", block=(256,), l1=SAE_POINTS[-1][0], step=SAE_POINTS[-1][1], progress=False,
+                  **SAE_COMMON)
+    for name, data, seed in (("even curves", train, 1), ("even curves", train, 2),
+                             ("sas(n=8000, seed=100)", sas(n=8000, seed=100).log10_intensity, 0)):
+        t = time.time()
+        robust.append((name, seed, phcomp.train(data, seed=seed, **recipe), time.time() - t))
+    rl = ["| training sample | seed | validation objective | ratio at rel 1e-2 | x linear | train s |",
+          "|---|---|---|---|---|---|"]
+    for name, seed, model, ts in robust:
+        ratio = bench_phcomp(test, model, 1e-2, 0)["ratio"]
+        rl.append(f"| {name} | {seed} | {model.meta['val_objective']:.4g} | {ratio:.1f} | {ratio / lin_ratio:.2f} | {ts:.0f} |")
     plot(lin_curve, rows, peers)
 
     sl = ["| l1 | step | nonzero latents / curve | bits/value | PSNR dB | linear bits/value at that PSNR | "
@@ -104,13 +114,20 @@ store would hold them): linear {lin_chunked:.1f}.
 
 {chr(10).join(sl)}
 
-**Training is not robust yet.** The last rate point's recipe trained on an independent sample
-(`sas(n=8000, seed=100)`, {other_s:.0f} s) reaches only **{other_ratio:.1f}** at rel 1e-2 on the same test
-curves (x{other_ratio / lin_ratio:.2f} linear): it settles in a worse optimum (more active latents, larger
-residual). Tried on that sample without closing the gap: a lower learning rate (3e-4), an L1
-weight ramped up over the first 20 % of the epochs, and rolling back to the best weights on a
-validation spike. The shipped `sas-coarse` model is therefore chosen between two
-such runs on a third, validation sample (`python -m phcomp.zoo.train_defaults --only sas-coarse`).
+**Training is not robust.** The last rate point's recipe, from other initial seeds and on an
+independent sample (ratios on the same test curves):
+
+{chr(10).join(rl)}
+
+The same recipe lands in optima of quite different quality. The validation objective (distortion
+plus the L1 rate term on a held-out tenth of the training curves, latents rounded) ranks the runs
+of one sample as their ratios do, so `phcomp.train(..., restarts=N)` (`phcomp train --restarts N`)
+trains from N seeds and keeps the lowest objective; the shipped `sas-coarse` model is the better
+of two seeds (`python -m phcomp.zoo.train_defaults --only sas-coarse`). Restarts pick the best of
+the draws, they do not make a bad draw good: the "beats linear" row above is the good draw, and
+the table says how often this recipe gets one. Tried earlier on the seed-100 sample without
+closing the gap: a lower learning rate (3e-4), an L1 weight ramped up over the first 20 % of the
+epochs, rolling back to the best weights on a validation spike.
 
 "bits saved": 1 - sparse-ae bits / linear bits at the same PSNR, without a bound (the
 linear curve below, interpolated). The sparse-ae is trained at one latent step, so it is a

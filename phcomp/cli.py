@@ -147,7 +147,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     opts = {k: v for k, v in (("rank", a.rank), ("groups", a.groups), ("max_blocks", a.max_blocks),
                               ("seed", a.seed), ("step_factor", a.step_factor), ("latent", a.latent),
                               ("hidden", a.hidden), ("depth", a.depth), ("normalize", a.normalize), ("l1", a.l1), ("l1_map", a.l1_map), ("step", a.step),
-                              ("epochs", a.epochs), ("device", a.device), ("beta", a.beta), ("lam", a.lam))
+                              ("epochs", a.epochs), ("device", a.device), ("beta", a.beta), ("lam", a.lam),
+                              ("restarts", a.restarts))
             if v is not None}
     if a.observable:
         physics = {}
@@ -167,8 +168,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise PhcompError("--rank/--step-factor are options of --kind linear")
     if a.kind != "ved" and {"beta", "lam"} & set(opts):
         raise PhcompError("--beta/--lam are options of --kind ved")
-    if a.kind == "ved" and {"l1", "l1_map", "depth", "normalize"} & set(opts):
-        raise PhcompError("--l1/--l1-map/--depth/--normalize are options of --kind sparse-ae")
+    if a.kind != "sparse-ae" and {"l1", "l1_map", "depth", "normalize", "restarts"} & set(opts):
+        raise PhcompError("--l1/--l1-map/--depth/--normalize/--restarts are options of --kind sparse-ae")
     block = tuple(int(b) for b in a.block.split(",")) if a.block else None
     model = train(arrays, kind=a.kind, block=block,
                   meta={"trained_on": [os.path.basename(p) for p in a.inputs]}, **opts)
@@ -453,6 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--step", type=float, help="sparse-ae: latent quantiser step, the model's rate point (default 0.02)")
     t.add_argument("--epochs", type=int, help="sparse-ae: maximum epochs, early stopping on a validation split (default 60)")
     t.add_argument("--device", help="sparse-ae: torch device (default cuda when available, else cpu)")
+    t.add_argument("--restarts", type=int, help="sparse-ae: train this many times from seeds SEED, SEED+1, ... and keep "
+                   "the one with the lowest validation objective (default 1; training can settle in poor optima)")
     t.add_argument("--observable", action="append", metavar="NAME[=GAMMA]",
                    help="sparse-ae: physics-informed training, adds GAMMA*sum||O(decoded)-O(x)||^2/sum||O(x)||^2 over blocks "
                    "for a differentiable observable (energy, mean, sum, gradient_energy, spectrum, ...); repeatable")

@@ -70,6 +70,8 @@ def test_errors_are_clear(workdir, tmp_path):
     np.save(tmp_path / "ints.npy", np.arange(10))
     r = run("compress", tmp_path / "ints.npy", "--abs", "0", check=False)
     assert r.returncode == 2 and "float32/float64" in r.stderr
+    r = run("train", workdir / "train.npy", "-o", tmp_path / "m.phcm", "--kind", "ved", "--restarts", "2", check=False)
+    assert r.returncode == 2 and "--restarts" in r.stderr and "sparse-ae" in r.stderr
 
 
 def test_bench_reports_all_columns(workdir, tmp_path):

@@ -112,3 +112,19 @@ def test_fixed_normalisation_keeps_the_bound_outside_the_training_range(sae, gs_
     for data in (x[:3], x * 1e4 - 7.0, -x):
         y = phcomp.decompress(phcomp.compress(data, sae, rel=1e-3), sae)
         assert np.abs(y.astype(np.float64) - data).max() <= 1e-3 * (data.max() - data.min())
+
+
+def test_restarts_keep_the_best_validation_objective(gs_data, sae):
+    """restarts=2 trains from seeds 0 and 1 and keeps the lower validation objective; the first run
+    is the plain (restarts=1) training, bit for bit."""
+    curves = gs_data[0::2].reshape(-1, 24)[:400]
+    m = phcomp.train(curves, kind="sparse-ae", block=(24,), latent=48, hidden=32, l1=5e-2, step=0.1,
+                     epochs=25, qat_epochs=3, groups=8, progress=False, restarts=2)
+    objs = m.meta["restart_objectives"]
+    assert len(objs) == 2 and objs[0] != objs[1]
+    assert m.meta["val_objective"] == min(objs)
+    assert objs[0] == sae.meta["val_objective"]
+    if objs[0] < objs[1]:
+        assert np.array_equal(m.arrays["decoder.mlp.0.weight"], sae.arrays["decoder.mlp.0.weight"])
+    with pytest.raises(PhcompError, match="restarts"):
+        phcomp.train(curves, kind="sparse-ae", block=(24,), restarts=0, progress=False)

@@ -25,7 +25,8 @@ def train(data: Any, *, kind: str = "linear", block: tuple[int, ...] | None = No
     hidden layers), l1 (1e-3, on z / step),
     l1_map ("identity" | "group"), step (0.02: latent step, the model's rate point), epochs (60),
     qat_epochs (10), batch, lr, patience (8), val_split (0.1), max_blocks, groups, seed, device,
-    physics ({observable: gamma}).
+    physics ({observable: gamma}), restarts (1: trainings from seeds seed, seed+1, ...; the one with
+    the lowest validation objective is kept).
     kind="ved" (needs torch) options: latent r (16), hidden (256), beta (1e-3: KL weight), lam (1e-2:
     aggregate-posterior covariance penalty), step (0.02), epochs (100), and as for sparse-ae.
     The model is registered in-process, so chunks it writes decode without ``model=``.

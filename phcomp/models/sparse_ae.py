@@ -83,8 +83,9 @@ def _split(torch, x: np.ndarray, val_split: float, seed: int, dev):
 
 
 def fit(torch, net, opt, xt, xv, objective, epochs: int, batch: int, patience: int, progress: bool, desc: str,
-        cosine: bool = False) -> None:
-    """Minibatch Adam with early stopping on the validation objective; keeps the best weights.
+        cosine: bool = False) -> float:
+    """Minibatch Adam with early stopping on the validation objective; keeps the best weights and
+    returns their validation objective.
     ``objective(xb, train)`` returns the loss of a batch (train=False: deterministic evaluation).
     ``cosine``: the learning rate follows a cosine from its value down to 1 % over ``epochs``."""
     from tqdm import tqdm
@@ -117,6 +118,7 @@ def fit(torch, net, opt, xt, xv, objective, epochs: int, batch: int, patience: i
                 break
     if best_state is not None:
         net.load_state_dict(best_state)
+    return best
 
 
 def _l1(torch, z, mode: str, groups: int):
@@ -157,7 +159,7 @@ def train_sparse_ae(arrays: list[np.ndarray], block: tuple[int, ...], *, latent:
                     normalize: str = "fixed", physics: dict[str, float] | None = None,
                     epochs: int = 60, qat_epochs: int = 10, batch: int = 256, lr: float = 2e-3,
                     patience: int = 8, val_split: float = 0.1, max_blocks: int = 100_000, groups: int = 32,
-                    seed: int = 0, device: str | None = None, progress: bool = True,
+                    seed: int = 0, restarts: int = 1, device: str | None = None, progress: bool = True,
                     meta: dict | None = None) -> Model:
     torch = _torch()
     if normalize not in ("fixed", "chunk"):
@@ -172,37 +174,50 @@ def train_sparse_ae(arrays: list[np.ndarray], block: tuple[int, ...], *, latent:
         raise PhcompError("l1_map is 'identity' or 'group' (latent divisible by groups)")
     if not 1 <= depth <= 4:
         raise PhcompError("depth (hidden layers of the decoder) must be 1..4")
+    if restarts < 1:
+        raise PhcompError("restarts must be >= 1")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    torch.manual_seed(seed)
     xt, xv = _split(torch, x, val_split, seed, dev)
     phys = _physics_terms(torch, physics, block)
-    net = _net(torch, d, k, hidden, depth).to(dev)
-    net.mean.copy_(xt.mean(0))
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
 
-    def objective(xb, rounding: bool, train: bool):
-        z = net.encode(xb)
-        if not train:  # evaluation: the latents the codec will store
-            zq = torch.round(z / step) * step
-        elif rounding:  # straight-through rounding
-            zq = z + (torch.round(z / step) * step - z).detach()
-        else:  # uniform noise of one step: anchors the latent scale, so the L1 term prices real bits
-            zq = z + (torch.rand_like(z) - 0.5) * step
-        xh = net.decode(zq)
-        loss = ((xh - xb) ** 2).mean() + l1 * _l1(torch, z / step, l1_map, groups)
-        return loss + phys(xb, xh) if phys is not None else loss
+    def train_one(init_seed: int):
+        torch.manual_seed(init_seed)
+        net = _net(torch, d, k, hidden, depth).to(dev)
+        net.mean.copy_(xt.mean(0))
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
 
-    def run(n_epochs: int, rounding: bool, desc: str, cosine: bool) -> None:
-        fit(torch, net, opt, xt, xv, lambda xb, train: objective(xb, rounding, train), n_epochs, batch, patience,
-            progress, desc, cosine)
+        def objective(xb, rounding: bool, train: bool):
+            z = net.encode(xb)
+            if not train:  # evaluation: the latents the codec will store
+                zq = torch.round(z / step) * step
+            elif rounding:  # straight-through rounding
+                zq = z + (torch.round(z / step) * step - z).detach()
+            else:  # uniform noise of one step: anchors the latent scale, so the L1 term prices real bits
+                zq = z + (torch.rand_like(z) - 0.5) * step
+            xh = net.decode(zq)
+            loss = ((xh - xb) ** 2).mean() + l1 * _l1(torch, z / step, l1_map, groups)
+            return loss + phys(xb, xh) if phys is not None else loss
 
-    run(epochs, False, "sparse-ae", True)
-    for group in opt.param_groups:
-        group["lr"] = lr / 20
-    run(qat_epochs, True, "quantisation-aware", False)
+        def run(n_epochs: int, rounding: bool, desc: str, cosine: bool) -> float:
+            return fit(torch, net, opt, xt, xv, lambda xb, train: objective(xb, rounding, train), n_epochs, batch,
+                       patience, progress, desc, cosine)
+
+        run(epochs, False, "sparse-ae" if restarts == 1 else f"sparse-ae {init_seed - seed + 1}/{restarts}", True)
+        for group in opt.param_groups:
+            group["lr"] = lr / 20
+        return run(qat_epochs, True, "quantisation-aware", False), net
+
+    # the same recipe lands in optima of quite different quality from different initialisations
+    # (docs/sas_sparse.md); the validation objective (distortion + L1 rate term, rounded latents)
+    # ranks them as their compression ratios do, so restarts keep the best by it
+    runs = [train_one(seed + i) for i in range(restarts)]
+    val, net = min(runs, key=lambda r: r[0])
+    vals = [r[0] for r in runs]
     return _export(torch, net, x, block, step, groups, seed, {"kind": "sparse-ae", "latent": k, "hidden": hidden,
                                                                "depth": depth, "l1": l1, "l1_map": l1_map,
-                                                               "physics": physics or {}, **(meta or {})}, norm)
+                                                               "physics": physics or {}, "val_objective": val,
+                                                               **({"restart_objectives": vals} if restarts > 1 else {}),
+                                                               **(meta or {})}, norm)
 
 
 def _export(torch, net, x: np.ndarray, block, step: float, groups: int, seed: int, meta: dict,

@@ -33,24 +33,13 @@ def _sas():
 
 def _sas_coarse():
     """The SAS rate point of docs/sas_sparse.md that wins at rel 1e-2 (fixed step: coarse bounds only).
-    Training this recipe is not robust yet: on some samples it settles in a worse optimum (the docs
-    show one), so two independent samples are trained and the one that compresses a third,
-    validation sample better at rel 1e-2 ships."""
-    from ..core import compress
-
-    val = sas(n=2000, seed=5).log10_intensity
-    best = None
-    for name, curves in (("sas(n=16000, seed=0) even curves", sas(n=16000, seed=0).log10_intensity[0::2]),
-                         ("sas(n=8000, seed=100)", sas(n=8000, seed=100).log10_intensity)):
-        m = train(curves, kind="sparse-ae", block=(256,), seed=0, latent=512, hidden=512, depth=2, l1=1e-3,
-                  step=0.07, epochs=300, patience=300, lr=1e-3,
-                  meta={"trained_on": f"{name}: 8000 curves x 256 q points (log10 I); for rel >= 1e-2",
-                        "role": "sas-coarse"})
-        ratio = val.nbytes / len(compress(val, m, rel=1e-2))
-        print(f"  sas-coarse candidate on {name}: {ratio:.1f} on the validation sample")
-        if best is None or ratio > best[0]:
-            best = (ratio, m)
-    return best[1]
+    The recipe lands in optima of quite different quality from different initialisations
+    (docs/sas_sparse.md), so it is trained from two seeds and the lower validation objective ships."""
+    curves = sas(n=16000, seed=0).log10_intensity[0::2]
+    return train(curves, kind="sparse-ae", block=(256,), seed=0, restarts=2, latent=512, hidden=512, depth=2,
+                 l1=1e-3, step=0.07, epochs=300, patience=300, lr=1e-3,
+                 meta={"trained_on": "sas(n=16000, seed=0) even curves: 8000 curves x 256 q points (log10 I); "
+                                     "for rel >= 1e-2", "role": "sas-coarse"})
 
 
 ROLES = {"field": _field, "sas": _sas, "sas-coarse": _sas_coarse}
