@@ -5,8 +5,8 @@ on the chunk itself, stored in the section, beats context models (see CALIBRATIO
 codings, each its own section kind: zero runs (``residual_runs``, kind 7) when nearly all
 values are 0 and +-1, else four values per symbol (``rangecoder.encode_quads``, kind 2).
 
-Quad section body (kind 2): pack_ints(table frequencies over -R..R plus escape), u32 radius R, then the
-range-coded stream of encode_quads.
+Quad section body (kind 2): pack_ints(table frequencies over -R..R plus escape), u32 radius R,
+then the range-coded stream of encode_quads.
 """
 from __future__ import annotations
 
