@@ -128,7 +128,7 @@ def _load_model(spec: str | None) -> core.Model | None:
         return core.load_model(p)
     from .zoo import roles
 
-    if spec in roles():  # a shipped role: field, sas, sas-coarse
+    if spec in roles():  # a shipped role: field, field3d, sas, sas-coarse
         return core.default_model(spec)
     return core.find_model(spec)
 
@@ -340,8 +340,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
     with _progress(8000, f"simulating Gray-Scott {n}^3", unit="step") as bar:
         d = grayscott3d(n=n, snapshots=snaps, seed=0, progress=bar.update)
     train_part, test_part = d[0::2], d[1::2]
-    model = core.default_model("field")
-    print(f"shipped default model {model.id} ({model.kind}, block {'x'.join(map(str, model.block))}, "
+    model = _load_model(a.model)
+    print(f"model {a.model}: {model.id} ({model.kind}, block {'x'.join(map(str, model.block))}, "
           f"{model.nbytes / 1e6:.2f} MB, trained on {model.meta.get('trained_on', '?')})")
     print(f"data: Gray-Scott U, {test_part.shape} {test_part.dtype} ({test_part.nbytes / 1e6:.1f} MB), seed 0")
 
@@ -365,7 +365,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     rows = run_bench(test_part, model, rels=a.rel, repeat=a.repeat, peers=not a.no_peers)
     for r in rows:
         if r["codec"] == "phcomp":
-            r["codec"] = "phcomp (default)"
+            r["codec"] = f"phcomp ({a.model})"
     if a.train:
         from .models import train
 
@@ -520,13 +520,16 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("demo", help="simulate, compress with the shipped model, compare with SZ3/ZFP/zstd",
                        description="The main job in one command: simulate 3-D Gray-Scott (seed 0, data the shipped "
                        "models never saw), write the odd snapshots to an HDF5 file through the phcomp filter with "
-                       "the shipped default field model and read them back with h5py (bound checked), then "
+                       "a shipped model (field3d: the volume default) and read them back with h5py (bound checked), then "
                        "compress them at each --rel and print ratio, max error, PSNR and speeds next to SZ3, ZFP "
                        "and zstd (when installed). --train also fits a linear model on the even snapshots.")
     m.add_argument("--size", choices=["small", "medium"], default="medium", help="small: 32^3, medium: 64^3 (default)")
     m.add_argument("--rel", type=float, nargs="+", default=[1e-2, 1e-3, 1e-4], help="relative bounds")
     m.add_argument("--repeat", type=int, default=3, help="timed runs per codec (median reported)")
     m.add_argument("--no-peers", action="store_true", help="phcomp only")
+    m.add_argument("--model", default="field3d",
+                   help="shipped role (field3d: 8^3 volume blocks, default; field: 2-D blocks, volumes read as slices), "
+                   "model id or .phcm file")
     m.add_argument("--train", action="store_true",
                    help="also train a linear model (8x8x8 blocks) on the even snapshots and compare")
     m.add_argument("-o", "--output", help="keep the HDF5 file here (default: a temporary file, removed)")

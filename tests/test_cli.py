@@ -94,8 +94,8 @@ def test_bench_reports_all_columns(workdir, tmp_path):
 
 def test_demo_runs_end_to_end():
     out = run("demo", "--size", "small", "--rel", "1e-2", "--repeat", "1").stdout
-    default = phcomp.default_model("field").id
-    assert f"shipped default model {default}" in out and "| phcomp (default) | 0.01 |" in out
+    default = phcomp.default_model("field3d").id
+    assert f"model field3d: {default}" in out and "| phcomp (field3d) | 0.01 |" in out
     assert "read back with h5py" in out and ": yes" in out and "trained model" not in out
 
 
@@ -110,7 +110,7 @@ def test_models_list_and_default(workdir, tmp_path):
     out = run("models", "list").stdout
     assert "field" in out and "sas" in out and "linear" in out
     rows = json.loads(run("models", "list", "--json").stdout)
-    assert {r["role"] for r in rows} == {"field", "sas", "sas-coarse"} and all(r["bytes"] < 5e6 for r in rows)
+    assert {r["role"] for r in rows} == {"field", "field3d", "sas", "sas-coarse"} and all(r["bytes"] < 5e6 for r in rows)
     assert {r["role"]: r["kind"] for r in rows}["sas-coarse"] == "sparse-ae"
     run("compress", workdir / "test.npy", "-o", tmp_path / "d.phc", "--rel", "1e-2")  # no --model: the default
     info = json.loads(run("inspect", tmp_path / "d.phc", "--json").stdout)

@@ -1,7 +1,8 @@
 """Shipped default models (the embedded defaults) and where they come from.
 
 ``phcomp.default_model("field")``: gridded fields (2-D 16x16 blocks; volumes are read as stacks
-of slices), trained on grayscott3d + turb2d + darcy2d. ``phcomp.default_model("sas")``: SAS
+of slices), trained on grayscott3d + turb2d + darcy2d; ``"field3d"``: volumes in 8^3 blocks, trained on
+grayscott3d (the only 3-D generator). ``phcomp.default_model("sas")``: SAS
 curves of 256 points stored as log10 I, any bound. ``"sas-coarse"``: a sparse-ae for the same
 curves at coarse bounds (rel >= 1e-2, its trained rate point), where it beats the linear model
 (docs/sas_sparse.md). Each is the kind that wins on that data (docs/families.md). Retrain them reproducibly with ``python -m phcomp.zoo.train_defaults``.
