@@ -146,7 +146,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     arrays = [_load_npy(p) for p in a.inputs]
     opts = {k: v for k, v in (("rank", a.rank), ("groups", a.groups), ("max_blocks", a.max_blocks),
                               ("seed", a.seed), ("step_factor", a.step_factor), ("latent", a.latent),
-                              ("hidden", a.hidden), ("depth", a.depth), ("normalize", a.normalize), ("l1", a.l1), ("l1_map", a.l1_map), ("step", a.step),
+                              ("hidden", a.hidden), ("depth", a.depth), ("normalize", a.normalize), ("l1", a.l1),
+                              ("l1_map", a.l1_map), ("step", a.step),
                               ("epochs", a.epochs), ("device", a.device), ("beta", a.beta), ("lam", a.lam),
                               ("restarts", a.restarts))
             if v is not None}

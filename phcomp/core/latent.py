@@ -11,7 +11,7 @@ from .tables import LatentTables
 DENSE, SPARSE, DENSE_ENDS = 0, 1, 2
 CODER_NAMES = {DENSE: "dense (per-group tables)", SPARSE: "sparse (index differences)",
                DENSE_ENDS: "dense with block ends"}
-_ENCODERS = {DENSE: lambda w, q, step, t: latent_dense.encode(w, q, step, t),
+_ENCODERS = {DENSE: latent_dense.encode,
              SPARSE: latent_sparse.encode,
              DENSE_ENDS: lambda w, q, step, t: latent_dense.encode(w, q, step, t, ends=True)}
 # the encoder tries these and keeps the smaller; plain dense is only read (old chunks): with

@@ -84,6 +84,14 @@ def block_ends(q: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return ends
 
 
+def _coded_blocks(end: np.ndarray | None, nblocks: int, ngroups: int) -> list[np.ndarray]:
+    """Per group, the blocks that code it: all of them, or (with block ends) those ending above it."""
+    if end is None:
+        every = np.arange(nblocks)
+        return [every] * ngroups
+    return [np.flatnonzero(end > g) for g in range(ngroups)]
+
+
 def _quads(level: int, shift: int) -> bool:
     return shift == 0 and level <= QUAD_LEVEL_MAX
 
@@ -92,7 +100,7 @@ def encode(w: ByteWriter, q: np.ndarray, step: float, tables: LatentTables, ends
     enc = Encoder()
     e = tables.group_edges
     end = block_ends(q, e) if ends else None
-    sels = [np.arange(len(q)) if end is None else np.flatnonzero(end > g) for g in range(tables.ngroups)]
+    sels = _coded_blocks(end, len(q), tables.ngroups)
     plan = []
     act = np.zeros(len(q), np.int64)
     for g in range(tables.ngroups):  # levels depend on the activity of the groups below
@@ -145,17 +153,16 @@ def decode(r: ByteReader, nblocks: int, tables: LatentTables, ends: bool = False
     # an escaped quad takes one escape entry and each of its values may take another
     dec = read_stream(r, 2 * nblocks * k + ngroups * tables.contexts + 8)
     q = np.zeros((nblocks, k), np.int32)  # blocks past their end stay zero
-    sels = None
+    end = None
     if end_table is not None:
         end = dec.decode(nblocks, end_table)
         if nblocks and (end.min() < 0 or end.max() > ngroups):
             raise PhcompError("corrupt latent section: block end out of range")
-        sels = [np.flatnonzero(end > g) for g in range(ngroups)]
+    sels = _coded_blocks(end, nblocks, ngroups)
     act = np.zeros(nblocks, np.int64)
-    everything = np.arange(nblocks)
     for g, (level, shift) in enumerate(plan):
         a, b = e[g], e[g + 1]
-        sel = everything if sels is None else sels[g]
+        sel = sels[g]
         for rows, table in _runs(act, sel, tables, g, level, shift):
             if _quads(level, shift):
                 q[rows, a:b] = decode_quads(dec, rows.size * (b - a), table).reshape(rows.size, b - a)

@@ -25,8 +25,9 @@ QR_LIMIT = 1 << 30  # larger residuals are stored as exceptions
 
 def encode_residual(qr: np.ndarray) -> tuple[int, bytes]:
     """(section kind, body) of the residual integers."""
-    if residual_runs.suits(qr):
-        return SEC_RESIDUAL_RUNS, residual_runs.encode(qr)
+    counts = residual_runs.value_counts(qr)
+    if residual_runs.suits(counts):
+        return SEC_RESIDUAL_RUNS, residual_runs.encode(qr, counts)
     return SEC_RESIDUAL, _encode_quads(qr)
 
 

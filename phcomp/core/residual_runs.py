@@ -1,6 +1,6 @@
 """Residual section, zero-run coding (section kind 7): for residuals that are nearly all zero.
 
-At the bounds phcomp is used at, 90-99 % of the residual integers are 0 and nearly all others
+At the bounds phcomp is used at, nearly all residual integers are 0 and nearly all others
 are +-1. Coding the zeros as run lengths needs one range-coder symbol per nonzero value
 instead of one per four values, so decoding is several times faster at the same size: the
 run table is the exact i.i.d. model ``P(r zeros then v) = p0**r * p(v)``, derived in
@@ -29,15 +29,21 @@ WEIGHT_BITS = 12
 _ONE = 1 << 30  # fixed-point 1 of the run probabilities
 
 
-def weights_of(qr: np.ndarray) -> tuple[int, int, int, int]:
-    """Counts of 0, +1, -1 and anything else, scaled to a 12-bit total with each weight >= 1."""
+def value_counts(qr: np.ndarray) -> tuple[int, int, int, int]:
+    """How many residuals are 0, +1, -1 and anything else (what both the choice of coding and the
+    run weights need: counted once)."""
     n = qr.size
     pos = int(np.count_nonzero(qr == 1))
     neg = int(np.count_nonzero(qr == -1))
     zero = n - int(np.count_nonzero(qr))
-    counts = np.array([zero, pos, neg, n - zero - pos - neg], np.float64)
+    return zero, pos, neg, n - zero - pos - neg
+
+
+def weights_of(counts: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The value counts scaled to a 12-bit total, each weight >= 1."""
+    c = np.array(counts, np.float64)
     budget = (1 << WEIGHT_BITS) - 4
-    scaled = np.floor(counts * (budget / max(n, 1))) + 1
+    scaled = np.floor(c * (budget / max(c.sum(), 1))) + 1
     return tuple(int(v) for v in scaled)
 
 
@@ -57,16 +63,17 @@ def run_table(w0: int, wp: int, wn: int, wo: int) -> FreqTable:
     return FreqTable(freq.astype(np.uint32), 0)
 
 
-def suits(qr: np.ndarray) -> bool:
-    """Runs when they need fewer symbols than quads and values other than 0, +-1 are rare."""
-    nz = int(np.count_nonzero(qr))
-    ones = int(np.count_nonzero(np.abs(qr) == 1))
-    return nz * 4 <= qr.size and (nz - ones) * 16 <= nz
+def suits(counts: tuple[int, int, int, int]) -> bool:
+    """Runs (given ``value_counts``) when they need fewer symbols than quads and values other than
+    0, +-1 are rare."""
+    zero, pos, neg, other = counts
+    nz = pos + neg + other
+    return nz * 4 <= zero + nz and other * 16 <= nz
 
 
-def encode(qr: np.ndarray) -> bytes:
+def encode(qr: np.ndarray, counts: tuple[int, int, int, int] | None = None) -> bytes:
     flat = qr.reshape(-1)
-    w0, wp, wn, wo = weights_of(flat)
+    w0, wp, wn, wo = weights_of(counts if counts is not None else value_counts(flat))
     nz = np.flatnonzero(flat)
     vals = flat[nz].astype(np.int64)
     gaps = np.diff(nz, prepend=-1) - 1  # zeros before each nonzero value
