@@ -149,7 +149,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                               ("hidden", a.hidden), ("depth", a.depth), ("normalize", a.normalize), ("l1", a.l1),
                               ("l1_map", a.l1_map), ("step", a.step),
                               ("epochs", a.epochs), ("device", a.device), ("beta", a.beta), ("lam", a.lam),
-                              ("restarts", a.restarts))
+                              ("restarts", a.restarts), ("basis", a.basis))
             if v is not None}
     if a.observable:
         physics = {}
@@ -160,13 +160,17 @@ def cmd_train(a: argparse.Namespace) -> int:
             except ValueError:
                 raise PhcompError(f"--observable {item!r}: gamma must be a number") from None
         opts["physics"] = physics
-    if a.kind == "linear" and {"latent", "hidden", "depth", "normalize", "l1", "l1_map", "step", "epochs", "device",
+    if a.kind in ("linear", "separable") and {"latent", "hidden", "depth", "normalize", "l1", "l1_map", "step", "epochs", "device",
                                "physics"} & set(opts):
         raise PhcompError("--latent/--hidden/--depth/--normalize/--l1/--l1-map/--step/--epochs/--device/--observable "
                           "are options of "
-                          "--kind sparse-ae (the linear kind is fitted, not trained by gradient)")
-    if a.kind != "linear" and {"rank", "step_factor"} & set(opts):
-        raise PhcompError("--rank/--step-factor are options of --kind linear")
+                          f"--kind sparse-ae (the {a.kind} kind is fitted, not trained by gradient)")
+    if a.kind != "linear" and "rank" in opts:
+        raise PhcompError("--rank is an option of --kind linear")
+    if a.kind not in ("linear", "separable") and "step_factor" in opts:
+        raise PhcompError("--step-factor is an option of --kind linear and separable")
+    if a.kind != "separable" and "basis" in opts:
+        raise PhcompError("--basis is an option of --kind separable")
     if a.kind != "ved" and {"beta", "lam"} & set(opts):
         raise PhcompError("--beta/--lam are options of --kind ved")
     if a.kind != "sparse-ae" and {"l1", "l1_map", "depth", "normalize", "restarts"} & set(opts):
@@ -430,11 +434,14 @@ def build_parser() -> argparse.ArgumentParser:
         "'phcomp decompress' finds it by the id recorded in each chunk."))
     t.add_argument("inputs", nargs="+", help=".npy training arrays")
     t.add_argument("-o", "--output", required=True, help="model file (or directory: <id>.phcm inside)")
-    t.add_argument("--kind", default="linear", choices=["linear", "sparse-ae", "ved"],
-                   help="linear: block PCA (numpy, seconds); sparse-ae: sparse L1 autoencoder (torch); ved: variational "
+    t.add_argument("--kind", default="linear", choices=["linear", "separable", "sparse-ae", "ved"],
+                   help="linear: block PCA (numpy, seconds); separable: one basis per axis over large blocks "
+                   "(numpy, seconds; smooth fields: docs/families.md); sparse-ae: sparse L1 autoencoder (torch); ved: variational "
                    "encoder-decoder with a dense latent (torch) (default linear)")
     t.add_argument("--block", help="block shape over the trailing dims, e.g. 8,8,8 (default: 8^3 for volumes, "
-                   "16x16 for images, 64 for 1-D)")
+                   "16x16 for images, 64 for 1-D; separable: 16^3, 64x64, 256)")
+    t.add_argument("--basis", choices=["dct", "pca"], help="separable: per-axis basis, the DCT-II or the "
+                   "eigenvectors of the training data along each axis (default dct)")
     t.add_argument("--rank", type=int, help="latent size (default: full rank = block size)")
     t.add_argument("--groups", type=int, help="channel groups with their own entropy tables (default 32)")
     t.add_argument("--max-blocks", type=int, help="training blocks sampled (default 200000)")

@@ -65,6 +65,88 @@ class LinearEncoder:
         return (x - self.mean) @ self.matrix
 
 
+class SeparableIntDecoder:
+    """``separable_int``: a block is the tensor product of one integer basis per axis.
+
+    The latents q (variance-ranked channels) are scattered by ``order`` into the coefficient
+    array c (block shape), then x = mean + (c x_0 A_0 x_1 A_1 ... ) * (step * 2**-(shift * ndim)),
+    where x_i contracts axis i with the integer matrix A_i (coefficient -> position). Every
+    stage is a float64 GEMM on integers whose partial sums stay below 2**53 (``q_limit``), so
+    each intermediate is an exact integer and the result is the same on every machine. The
+    stages are bounded one after another: |stage t| <= q_limit * prod of the axes' largest
+    column sums up to t.
+    """
+
+    kind = "separable_int"
+
+    def __init__(self, axes: list[np.ndarray], order: np.ndarray, mean: np.ndarray, shift: int) -> None:
+        if not 1 <= len(axes) <= 4 or any(a.ndim != 2 or a.shape[0] != a.shape[1] or a.dtype.kind != "i" for a in axes):
+            raise PhcompError("corrupt model: separable decoder needs 1 to 4 square integer matrices")
+        self.block = tuple(int(a.shape[0]) for a in axes)
+        self.d = int(np.prod(self.block))
+        self.k = self.d
+        if order.shape != (self.d,) or order.dtype.kind != "i" or mean.shape != (self.d,):
+            raise PhcompError("corrupt model: separable decoder order/mean do not match its axes")
+        if not np.array_equal(np.sort(order.astype(np.int64)), np.arange(self.d)):
+            raise PhcompError("corrupt model: separable decoder order is not a permutation")
+        if not 0 <= shift <= 30:
+            raise PhcompError("corrupt model: decoder shift out of range")
+        growth = 1
+        for a in axes:
+            a64 = np.abs(a.astype(np.int64))
+            if int(a64.max(initial=0)) >= 2**31:
+                raise PhcompError("corrupt model: decoder weights too large for exact arithmetic")
+            growth *= max(int(a64.sum(axis=0).max(initial=0)), 1)
+        # the last stage is the largest: |q| * prod(column sums) < 2**53
+        self.q_limit = int(min(EXACT // growth - 1, 2**31 - 1))
+        if self.q_limit < 1:
+            raise PhcompError("corrupt model: decoder weights too large for exact arithmetic")
+        self.axes = [a.astype(np.float64) for a in axes]
+        self.order = order.astype(np.intp)
+        self.mean = mean.astype(np.float64)
+        self.shift = shift
+
+    def __call__(self, q: np.ndarray, step: float) -> np.ndarray:
+        if q.size and int(np.abs(q).max()) > self.q_limit:
+            raise PhcompError("corrupt latent section: latent value outside the exact range")
+        n = len(q)
+        c = np.zeros((n, self.d), np.float64)
+        c[:, self.order] = q
+        x = c
+        nd = len(self.block)
+        for i in range(nd - 1, -1, -1):  # last axis first: a plain GEMM on contiguous rows
+            b = self.block[i]
+            inner = int(np.prod(self.block[i + 1 :]))
+            if inner == 1:
+                x = x.reshape(-1, b) @ self.axes[i]
+            else:
+                x = np.matmul(self.axes[i].T, x.reshape(-1, b, inner))
+        x = x.reshape(n, self.d)
+        x *= step * 2.0 ** (-self.shift * nd)
+        x += self.mean
+        return x
+
+
+class SeparableEncoder:
+    """Float encoder (not part of the exactness contract): the exact inverse of each axis's
+    integer basis, so the coefficients are those of the decoder's own (near-orthonormal) basis."""
+
+    kind = "separable"
+
+    def __init__(self, inverses: list[np.ndarray], order: np.ndarray, mean: np.ndarray) -> None:
+        self.inverses = [a.astype(np.float64) for a in inverses]
+        self.block = tuple(int(a.shape[0]) for a in inverses)
+        self.order = order.astype(np.intp)
+        self.mean = mean.astype(np.float64)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        c = (x - self.mean).reshape((n,) + self.block)
+        for i, inv in enumerate(self.inverses):
+            c = np.moveaxis(np.tensordot(c, inv, axes=([i + 1], [0])), -1, i + 1)
+        return c.reshape(n, -1)[:, self.order]
+
+
 ACT_MAX = (1 << 15) - 1  # hidden activations are integers in [0, ACT_MAX] (ReLU, clipped)
 
 
@@ -161,14 +243,17 @@ def _int_array(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
     return a
 
 
-DECODERS = {"linear_int": LinearIntDecoder, "mlp_int": MLPIntDecoder}
-ENCODERS = {"linear": LinearEncoder, "mlp": MLPEncoder}
+DECODERS = {"linear_int": LinearIntDecoder, "mlp_int": MLPIntDecoder, "separable_int": SeparableIntDecoder}
+ENCODERS = {"linear": LinearEncoder, "mlp": MLPEncoder, "separable": SeparableEncoder}
 
 
 def build_decoder(spec: dict, arrays: dict[str, np.ndarray]):
     kind = spec.get("type")
     if kind == "linear_int":
         return LinearIntDecoder(_arr(arrays, "decoder.weight"), _arr(arrays, "decoder.mean"), int(spec["shift"]))
+    if kind == "separable_int":
+        axes = [_int_array(arrays, f"decoder.axis{i}") for i in range(int(spec.get("ndim", 0)))]
+        return SeparableIntDecoder(axes, _int_array(arrays, "decoder.order"), _arr(arrays, "decoder.mean"), int(spec["shift"]))
     if kind == "mlp_int":
         try:
             return MLPIntDecoder(arrays, spec)
@@ -185,6 +270,9 @@ def build_encoder(spec: dict, arrays: dict[str, np.ndarray]):
         return LinearEncoder(_arr(arrays, "encoder.matrix"), _arr(arrays, "encoder.mean"))
     if kind == "mlp":
         return MLPEncoder(arrays)
+    if kind == "separable":
+        inverses = [_arr(arrays, f"encoder.axis{i}.inverse") for i in range(int(spec.get("ndim", 0)))]
+        return SeparableEncoder(inverses, _arr(arrays, "decoder.order"), _arr(arrays, "encoder.mean"))
     raise PhcompError(f"model uses encoder type {kind!r}, unknown to this phcomp version")
 
 

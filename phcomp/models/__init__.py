@@ -8,11 +8,14 @@ import numpy as np
 from ..core.errors import PhcompError
 from ..core.model import Model, register_model
 
-KINDS = ("linear", "sparse-ae", "ved")
+KINDS = ("linear", "separable", "sparse-ae", "ved")
 
 
-def default_block(ndim: int) -> tuple[int, ...]:
-    """8^3 for volumes, 16^2 for images, 64 for 1-D signals (the calibrated defaults)."""
+def default_block(ndim: int, kind: str = "linear") -> tuple[int, ...]:
+    """8^3 for volumes, 16^2 for images, 64 for 1-D signals (the calibrated defaults); the
+    separable kind affords larger blocks: 16^3, 64^2, 256 (docs/families.md)."""
+    if kind == "separable":
+        return {1: (256,), 2: (64, 64)}.get(ndim, (16, 16, 16))
     return {1: (64,), 2: (16, 16)}.get(ndim, (8, 8, 8))
 
 
@@ -21,6 +24,8 @@ def train(data: Any, *, kind: str = "linear", block: tuple[int, ...] | None = No
 
     kind="linear" options: rank (default: full), groups (32), max_blocks (200000), seed (0),
     step_factor (1.0: latent step = 2*eps), default_rel (1e-3: the unbounded rate point), deadzone (0).
+    kind="separable" options: basis ("dct" | "pca": one basis per axis), groups, max_blocks, seed,
+    step_factor, default_rel, deadzone, as for linear; blocks of 16^3, 64^2 or 256 by default.
     kind="sparse-ae" (needs torch) options: latent (default: block size), hidden (256), depth (2: decoder
     hidden layers), l1 (1e-3, on z / step),
     l1_map ("identity" | "group"), step (0.02: latent step, the model's rate point), epochs (60),
@@ -38,12 +43,16 @@ def train(data: Any, *, kind: str = "linear", block: tuple[int, ...] | None = No
         if a.dtype.kind not in "fiu":
             raise PhcompError(f"training data must be numeric, got {a.dtype}")
     if block is None:
-        block = default_block(min(a.ndim for a in arrays))
+        block = default_block(min(a.ndim for a in arrays), kind)
     block = tuple(int(b) for b in block)
     if kind == "linear":
         from .linear import train_linear
 
         model = train_linear(arrays, block, **options)
+    elif kind == "separable":
+        from .separable import train_separable
+
+        model = train_separable(arrays, block, **options)
     elif kind == "sparse-ae":
         from .sparse_ae import train_sparse_ae
 

@@ -84,15 +84,29 @@ def train_linear(arrays: list[np.ndarray], block: tuple[int, ...], *, rank: int 
     basis *= np.sign(basis[idx, np.arange(k)])
     weight = np.rint(basis.T * 2.0**WEIGHT_SHIFT).astype(np.int32)
     coeffs = xc @ basis
-    tables, spec, ctx_edges = LatentTables.fit(coeffs, groups, seed)
     arrays_out = {"encoder.matrix": basis, "encoder.mean": mu, "decoder.weight": weight, "decoder.mean": mu}
-    arrays_out.update(pack_tables(tables))
-    arrays_out["tables.ctx_edges"] = ctx_edges
     q_limit = LinearIntDecoder(weight, mu, WEIGHT_SHIFT).q_limit
-    coef_bound = np.sqrt(d) * (1.0 + float(np.abs(mu).max()))
+    info = {"trained_on_blocks": int(len(x)), "explained_variance": [float(v) for v in evals[order][:8]]}
+    return assemble_model("linear", block, arrays_out, coeffs, {"type": "linear_int", "shift": WEIGHT_SHIFT},
+                          {"type": "linear"}, q_limit=q_limit, coef_bound=np.sqrt(d) * (1.0 + float(np.abs(mu).max())), groups=groups, seed=seed, step_factor=step_factor,
+                          default_rel=default_rel, deadzone=deadzone, calibrate=calibrate, arrays=arrays,
+                          info={**info, **(meta or {})})
+
+
+def assemble_model(kind: str, block: tuple[int, ...], arrays_out: dict[str, np.ndarray], coeffs: np.ndarray,
+                   decoder: dict, encoder: dict, *, q_limit: int, coef_bound: float, groups: int, seed: int,
+                   step_factor: float, default_rel: float, deadzone: float, calibrate: bool,
+                   arrays: list[np.ndarray], info: dict) -> Model:
+    """A transform model (linear or separable) from its arrays and its training coefficients
+    (variance-ranked channels): latent tables fitted, step factors calibrated on ``arrays``.
+    ``coef_bound`` bounds |coefficient| of any normalised block: the step never goes below the one
+    that would push a coefficient past the decoder's ``q_limit``."""
+    tables, spec, ctx_edges = LatentTables.fit(coeffs, groups, seed)
+    arrays_out = dict(arrays_out, **pack_tables(tables))
+    arrays_out["tables.ctx_edges"] = ctx_edges
     params = {
-        "decoder": {"type": "linear_int", "shift": WEIGHT_SHIFT},
-        "encoder": {"type": "linear"},
+        "decoder": decoder,
+        "encoder": encoder,
         "latent_coding": spec,
         "step_factor": float(step_factor),
         # the model's own rate point: the step a bound of default_rel of the range would use
@@ -100,9 +114,7 @@ def train_linear(arrays: list[np.ndarray], block: tuple[int, ...], *, rank: int 
         "min_step": float(coef_bound / q_limit * 1.01),
         "deadzone": float(deadzone),
     }
-    info = {"trained_on_blocks": int(len(x)), "explained_variance": [float(v) for v in evals[order][:8]]}
-    info.update(meta or {})
-    model = Model("linear", block, params, arrays_out, info)
+    model = Model(kind, block, params, arrays_out, info)
     if calibrate:
         from .calibrate import calibrate_steps
 
