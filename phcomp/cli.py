@@ -160,8 +160,8 @@ def cmd_train(a: argparse.Namespace) -> int:
             except ValueError:
                 raise PhcompError(f"--observable {item!r}: gamma must be a number") from None
         opts["physics"] = physics
-    if a.kind in ("linear", "separable") and {"latent", "hidden", "depth", "normalize", "l1", "l1_map", "step", "epochs", "device",
-                               "physics"} & set(opts):
+    if a.kind in ("linear", "separable") and {"latent", "hidden", "depth", "normalize", "l1", "l1_map", "step", "epochs",
+                                              "device", "physics"} & set(opts):
         raise PhcompError("--latent/--hidden/--depth/--normalize/--l1/--l1-map/--step/--epochs/--device/--observable "
                           "are options of "
                           f"--kind sparse-ae (the {a.kind} kind is fitted, not trained by gradient)")
@@ -436,8 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-o", "--output", required=True, help="model file (or directory: <id>.phcm inside)")
     t.add_argument("--kind", default="linear", choices=["linear", "separable", "sparse-ae", "ved"],
                    help="linear: block PCA (numpy, seconds); separable: one basis per axis over large blocks "
-                   "(numpy, seconds; smooth fields: docs/families.md); sparse-ae: sparse L1 autoencoder (torch); ved: variational "
-                   "encoder-decoder with a dense latent (torch) (default linear)")
+                   "(numpy, seconds; smooth fields: docs/families.md); sparse-ae: sparse L1 autoencoder (torch); "
+                   "ved: variational encoder-decoder with a dense latent (torch) (default linear)")
     t.add_argument("--block", help="block shape over the trailing dims, e.g. 8,8,8 (default: 8^3 for volumes, "
                    "16x16 for images, 64 for 1-D; separable: 16^3, 64x64, 256)")
     t.add_argument("--basis", choices=["dct", "pca"], help="separable: per-axis basis, the DCT-II or the "

@@ -68,8 +68,8 @@ class LinearEncoder:
 class SeparableIntDecoder:
     """``separable_int``: a block is the tensor product of one integer basis per axis.
 
-    The latents q (variance-ranked channels) are scattered by ``order`` into the coefficient
-    array c (block shape), then x = mean + (c x_0 A_0 x_1 A_1 ... ) * (step * 2**-(shift * ndim)),
+    The latents q (variance-ranked channels; channel j is coefficient ``order[j]`` of the block
+    in C order) are put back into the coefficient array c (block shape), then x = mean + (c x_0 A_0 x_1 A_1 ... ) * (step * 2**-(shift * ndim)),
     where x_i contracts axis i with the integer matrix A_i (coefficient -> position). Every
     stage is a float64 GEMM on integers whose partial sums stay below 2**53 (``q_limit``), so
     each intermediate is an exact integer and the result is the same on every machine. The
@@ -103,6 +103,7 @@ class SeparableIntDecoder:
             raise PhcompError("corrupt model: decoder weights too large for exact arithmetic")
         self.axes = [a.astype(np.float64) for a in axes]
         self.order = order.astype(np.intp)
+        self.position = np.argsort(self.order)  # natural coefficient index -> latent channel
         self.mean = mean.astype(np.float64)
         self.shift = shift
 
@@ -110,9 +111,7 @@ class SeparableIntDecoder:
         if q.size and int(np.abs(q).max()) > self.q_limit:
             raise PhcompError("corrupt latent section: latent value outside the exact range")
         n = len(q)
-        c = np.zeros((n, self.d), np.float64)
-        c[:, self.order] = q
-        x = c
+        x = np.take(q, self.position, axis=1).astype(np.float64)  # variance-ranked -> natural order
         nd = len(self.block)
         for i in range(nd - 1, -1, -1):  # last axis first: a plain GEMM on contiguous rows
             b = self.block[i]

@@ -87,10 +87,11 @@ def train_linear(arrays: list[np.ndarray], block: tuple[int, ...], *, rank: int 
     arrays_out = {"encoder.matrix": basis, "encoder.mean": mu, "decoder.weight": weight, "decoder.mean": mu}
     q_limit = LinearIntDecoder(weight, mu, WEIGHT_SHIFT).q_limit
     info = {"trained_on_blocks": int(len(x)), "explained_variance": [float(v) for v in evals[order][:8]]}
+    coef_bound = np.sqrt(d) * (1.0 + float(np.abs(mu).max()))
     return assemble_model("linear", block, arrays_out, coeffs, {"type": "linear_int", "shift": WEIGHT_SHIFT},
-                          {"type": "linear"}, q_limit=q_limit, coef_bound=np.sqrt(d) * (1.0 + float(np.abs(mu).max())), groups=groups, seed=seed, step_factor=step_factor,
-                          default_rel=default_rel, deadzone=deadzone, calibrate=calibrate, arrays=arrays,
-                          info={**info, **(meta or {})})
+                          {"type": "linear"}, q_limit=q_limit, coef_bound=coef_bound, groups=groups, seed=seed,
+                          step_factor=step_factor, default_rel=default_rel, deadzone=deadzone, calibrate=calibrate,
+                          arrays=arrays, info={**info, **(meta or {})})
 
 
 def assemble_model(kind: str, block: tuple[int, ...], arrays_out: dict[str, np.ndarray], coeffs: np.ndarray,
