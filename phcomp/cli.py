@@ -374,7 +374,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     if a.train:
         from .models import train
 
-        own = train(train_part, kind="linear", meta={"trained_on": f"grayscott3d {n}^3 even snapshots"})
+        own = train(train_part, kind="separable", meta={"trained_on": f"grayscott3d {n}^3 even snapshots"})
         print(f"trained model {own.id} ({own.kind}, block {'x'.join(map(str, own.block))}, "
               f"{own.nbytes / 1e6:.2f} MB) on the even snapshots {train_part.shape}")
         extra = run_bench(test_part, own, rels=a.rel, repeat=a.repeat, peers=False)
@@ -530,16 +530,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "models never saw), write the odd snapshots to an HDF5 file through the phcomp filter with "
                        "a shipped model (field3d: the volume default) and read them back with h5py (bound checked), then "
                        "compress them at each --rel and print ratio, max error, PSNR and speeds next to SZ3, ZFP "
-                       "and zstd (when installed). --train also fits a linear model on the even snapshots.")
+                       "and zstd (when installed). --train also fits a separable model on the even snapshots.")
     m.add_argument("--size", choices=["small", "medium"], default="medium", help="small: 32^3, medium: 64^3 (default)")
     m.add_argument("--rel", type=float, nargs="+", default=[1e-2, 1e-3, 1e-4], help="relative bounds")
     m.add_argument("--repeat", type=int, default=3, help="timed runs per codec (median reported)")
     m.add_argument("--no-peers", action="store_true", help="phcomp only")
     m.add_argument("--model", default="field3d",
-                   help="shipped role (field3d: 8^3 volume blocks, default; field: 2-D blocks, volumes read as slices), "
+                   help="shipped role (field3d: 16^3 volume blocks, default; field: 64x64 blocks, volumes read as slices), "
                    "model id or .phcm file")
     m.add_argument("--train", action="store_true",
-                   help="also train a linear model (8x8x8 blocks) on the even snapshots and compare")
+                   help="also train a separable model (16^3 blocks) on the even snapshots and compare")
     m.add_argument("-o", "--output", help="keep the HDF5 file here (default: a temporary file, removed)")
     m.set_defaults(func=cmd_demo)
 

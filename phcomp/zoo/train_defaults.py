@@ -1,9 +1,10 @@
 """Retrain the shipped default models reproducibly: python -m phcomp.zoo.train_defaults [--only ROLE ...]
 
 Fixed seeds and data sizes; writes phcomp/zoo/<id>.phcm and index.json (role -> file). The kind for each
-role is the one that wins on that data (docs/families.md, docs/sas_sparse.md): linear for fields ("field":
-2-D blocks, any gridded data; "field3d": 8^3 blocks for volumes) and for SAS curves at any bound ("sas");
-a sparse-ae for SAS curves at coarse bounds, rel >= 1e-2, its rate point ("sas-coarse").
+role is the one that wins on that data (docs/families.md, docs/sas_sparse.md): separable for fields
+("field": 64x64 blocks, any gridded data; "field3d": 16^3 blocks for volumes), linear for SAS curves at
+any bound ("sas"), a sparse-ae for SAS curves at coarse bounds, rel >= 1e-2, its rate point ("sas-coarse").
+Files of earlier defaults stay in the package (chunks name their model by id).
 """
 from __future__ import annotations
 
@@ -20,15 +21,14 @@ def _field():
     gs = grayscott3d(n=64, snapshots=8, seed=100)
     w = turb2d(n=128, snapshots=8, seed=100)
     p, _ = darcy2d(n=64, count=512, seed=100)
-    return train([gs.reshape(-1, 64, 64), w, p], kind="linear", block=(16, 16), seed=0,
+    return train([gs.reshape(-1, 64, 64), w, p], kind="separable", block=(64, 64), seed=0,
                  meta={"trained_on": "grayscott3d 8x64^3 (as 64^2 slices) + turb2d 8x128^2 + darcy2d 512x64^2, seed 100",
                        "role": "field"})
 
 
 def _field3d():
-    # 8^3 block PCA needs many blocks: with 4 training snapshots it trails what 16 give (docs/families.md)
     gs = grayscott3d(n=64, snapshots=32, seed=100)
-    return train(gs, kind="linear", block=(8, 8, 8), seed=0,
+    return train(gs, kind="separable", block=(16, 16, 16), seed=0,
                  meta={"trained_on": "grayscott3d 32x64^3, seed 100 (volumes; Gray-Scott is the only 3-D generator)",
                        "role": "field3d"})
 
