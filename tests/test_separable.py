@@ -133,3 +133,12 @@ def test_cli_trains_separable(tmp_path, gs_data, capsys):
     assert m.kind == "separable" and m.block == (8, 8, 8) and m.meta["basis"] == "pca"
     assert main(["train", str(tmp_path / "t.npy"), "-o", str(tmp_path / "x.phcm"), "--basis", "pca"]) != 0
     assert "--basis is an option of --kind separable" in capsys.readouterr().err
+
+
+def test_four_axes(gs_data):
+    """Blocks of 4 axes (the most a model may have) round-trip within the bound."""
+    x = np.stack([gs_data, gs_data[::-1]], axis=1)  # (4, 2, 24, 24, 24)
+    m = phcomp.train(x[:2], kind="separable", block=(2, 8, 8, 8), groups=8)
+    for rel in (1e-2, 1e-4):
+        y = phcomp.decompress(phcomp.compress(x[2:], m, rel=rel), m)
+        assert max_err(x[2:], y) <= rel * (x[2:].max() - x[2:].min())
