@@ -165,3 +165,39 @@ def test_escape_heavy_streams_decode():
     """Every quad escaped and every value outside the table: more escape entries than values."""
     q = (np.arange(1000, dtype=np.int32) % 7 - 3) * 100_000
     assert np.array_equal(residual.decode_residual(ck.SEC_RESIDUAL, residual._encode_quads(q), q.size), q)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-2**31, 2**31 - 1), max_size=300), st.sampled_from([0, 100, 40_000, 2**31 - 1]))
+def test_byte_planes_round_trip(values, clip):
+    v = np.array(values, np.int64)
+    if clip:
+        v = np.clip(v, -clip, clip)
+    width, frame = latent_dense.planes_frame(v)
+    top = max([2 * x if x >= 0 else -2 * x - 1 for x in v.tolist()], default=0)  # zigzag
+    assert width == (1 if top < 2**8 else 2 if top < 2**16 else 4)
+    assert np.array_equal(latent_dense.planes_values(frame, v.size, width), v)
+
+
+def test_repeating_blocks_take_byte_planes(model3d):
+    """Blocks that repeat each other (a volume's slices read by a 2-D model): zstd's matches beat one
+    range-coder step per value, so coder 3 stores the wide groups as byte planes, and decodes them."""
+    rng = np.random.default_rng(0)
+    k = model3d.latent_dim
+    base = np.rint(rng.standard_normal((4, k)) * 3000 * np.exp(-np.arange(k) / 30)).astype(np.int32)
+    q = np.tile(base, (50, 1))
+    w = ByteWriter()
+    w.u8(latent.DENSE_PLANES)
+    latent._ENCODERS[latent.DENSE_PLANES](w, q, 1.0, model3d.tables)
+    body = w.getvalue()
+    ngroups = model3d.tables.ngroups
+    modes = [body[3 + 3 * g + 2] for g in range(ngroups)]
+    assert any(m in latent_dense.PLANE_WIDTHS for m in modes)
+    assert np.array_equal(latent.decode_latents(body, len(q), k, model3d.tables), q)
+    assert len(latent.encode_latents(q, 1.0, model3d.tables)) <= len(body)
+    with pytest.raises(PhcompError):  # a damaged frame is caught by zstd's checks or the size checks
+        latent.decode_latents(body[:-5], len(q), k, model3d.tables)
+    bad = bytearray(body)
+    bad[3 + 2] = 3  # group 0: a byte width that does not exist
+    with pytest.raises(PhcompError, match="group mode"):
+        latent.decode_latents(bytes(bad), len(q), k, model3d.tables)

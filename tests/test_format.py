@@ -58,3 +58,25 @@ def test_header_layout_matches_spec(model3d, gs_data):
 
 def test_new_chunks_use_current_version(model3d, gs_data):
     assert phcomp.inspect_chunk(phcomp.compress(gs_data[1], model3d, rel=1e-2))["format_version"] == ck.FORMAT_VERSION
+
+
+ADDED = os.path.join(FIXTURES, "v1_additions")
+ADDED_INDEX = json.load(open(os.path.join(ADDED, "index.json")))
+
+
+@pytest.mark.parametrize("name", sorted(ADDED_INDEX["cases"]))
+def test_codings_added_within_v1_stay_frozen(name):
+    """Chunks of latent coder 3 (byte planes), residual section 7 and the separable_int decoder,
+    committed once (tests/fixtures/make_additions.py): same bits back, same codings inside."""
+    case = ADDED_INDEX["cases"][name]
+    model = phcomp.load_model(os.path.join(ADDED, f"{case['model']}.phcm"))
+    assert model.id == ADDED_INDEX["models"][case["model"]]
+    blob = open(os.path.join(ADDED, f"{name}.phc"), "rb").read()
+    expected = np.load(os.path.join(ADDED, f"{name}.expected.npy"))
+    y = phcomp.decompress(blob, model)
+    assert y.dtype == expected.dtype and np.array_equal(y.view(f"u{y.itemsize}"), expected.view(f"u{y.itemsize}"))
+    h = ck.parse_chunk(blob)
+    latent = h.sections[ck.SEC_LATENT]
+    ngroups = int.from_bytes(latent[1:3], "little")
+    assert latent[0] == 3 and any(latent[3 + 3 * g + 2] for g in range(ngroups))  # some group in byte planes
+    assert ck.SEC_RESIDUAL_RUNS in h.sections

@@ -8,15 +8,16 @@ from .bytes_io import ByteReader, ByteWriter
 from .errors import PhcompError
 from .tables import LatentTables
 
-DENSE, SPARSE, DENSE_ENDS = 0, 1, 2
+DENSE, SPARSE, DENSE_ENDS, DENSE_PLANES = 0, 1, 2, 3
 CODER_NAMES = {DENSE: "dense (per-group tables)", SPARSE: "sparse (index differences)",
-               DENSE_ENDS: "dense with block ends"}
+               DENSE_ENDS: "dense with block ends", DENSE_PLANES: "dense with block ends and byte planes"}
 _ENCODERS = {DENSE: latent_dense.encode,
              SPARSE: latent_sparse.encode,
-             DENSE_ENDS: lambda w, q, step, t: latent_dense.encode(w, q, step, t, ends=True)}
-# the encoder tries these and keeps the smaller; plain dense is only read (old chunks): with
-# block ends it is never more than a small table larger, and usually smaller and faster to decode
-TRIED = (DENSE_ENDS, SPARSE)
+             DENSE_ENDS: lambda w, q, step, t: latent_dense.encode(w, q, step, t, ends=True),
+             DENSE_PLANES: lambda w, q, step, t: latent_dense.encode(w, q, step, t, planes=True)}
+# the encoder tries these and keeps the smaller; coders 0 and 2 are only read (old chunks): 3
+# extends 2 (one mode byte per group) as 2 extends 0, and each is usually smaller and faster to decode
+TRIED = (DENSE_PLANES, SPARSE)
 
 
 def encode_latents(q: np.ndarray, step: float, tables: LatentTables) -> bytes:
@@ -38,6 +39,8 @@ def decode_latents(data: bytes, nblocks: int, k: int, tables: LatentTables) -> n
         q = latent_dense.decode(r, nblocks, tables)
     elif coder == DENSE_ENDS:
         q = latent_dense.decode(r, nblocks, tables, ends=True)
+    elif coder == DENSE_PLANES:
+        q = latent_dense.decode(r, nblocks, tables, planes=True)
     elif coder == SPARSE:
         q = latent_sparse.decode(r, nblocks, k, tables)
     else:
