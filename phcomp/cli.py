@@ -415,8 +415,10 @@ def cmd_models(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(rows, indent=2))
         return 0
+    wr = max((len(r["role"]) for r in rows), default=0)
+    wb = max((len("x".join(map(str, r["block"]))) for r in rows), default=0)
     for r in rows:
-        print(f"{r['role']:6s} {r['id']}  {r['kind']:9s} block {'x'.join(map(str, r['block'])):8s} "
+        print(f"{r['role']:{wr}s} {r['id']}  {r['kind']:9s} block {'x'.join(map(str, r['block'])):{wb}s} "
               f"{r['bytes'] / 1e6:5.2f} MB  {r['trained_on']}")
     return 0
 

@@ -91,9 +91,9 @@ def test_latent_coders_round_trip(model3d, data):
     step = data.draw(st.sampled_from([1e-4, 1e-2, 1.0]))
     for coder, enc in latent._ENCODERS.items():
         w = ByteWriter()
-        w.u8(coder)
-        enc(w, q, step, tables)
-        back = latent.decode_latents(w.getvalue(), len(q), model3d.latent_dim, tables)
+        written = enc(w, q, step, tables)
+        assert written == coder or (coder, written) == (latent.DENSE_PLANES, latent.DENSE_ENDS)
+        back = latent.decode_latents(bytes([written]) + w.getvalue(), len(q), model3d.latent_dim, tables)
         assert np.array_equal(back, q), latent.CODER_NAMES[coder]
 
 
@@ -187,9 +187,8 @@ def test_repeating_blocks_take_byte_planes(model3d):
     base = np.rint(rng.standard_normal((4, k)) * 3000 * np.exp(-np.arange(k) / 30)).astype(np.int32)
     q = np.tile(base, (50, 1))
     w = ByteWriter()
-    w.u8(latent.DENSE_PLANES)
-    latent._ENCODERS[latent.DENSE_PLANES](w, q, 1.0, model3d.tables)
-    body = w.getvalue()
+    assert latent._ENCODERS[latent.DENSE_PLANES](w, q, 1.0, model3d.tables) == latent.DENSE_PLANES
+    body = bytes([latent.DENSE_PLANES]) + w.getvalue()
     ngroups = model3d.tables.ngroups
     modes = [body[3 + 3 * g + 2] for g in range(ngroups)]
     assert any(m in latent_dense.PLANE_WIDTHS for m in modes)

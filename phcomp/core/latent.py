@@ -11,12 +11,33 @@ from .tables import LatentTables
 DENSE, SPARSE, DENSE_ENDS, DENSE_PLANES = 0, 1, 2, 3
 CODER_NAMES = {DENSE: "dense (per-group tables)", SPARSE: "sparse (index differences)",
                DENSE_ENDS: "dense with block ends", DENSE_PLANES: "dense with block ends and byte planes"}
-_ENCODERS = {DENSE: latent_dense.encode,
-             SPARSE: latent_sparse.encode,
-             DENSE_ENDS: lambda w, q, step, t: latent_dense.encode(w, q, step, t, ends=True),
-             DENSE_PLANES: lambda w, q, step, t: latent_dense.encode(w, q, step, t, planes=True)}
-# the encoder tries these and keeps the smaller; coders 0 and 2 are only read (old chunks): 3
-# extends 2 (one mode byte per group) as 2 extends 0, and each is usually smaller and faster to decode
+
+
+def _dense(w: ByteWriter, q: np.ndarray, step: float, t: LatentTables) -> int:
+    latent_dense.encode(w, q, step, t)
+    return DENSE
+
+
+def _sparse(w: ByteWriter, q: np.ndarray, step: float, t: LatentTables) -> int:
+    latent_sparse.encode(w, q, step, t)
+    return SPARSE
+
+
+def _dense_ends(w: ByteWriter, q: np.ndarray, step: float, t: LatentTables) -> int:
+    latent_dense.encode(w, q, step, t, ends=True)
+    return DENSE_ENDS
+
+
+def _dense_planes(w: ByteWriter, q: np.ndarray, step: float, t: LatentTables) -> int:
+    # when no group is worth byte planes, the body is exactly coder 2's (no mode bytes to pay)
+    return DENSE_PLANES if latent_dense.encode(w, q, step, t, planes=True) else DENSE_ENDS
+
+
+# each writes a coder's body and returns the coder id it wrote
+_ENCODERS = {DENSE: _dense, SPARSE: _sparse, DENSE_ENDS: _dense_ends, DENSE_PLANES: _dense_planes}
+# the encoder tries these and keeps the smaller; coders 0 and 2 are only read (old chunks) or written
+# by coder 3's encoder: 3 extends 2 (one mode byte per group) as 2 extends 0, and each is usually
+# smaller and faster to decode
 TRIED = (DENSE_PLANES, SPARSE)
 
 
@@ -24,9 +45,8 @@ def encode_latents(q: np.ndarray, step: float, tables: LatentTables) -> bytes:
     best = None
     for coder in TRIED:
         w = ByteWriter()
-        w.u8(coder)
-        _ENCODERS[coder](w, q, step, tables)
-        b = w.getvalue()
+        written = _ENCODERS[coder](w, q, step, tables)
+        b = bytes([written]) + w.getvalue()
         if best is None or len(b) < len(best):
             best = b
     return best

@@ -19,7 +19,8 @@ On smooth data most blocks end early, so fewer symbols are coded and decoded.
 With ``planes`` (coder "dense-planes"; implies ends), each group also has a mode byte: 0 codes
 it as above, 1, 2 or 4 stores its values instead as zigzagged unsigned integers of that many
 bytes, split into byte planes (all lowest bytes first) and compressed as one zstd frame after
-the range-coded stream. The encoder takes whichever is smaller for each group. Wide groups
+the range-coded stream. The encoder takes, for each group, whichever is smaller (the range
+coder's side by its ideal code length, good to about 0.1 %). Wide groups
 (many bits per value) gain most: zstd's Huffman stage decodes them far faster than one range
 coder step per value, at about the same size, and smaller where blocks repeat each other
 (e.g. the slices of a volume read by a 2-D model).
@@ -125,7 +126,9 @@ def planes_values(frame: bytes, n: int, width: int) -> np.ndarray:
 
 
 def encode(w: ByteWriter, q: np.ndarray, step: float, tables: LatentTables, ends: bool = False,
-           planes: bool = False) -> None:
+           planes: bool = False) -> bool:
+    """Write the body; with ``planes``, returns whether any group took byte planes (if none did,
+    the body is written without mode bytes, i.e. as coder 2's)."""
     enc = Encoder()
     e = tables.group_edges
     end = block_ends(q, e) if ends or planes else None
@@ -142,6 +145,7 @@ def encode(w: ByteWriter, q: np.ndarray, step: float, tables: LatentTables, ends
         plan.append((level, shift, mode))
         frames.append(frame if mode else b"")
         _add_activity(act, q, e[g], e[g + 1])
+    planes = any(mode for _, _, mode in plan)
     w.u16(tables.ngroups)
     for level, shift, mode in plan:
         w.i8(level)
@@ -174,6 +178,7 @@ def encode(w: ByteWriter, q: np.ndarray, step: float, tables: LatentTables, ends
     for frame in frames:
         if frame:
             w.blob(frame)
+    return planes
 
 
 def decode(r: ByteReader, nblocks: int, tables: LatentTables, ends: bool = False, planes: bool = False) -> np.ndarray:
