@@ -145,12 +145,12 @@ def encode(w: ByteWriter, q: np.ndarray, step: float, tables: LatentTables, ends
         plan.append((level, shift, mode))
         frames.append(frame if mode else b"")
         _add_activity(act, q, e[g], e[g + 1])
-    planes = any(mode for _, _, mode in plan)
+    with_modes = any(mode for _, _, mode in plan)
     w.u16(tables.ngroups)
     for level, shift, mode in plan:
         w.i8(level)
         w.u8(shift)
-        if planes:
+        if with_modes:
             w.u8(mode)
     if end is not None:
         end_table = FreqTable.fit(end, 0, tables.ngroups)
@@ -178,7 +178,7 @@ def encode(w: ByteWriter, q: np.ndarray, step: float, tables: LatentTables, ends
     for frame in frames:
         if frame:
             w.blob(frame)
-    return planes
+    return with_modes
 
 
 def decode(r: ByteReader, nblocks: int, tables: LatentTables, ends: bool = False, planes: bool = False) -> np.ndarray:
