@@ -51,7 +51,8 @@ def gs_training_size() -> list[str]:
         for rel in RELS:
             r, rs, sz = (bench_phcomp(test, lin, rel, 0)["ratio"], bench_phcomp(test, sep, rel, 0)["ratio"],
                          bench_sz3(test, rel, 0)["ratio"])
-            lines.append(f"| {snaps // 2} / {snaps // 2} | {rel:g} | {r:.2f} | {rs:.2f} | {sz:.2f} | {r / sz:.2f} | {rs / sz:.2f} |")
+            lines.append(f"| {snaps // 2} / {snaps // 2} | {rel:g} | {r:.2f} | {rs:.2f} | {sz:.2f} | "
+                         f"{r / sz:.2f} | {rs / sz:.2f} |")
     return lines
 
 
@@ -100,8 +101,9 @@ Regenerate with `python docs/make_families.py` ({time.time() - t0:.0f} s here; o
 per codec, so speeds are rough). Data: `grayscott3d(n=64, snapshots=8)`, `sas(n=16000)` (log10 I),
 `turb2d(n=128, snapshots=8)`, `darcy2d(n=64, count=512)` (pressure), seed 0; every model is
 trained on the even snapshots / samples and measured on the odd ones. Blocks: 8^3, 256, 16^2,
-16^2 for linear and sparse-ae; the separable kind's defaults (16^3, 256, 64^2, 64^2). SZ3 and ZFP get their best layout (natural, or samples stacked along one axis). Model
-sizes are reported separately, not in the ratio.
+16^2 for linear and sparse-ae; the separable kind's defaults (16^3, 256, 64^2, 64^2). SZ3 and
+ZFP get their best layout (natural, or samples stacked along one axis). Model sizes are reported
+separately, not in the ratio.
 
 {chr(10).join(lines)}
 
@@ -131,9 +133,10 @@ The "by" column says which kind wins each family and bound. A sparse-ae is train
 latent step (its rate point; for SAS the one for rel 1e-2, see docs/sas_sparse.md, which also
 compares bits/value at equal PSNR without a bound); at tighter bounds the residual has to carry
 the rest, and a transform kind (linear: block PCA; separable: one basis per axis over a larger
-block; both with per-group, per-context range coding), whose latent step follows the bound, wins. The sparse-ae of the field families uses the training
-defaults (step 0.02, l1 1e-3; 150 epochs with early stopping), not tuned per family. The targets
-are those of the trained-compressor work.
+block; both with per-group, per-context range coding), whose latent step follows the bound,
+wins. The sparse-ae of the field families uses the training defaults (step 0.02, l1 1e-3; 150
+epochs with early stopping), not tuned per family. The targets are those of the
+trained-compressor work.
 """
     (HERE / "families.md").write_text(text)
     print(text)

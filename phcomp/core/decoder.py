@@ -69,12 +69,12 @@ class SeparableIntDecoder:
     """``separable_int``: a block is the tensor product of one integer basis per axis.
 
     The latents q (variance-ranked channels; channel j is coefficient ``order[j]`` of the block
-    in C order) are put back into the coefficient array c (block shape), then x = mean + (c x_0 A_0 x_1 A_1 ... ) * (step * 2**-(shift * ndim)),
-    where x_i contracts axis i with the integer matrix A_i (coefficient -> position). Every
-    stage is a float64 GEMM on integers whose partial sums stay below 2**53 (``q_limit``), so
-    each intermediate is an exact integer and the result is the same on every machine. The
-    stages are bounded one after another: |stage t| <= q_limit * prod of the axes' largest
-    column sums up to t.
+    in C order) are put back into the coefficient array c (block shape), then
+    x = mean + (c x_0 A_0 x_1 A_1 ... ) * (step * 2**-(shift * ndim)), where x_i contracts axis i
+    with the integer matrix A_i (coefficient -> position). Every stage is a float64 GEMM on
+    integers whose partial sums stay below 2**53 (``q_limit``: |q| times the product of the axes'
+    largest column sums), so each intermediate is an exact integer and the result is the same on
+    every machine.
     """
 
     kind = "separable_int"
