@@ -242,10 +242,6 @@ def _int_array(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
     return a
 
 
-DECODERS = {"linear_int": LinearIntDecoder, "mlp_int": MLPIntDecoder, "separable_int": SeparableIntDecoder}
-ENCODERS = {"linear": LinearEncoder, "mlp": MLPEncoder, "separable": SeparableEncoder}
-
-
 def build_decoder(spec: dict, arrays: dict[str, np.ndarray]):
     kind = spec.get("type")
     if kind == "linear_int":

@@ -66,6 +66,17 @@ def sample_blocks(arrays: Iterable[np.ndarray], block: tuple[int, ...], max_bloc
     return np.concatenate(out)
 
 
+def principal_axes(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues of a covariance, largest first, and their eigenvectors as columns, each with its
+    largest entry positive (so training is reproducible across LAPACKs)."""
+    evals, evecs = np.linalg.eigh(cov)
+    order = np.argsort(evals)[::-1]
+    basis = evecs[:, order]
+    idx = np.argmax(np.abs(basis), axis=0)
+    basis *= np.sign(basis[idx, np.arange(basis.shape[1])])
+    return evals[order], basis
+
+
 def train_linear(arrays: list[np.ndarray], block: tuple[int, ...], *, rank: int | None = None, groups: int = 32,
                  max_blocks: int = 200_000, seed: int = 0, step_factor: float = 1.0, default_rel: float = 1e-3,
                  deadzone: float = 0.0, calibrate: bool = True, meta: dict | None = None) -> Model:
@@ -76,17 +87,13 @@ def train_linear(arrays: list[np.ndarray], block: tuple[int, ...], *, rank: int 
         raise PhcompError(f"rank must be in 1..{d}, got {rank}")
     mu = x.mean(axis=0)
     xc = x - mu
-    evals, evecs = np.linalg.eigh(xc.T @ xc / max(len(x) - 1, 1))
-    order = np.argsort(evals)[::-1][:k]
-    basis = evecs[:, order]
-    # fix each column's sign (largest entry positive) so training is reproducible across LAPACKs
-    idx = np.argmax(np.abs(basis), axis=0)
-    basis *= np.sign(basis[idx, np.arange(k)])
+    evals, basis = principal_axes(xc.T @ xc / max(len(x) - 1, 1))
+    basis = basis[:, :k]
     weight = np.rint(basis.T * 2.0**WEIGHT_SHIFT).astype(np.int32)
     coeffs = xc @ basis
     arrays_out = {"encoder.matrix": basis, "encoder.mean": mu, "decoder.weight": weight, "decoder.mean": mu}
     q_limit = LinearIntDecoder(weight, mu, WEIGHT_SHIFT).q_limit
-    info = {"trained_on_blocks": int(len(x)), "explained_variance": [float(v) for v in evals[order][:8]]}
+    info = {"trained_on_blocks": int(len(x)), "explained_variance": [float(v) for v in evals[:8]]}
     coef_bound = np.sqrt(d) * (1.0 + float(np.abs(mu).max()))
     return assemble_model("linear", block, arrays_out, coeffs, {"type": "linear_int", "shift": WEIGHT_SHIFT},
                           {"type": "linear"}, q_limit=q_limit, coef_bound=coef_bound, groups=groups, seed=seed,

@@ -3,7 +3,7 @@ the core's exact ``separable_int`` decoder.
 
 A full block PCA needs a d x d matrix and many training blocks, so its blocks stay small
 (8^3): it cannot use the correlation of smooth fields across block borders. One basis per
-axis costs only sum(B_i^2) numbers, so blocks of 16^3 or 32^2 are cheap to store and to
+axis costs only sum(B_i^2) numbers, so blocks of 16^3 or 64^2 are cheap to store and to
 decode (sum(B_i) multiply-adds per value instead of d). The per-axis bases are the DCT-II
 ("dct", the default: nothing to estimate) or the eigenvectors of the covariance of training
 fibres along each axis ("pca"). What is trained either way: the ranking of the d coefficients
@@ -19,7 +19,7 @@ import numpy as np
 from ..core.decoder import SeparableEncoder, SeparableIntDecoder
 from ..core.errors import PhcompError
 from ..core.model import Model
-from .linear import assemble_model, sample_blocks
+from .linear import assemble_model, principal_axes, sample_blocks
 
 BASES = ("dct", "pca")
 MAX_SHIFT = 20  # basis entries to 2**-20 when the block is small enough to afford it
@@ -37,13 +37,8 @@ def dct_basis(n: int) -> np.ndarray:
 
 def pca_axis_basis(blocks: np.ndarray, axis: int) -> np.ndarray:
     """Rows: eigenvectors of the covariance of the training fibres along ``axis``, by variance."""
-    b = blocks.shape[axis + 1]
-    fibres = np.moveaxis(blocks, axis + 1, -1).reshape(-1, b)
-    evals, evecs = np.linalg.eigh(fibres.T @ fibres / max(len(fibres), 1))
-    basis = evecs[:, np.argsort(evals)[::-1]]
-    idx = np.argmax(np.abs(basis), axis=0)  # sign fix: reproducible across LAPACKs
-    basis *= np.sign(basis[idx, np.arange(b)])
-    return basis.T
+    fibres = np.moveaxis(blocks, axis + 1, -1).reshape(-1, blocks.shape[axis + 1])
+    return principal_axes(fibres.T @ fibres / max(len(fibres), 1))[1].T
 
 
 def _integer_axes(bases: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
