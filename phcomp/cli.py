@@ -149,7 +149,8 @@ def cmd_train(a: argparse.Namespace) -> int:
                               ("hidden", a.hidden), ("depth", a.depth), ("normalize", a.normalize), ("l1", a.l1),
                               ("l1_map", a.l1_map), ("step", a.step),
                               ("epochs", a.epochs), ("device", a.device), ("beta", a.beta), ("lam", a.lam),
-                              ("restarts", a.restarts), ("basis", a.basis))
+                              ("restarts", a.restarts), ("basis", a.basis), ("ndim", a.ndim),
+                              ("weights", a.weights))
             if v is not None}
     if a.observable:
         physics = {}
@@ -165,6 +166,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise PhcompError("--latent/--hidden/--depth/--normalize/--l1/--l1-map/--step/--epochs/--device/--observable "
                           "are options of "
                           f"--kind sparse-ae (the {a.kind} kind is fitted, not trained by gradient)")
+    if a.kind != "interp" and {"ndim", "weights"} & set(opts):
+        raise PhcompError("--ndim/--weights are options of --kind interp")
+    if a.kind == "interp" and {"groups", "max_blocks", "step_factor", "latent", "hidden", "depth", "normalize", "l1",
+                               "l1_map", "step", "epochs", "device", "physics", "basis", "rank"} & set(opts):
+        raise PhcompError("--kind interp takes --ndim, --weights and --seed (it has no blocks, latents or training loop)")
     if a.kind != "linear" and "rank" in opts:
         raise PhcompError("--rank is an option of --kind linear")
     if a.kind not in ("linear", "separable") and "step_factor" in opts:
@@ -436,14 +442,21 @@ def build_parser() -> argparse.ArgumentParser:
         "'phcomp decompress' finds it by the id recorded in each chunk."))
     t.add_argument("inputs", nargs="+", help=".npy training arrays")
     t.add_argument("-o", "--output", required=True, help="model file (or directory: <id>.phcm inside)")
-    t.add_argument("--kind", default="linear", choices=["linear", "separable", "sparse-ae", "ved"],
+    t.add_argument("--kind", default="linear", choices=["linear", "separable", "interp", "sparse-ae", "ved"],
                    help="linear: block PCA (numpy, seconds); separable: one basis per axis over large blocks "
-                   "(numpy, seconds; smooth fields: docs/families.md); sparse-ae: sparse L1 autoencoder (torch); "
+                   "(numpy, seconds; smooth fields: docs/families.md); interp: multilevel interpolation with trained "
+                   "weights and context tables (numpy, seconds; smooth volumes at tight bounds); "
+                   "sparse-ae: sparse L1 autoencoder (torch); "
                    "ved: variational encoder-decoder with a dense latent (torch) (default linear)")
     t.add_argument("--block", help="block shape over the trailing dims, e.g. 8,8,8 (default: 8^3 for volumes, "
                    "16x16 for images, 64 for 1-D; separable: 16^3, 64x64, 256)")
     t.add_argument("--basis", choices=["dct", "pca"], help="separable: per-axis basis, the DCT-II or the "
                    "eigenvectors of the training data along each axis (default dct)")
+    t.add_argument("--ndim", type=int, help="interp: trailing axes interpolated, the others are independent items "
+                   "(default: the length of --block, else min(3, ndim of the data))")
+    t.add_argument("--weights", choices=["auto", "fit", "lagrange"], help="interp: interpolation weights fitted per "
+                   "stride (least absolute deviation), the 7th-order Lagrange ones, or auto: whichever codes the "
+                   "training data shorter (default auto)")
     t.add_argument("--rank", type=int, help="latent size (default: full rank = block size)")
     t.add_argument("--groups", type=int, help="channel groups with their own entropy tables (default 32)")
     t.add_argument("--max-blocks", type=int, help="training blocks sampled (default 200000)")

@@ -3,17 +3,17 @@
     offset size
     0      4    magic b"\\x89PHC"
     4      2    u16 format version (1)
-    6      1    u8 mode: 0 lossless, 1 latent only (no bound), 2 error-bounded
+    6      1    u8 mode: 0 lossless, 1 latent only (no bound), 2 error-bounded, 3 interpolation
     7      1    u8 flags (reserved, 0)
     8      1    u8 dtype: 1 float32, 2 float64; 3-6 int8-int64, 7-10 uint8-uint64 (lossless only)
     9      1    u8 ndim (0..8)
     10     2    u16 reserved (0)
     12     8    model id: 8 bytes = 16 hex digits of the model's sha256 prefix (zeros: no model)
     20     8*n  u64 shape
-    ...    8    f64 eps      (absolute bound; 0 unless mode 2)
+    ...    8    f64 eps      (absolute bound; 0 unless mode 2 or 3)
     ...    8    f64 mid      (chunk normalisation x_n = (x - mid) / half)
     ...    8    f64 half
-    ...    8    f64 step     (latent quantiser step in normalised units)
+    ...    8    f64 step     (latent quantiser step in normalised units; mode 3: grid unit)
     ...    1    u8 number of sections S
     ...    9*S  per section: u8 kind, u64 length
     ...         section payloads, in table order
@@ -35,12 +35,15 @@ MAGIC = b"\x89PHC"
 FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 MODE_LOSSLESS, MODE_LATENT, MODE_BOUNDED = 0, 1, 2
-MODE_NAMES = {MODE_LOSSLESS: "lossless", MODE_LATENT: "latent-only", MODE_BOUNDED: "error-bounded"}
+MODE_INTERP = 3  # error-bounded by multilevel interpolation (readers before it reject the mode)
+MODE_NAMES = {MODE_LOSSLESS: "lossless", MODE_LATENT: "latent-only", MODE_BOUNDED: "error-bounded",
+              MODE_INTERP: "error-bounded (interpolation)"}
 SEC_LATENT, SEC_RESIDUAL, SEC_NONFINITE, SEC_EXCEPTIONS, SEC_RAW, SEC_CHECKS = 1, 2, 3, 4, 5, 6
 SEC_RESIDUAL_RUNS = 7  # the residual as zero runs (readers before it reject such chunks by section kind)
+SEC_INTERP = 8  # mode 3's interpolation residuals (phcomp/core/interp.py)
 SECTION_NAMES = {SEC_LATENT: "latent", SEC_RESIDUAL: "residual", SEC_NONFINITE: "nonfinite",
                  SEC_EXCEPTIONS: "exceptions", SEC_RAW: "raw", SEC_CHECKS: "checks",
-                 SEC_RESIDUAL_RUNS: "residual (zero runs)"}
+                 SEC_RESIDUAL_RUNS: "residual (zero runs)", SEC_INTERP: "interpolation"}
 RESIDUAL_KINDS = (SEC_RESIDUAL, SEC_RESIDUAL_RUNS)
 DTYPE_CODES = {1: np.dtype("<f4"), 2: np.dtype("<f8"),
                # integers: lossless mode only (for codec hosts such as numcodecs that hand over any array)
@@ -150,6 +153,12 @@ def parse_chunk(data: bytes | bytearray | memoryview) -> ChunkHeader:
 
 
 def _check_values(h: ChunkHeader) -> None:
+    if h.mode == MODE_INTERP:
+        if not (np.isfinite(h.mid) and np.isfinite(h.eps) and h.eps > 0 and np.isfinite(h.step) and h.step > 0):
+            raise PhcompError("corrupt chunk: bad bound, offset or grid unit")
+        if SEC_INTERP not in h.sections or h.model_id == NO_MODEL:
+            raise PhcompError("corrupt chunk: interpolation section or model id missing")
+        return
     if h.mode != MODE_LOSSLESS:
         if not (np.isfinite(h.mid) and np.isfinite(h.half) and h.half > 0 and np.isfinite(h.step) and h.step > 0):
             raise PhcompError("corrupt chunk: bad normalisation or step")

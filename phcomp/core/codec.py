@@ -6,6 +6,7 @@ from typing import Callable
 import numpy as np
 
 from . import chunk as ck
+from . import interp
 from .checks import MAX_TIGHTEN, TIGHTEN, UNBOUNDED_START, Check, encode_record, evaluate
 from .blocking import Blocking
 from .errors import PhcompError
@@ -169,6 +170,9 @@ def _encode(x: np.ndarray, rng: tuple[float, float] | None, eps: float | None, m
                               "or phcomp.load_model(path), or use abs=0 for lossless")
     lo, hi = rng
     mid, half = lo / 2 + hi / 2, hi / 2 - lo / 2
+    if model.predictive:
+        return _encode_interp(x, mid, half, eps if eps is not None else float(model.params["default_rel"]) * 2 * half,
+                              model, progress)
     if model.params.get("normalization") == "fixed":
         # a nonlinear decoder only knows the value range it was trained on: every chunk uses the
         # model's (mid, half), written in the header as usual, whatever the chunk's own range
@@ -233,6 +237,48 @@ def _encode(x: np.ndarray, rng: tuple[float, float] | None, eps: float | None, m
     return out
 
 
+def _encode_interp(x: np.ndarray, mid: float, half: float, eps: float, model: Model,
+                   progress: Progress | None) -> bytes:
+    """Mode 3: values on the grid eps / 2**D, coded by the model's interpolation predictor."""
+    bits = interp.grid_bits(half, eps)
+    if bits < 2:  # a bound below ~2**-38 of the range: the grid would overflow; lossless is as small
+        return _lossless(x)
+    delta = eps / 2.0**bits
+    items, sp = interp.split_shape(x.shape, model.decoder.ndim)
+    v = x.astype(np.float64).reshape((items,) + sp)
+    fin = np.isfinite(v)
+    v -= mid
+    v /= delta
+    v[~fin] = 0.0
+    body, rec = interp.encode(v, model.decoder, bits)
+    y = _from_grid(rec, mid, delta, x.dtype)
+    with np.errstate(invalid="ignore"):
+        bad = fin & ~(np.abs(y.astype(np.float64) - x.reshape(y.shape)) <= eps)
+    h = ck.ChunkHeader(ck.MODE_INTERP, x.dtype.newbyteorder("<"), x.shape, model.id, eps, mid, max(half, 1e-300), delta)
+    h.sections[ck.SEC_INTERP] = body
+    flat = x.reshape(-1)
+    for kind, where in ((ck.SEC_EXCEPTIONS, bad), (ck.SEC_NONFINITE, ~fin)):
+        pos = np.flatnonzero(where.reshape(-1))
+        if pos.size:
+            h.sections[kind] = encode_points(pos, flat[pos])
+    if progress:
+        progress(x.size)
+    out = ck.pack_chunk(h)
+    if len(out) > LOSSLESS_CHECK * x.nbytes:
+        lossless = _lossless(x)
+        if len(lossless) <= len(out):
+            return lossless
+    return out
+
+
+def _from_grid(rec: np.ndarray, mid: float, delta: float, dtype) -> np.ndarray:
+    """Grid units -> values, the same elementwise float64 operations in encoder and decoder."""
+    y = rec.astype(np.float64)
+    y *= delta
+    y += mid
+    return y.astype(dtype)
+
+
 def _reconstruct_blocks(model: Model, q: np.ndarray, step: float, mid: float, half: float) -> np.ndarray:
     """The exact decoder path in block layout, shared by the encoder (for residuals) and decompress
     (elementwise operations give the same bits in either layout)."""
@@ -263,6 +309,27 @@ def decompress(data, model: Model | None = None, *, out: np.ndarray | None = Non
         model = find_model(h.model_id)
     elif model.id != h.model_id:
         raise PhcompError(f"chunk was written with model {h.model_id}, but model {model.id} was given")
+    if (h.mode == ck.MODE_INTERP) != model.predictive:
+        raise PhcompError(f"chunk mode {ck.MODE_NAMES[h.mode]} does not match model kind {model.kind}")
+    if h.mode == ck.MODE_INTERP:
+        items, sp = interp.split_shape(h.shape, model.decoder.ndim)
+        rec, bits = interp.decode(h.sections[ck.SEC_INTERP], (items,) + sp, model.decoder)
+        if h.step != h.eps / 2.0**bits:
+            raise PhcompError("corrupt chunk: grid unit does not match the bound")
+        flat[:] = _from_grid(rec, h.mid, h.step, h.dtype).reshape(-1)
+        del rec
+        if progress:
+            progress(h.size)
+    else:
+        _decode_blocks(h, model, result, progress)
+    for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):
+        if kind in h.sections:
+            pos, vals = decode_points(h.sections[kind], h.size, h.dtype, ck.SECTION_NAMES[kind])
+            flat[pos] = vals
+    return result
+
+
+def _decode_blocks(h: ck.ChunkHeader, model: Model, result: np.ndarray, progress: Progress | None) -> None:
     blocking = Blocking(h.shape, model.block)
     q = decode_latents(h.sections[ck.SEC_LATENT], blocking.nblocks, model.latent_dim, model.tables)
     qr = None
@@ -280,8 +347,3 @@ def decompress(data, model: Model | None = None, *, out: np.ndarray | None = Non
         rv[s.b0 : s.b1, s.r0 * b0 : s.r1 * b0] = blocking.from_blocks(acc, s)
         if progress:
             progress(s.nelems)
-    for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):
-        if kind in h.sections:
-            pos, vals = decode_points(h.sections[kind], h.size, h.dtype, ck.SECTION_NAMES[kind])
-            flat[pos] = vals
-    return result

@@ -21,9 +21,11 @@ def inspect_chunk(data: bytes) -> dict[str, Any]:
         "ratio": raw / len(data) if len(data) else 0.0,
         "sections": {ck.SECTION_NAMES[k]: len(v) for k, v in h.sections.items()},
     }
-    if h.mode == ck.MODE_BOUNDED:
+    if h.mode in (ck.MODE_BOUNDED, ck.MODE_INTERP):
         info["abs_bound"] = h.eps
-    if h.mode != ck.MODE_LOSSLESS:
+    if h.mode == ck.MODE_INTERP:
+        info["grid_unit"] = h.step
+    elif h.mode != ck.MODE_LOSSLESS:
         info["latent_step"] = h.step
         info["latent_coder"] = latent_coder(h.sections[ck.SEC_LATENT])
     if ck.SEC_CHECKS in h.sections:

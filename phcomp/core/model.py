@@ -10,6 +10,7 @@ import numpy as np
 
 from . import container
 from .decoder import build_decoder, build_encoder
+from .interp import build_interp
 from .errors import ModelNotFoundError, PhcompError
 from .tables import LatentTables, unpack_tables
 
@@ -28,10 +29,16 @@ class Model:
         self._header, self._payload = container.build(kind, self.block, params, arrays, self.meta)
         self._bytes: bytes | None = None
         self.id = container.model_id(self._header, self._payload)
+        tables = unpack_tables(arrays["tables.freq"], arrays["tables.index"]) if "tables.index" in arrays else []
+        # an interp model predicts values from decoded neighbours: no blocks, latents or encoder
+        self.predictive = params.get("decoder", {}).get("type") == "interp_int"
         self._check()
+        if self.predictive:
+            self.decoder = build_interp(params["decoder"], arrays, tables)
+            self.encoder = self.tables = None
+            return
         self.decoder = build_decoder(params.get("decoder", {}), arrays)
         self.encoder = build_encoder(params.get("encoder", {}), arrays)
-        tables = unpack_tables(arrays["tables.freq"], arrays["tables.index"]) if "tables.index" in arrays else []
         self.tables = LatentTables(tables, params["latent_coding"], arrays.get("tables.ctx_edges", np.zeros(0)))
         if self.tables.group_edges[-1] != self.latent_dim:
             raise PhcompError("corrupt model: table groups do not cover the latent")
@@ -39,7 +46,9 @@ class Model:
     def _check(self) -> None:
         if not self.block or len(self.block) > 4 or min(self.block) < 1 or int(np.prod(self.block)) > 1 << 16:
             raise PhcompError(f"model block shape {self.block} is not supported")
-        for key in ("decoder", "encoder", "latent_coding", "default_step", "step_factor"):
+        required = ("decoder", "default_rel") if self.predictive else \
+            ("decoder", "encoder", "latent_coding", "default_step", "step_factor")
+        for key in required:
             if key not in self.params:
                 raise PhcompError(f"corrupt model: parameter {key!r} missing")
 

@@ -8,7 +8,7 @@ import numpy as np
 from ..core.errors import PhcompError
 from ..core.model import Model, register_model
 
-KINDS = ("linear", "separable", "sparse-ae", "ved")
+KINDS = ("linear", "separable", "interp", "sparse-ae", "ved")
 
 
 def default_block(ndim: int, kind: str = "linear") -> tuple[int, ...]:
@@ -26,6 +26,9 @@ def train(data: Any, *, kind: str = "linear", block: tuple[int, ...] | None = No
     step_factor (1.0: latent step = 2*eps), default_rel (1e-3: the unbounded rate point), deadzone (0).
     kind="separable" options: basis ("dct" | "pca": one basis per axis), groups, max_blocks, seed,
     step_factor, default_rel, deadzone, as for linear; blocks of 16^3, 64^2 or 256 by default.
+    kind="interp" options: ndim (interpolated trailing axes; default len(block) if given, else
+    min(3, ndim of the data)), weights ("auto" | "fit" | "lagrange"), classes (4 stride classes),
+    rels (bounds the tables are fitted at), max_values, seed, default_rel (1e-3: used without a bound).
     kind="sparse-ae" (needs torch) options: latent (default: block size), hidden (256), depth (2: decoder
     hidden layers), l1 (1e-3, on z / step),
     l1_map ("identity" | "group"), step (0.02: latent step, the model's rate point), epochs (60),
@@ -42,6 +45,11 @@ def train(data: Any, *, kind: str = "linear", block: tuple[int, ...] | None = No
     for a in arrays:
         if a.dtype.kind not in "fiu":
             raise PhcompError(f"training data must be numeric, got {a.dtype}")
+    if kind == "interp":
+        from .interp import train_interp
+
+        ndim = int(options.pop("ndim", len(block) if block else min(3, min(a.ndim for a in arrays))))
+        return register_model(train_interp(arrays, ndim, **options))
     if block is None:
         block = default_block(min(a.ndim for a in arrays), kind)
     block = tuple(int(b) for b in block)

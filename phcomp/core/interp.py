@@ -1,0 +1,276 @@
+"""Predictive coding by multilevel interpolation ("interp" models): exact integer arithmetic
+and the chunk section (mode 3, section 8; docs/format.md, "Interpolation chunks").
+
+Every value lives on an integer grid of unit ``delta = eps / 2**D``: ``v = (x - mid) / delta``.
+The trailing ``ndim`` axes of a chunk are refined coarse to fine, like SZ3's interpolation:
+the origin of each item (leading axes are independent items) is predicted as 0; then for
+strides s = 2**(L-1) .. 1 and each axis in turn, the points at odd multiples of s along that
+axis are predicted from 8 known points along it (offsets -7s, -5s, .., +7s, reflected at the
+borders) with the model's integer weights for that stride, ``p1 = (sum w_i n_i + 2**15) >> 16``.
+
+Interpolation errors of smooth fields vary smoothly across the other axes (neighbouring errors
+correlate at 0.9 and more on Gray-Scott), so each axis pass is split into *sub-passes* by
+the parity (even / odd multiple of s) of the earlier axes, fewest odd first. A point odd along
+earlier axes O adds to p1 the mean decoded error ``e = rec - p1`` of its 2 |O| neighbours at
++-s along those axes, which an earlier sub-pass decoded: ``pred = p1 + floor((sum e + k/2) / k)``.
+
+The encoder sends ``q = rint((v - pred) / Q)`` with ``Q = 2**(D+1) - 2`` and both sides
+continue from ``rec = pred + q * Q``, so |v - rec| <= Q / 2 < 2**D: the bound holds by
+construction (the final cast to float32/64 is checked, and rare misses are stored exactly).
+Each q is range-coded with the model's table for its context: the stride class and four
+activities in grid units, binned at Q * 2**e for the model's exponents e: |p1 - ((n_-1 + n_+1)
+>> 1)| (curvature), |n_-1 - n_+1| (slope), |pred - p1| (the correction; -1 for uncorrected
+points, which so get bins of their own) and |e(n_-1)| + |e(n_+1)| (how well the two nearest
+known points were predicted at their own level). Contexts are in units of Q, so one set of
+tables serves every bound.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from .bytes_io import ByteReader, ByteWriter
+from .errors import PhcompError
+from .rangecoder import Encoder, FreqTable, read_stream, write_stream
+
+TAPS = np.array([-7, -5, -3, -1, 1, 3, 5, 7])
+WEIGHT_SHIFT = 16
+WEIGHT_ABS_SUM_MAX = 1 << 18  # with |rec| <= REC_LIMIT every partial sum stays below 2**61
+MAX_GRID_BITS = 10
+MAGNITUDE_BITS = 40  # |v| <= 2**40 grid units: D shrinks for bounds that tight, then lossless
+REC_LIMIT = 1 << 42
+Q_LIMIT = 1 << 40  # |v - pred| / Q stays below this for |v| <= 2**40, so q is never clipped
+ACTIVITIES = 4
+SLAB_VALUES = 1 << 22  # items are coded in groups of about this many values (memory, not format)
+
+
+class InterpSpec:
+    """An interp model's decoder side: integer weights per stride class, context exponents, tables."""
+
+    def __init__(self, weights: np.ndarray, exps: list[list[int]], tables: list[FreqTable], ndim: int) -> None:
+        self.weights = np.asarray(weights, dtype=np.int64)
+        self.exps = [[int(e) for e in x] for x in exps]
+        self.tables = tables
+        self.ndim = int(ndim)
+        self.k = 0  # no latent: Model.latent_dim
+        if self.weights.ndim != 2 or self.weights.shape[1] != TAPS.size or len(self.weights) < 1:
+            raise PhcompError("corrupt model: interpolation weights must be (classes, 8)")
+        if int(np.abs(self.weights).sum(axis=1).max()) > WEIGHT_ABS_SUM_MAX:
+            raise PhcompError("corrupt model: interpolation weights too large for exact arithmetic")
+        if not 1 <= self.ndim <= 4:
+            raise PhcompError(f"corrupt model: interpolation over {self.ndim} axes")
+        if len(self.exps) != ACTIVITIES or any(x != sorted(x) or any(not -64 <= e <= 24 for e in x) for x in self.exps):
+            raise PhcompError("corrupt model: bad context exponents")
+        if len(tables) != self.ntables:
+            raise PhcompError(f"corrupt model: {len(tables)} tables for {self.ntables} interpolation contexts")
+
+    @property
+    def classes(self) -> int:
+        return len(self.weights)
+
+    @property
+    def ntables(self) -> int:
+        return self.classes * math.prod(len(x) + 1 for x in self.exps)
+
+    def edges(self, qstep: int) -> list[np.ndarray]:
+        """Context edges in grid units: Q * 2**e, rounded down (exact integer arithmetic)."""
+        return [np.array([qstep << e if e >= 0 else qstep >> min(-e, 62) for e in x], np.int64) for x in self.exps]
+
+    def context(self, cls: int, acts: tuple[np.ndarray, ...], edges: list[np.ndarray]) -> np.ndarray:
+        c = np.full(acts[0].shape, cls, np.int64)
+        for a, e in zip(acts, edges):
+            c = c * (e.size + 1) + np.searchsorted(e, a, side="right")
+        return c
+
+
+def grid_bits(half: float, eps: float) -> int:
+    """D for a chunk: 10, fewer when |v| would pass 2**40; below 2 the chunk goes lossless."""
+    return min(MAX_GRID_BITS, MAGNITUDE_BITS - math.ceil(math.log2(max(half / eps, 1.0)) + 1e-9))
+
+
+def passes(shape: tuple[int, ...]):
+    """(level, stride, axis, correction axes, per-axis target indices), coarse to fine, for
+    the spatial ``shape``: per level and axis, the sub-passes by parity of the earlier axes."""
+    levels = max([math.ceil(math.log2(n)) for n in shape if n > 1], default=0)
+    for lv in range(levels - 1, -1, -1):
+        s = 1 << lv
+        for ax in range(len(shape)):
+            for odd in sorted(itertools.product((0, 1), repeat=ax), key=sum):
+                idx = [np.arange(s, n, 2 * s) if a == ax or (a < ax and odd[a]) else np.arange(0, n, 2 * s)
+                       for a, n in enumerate(shape)]
+                if all(i.size for i in idx):
+                    yield lv, s, ax, [a for a in range(ax) if odd[a]], idx
+
+
+def _neighbours(rec: np.ndarray, s: int, ax: int, idx: list[np.ndarray], taps=TAPS) -> list[np.ndarray]:
+    """The known points along ``ax`` at ``taps`` times s from each target (odd multiples),
+    reflected into the known lattice [0, last multiple of 2s] (flattened, items first)."""
+    n = rec.shape[1 + ax]
+    last = (n - 1) // (2 * s) * (2 * s)
+    out = []
+    for o in taps:
+        j = np.abs(idx[ax] + o * s)
+        j = np.where(j > last, 2 * last - j, j)
+        ii = list(idx)
+        ii[ax] = np.clip(j, 0, last)
+        out.append(rec[(slice(None),) + np.ix_(*ii)].reshape(-1))
+    return out
+
+
+def _correction(err: np.ndarray, s: int, axes: list[int], idx: list[np.ndarray]) -> np.ndarray:
+    """Rounded mean of the decoded errors at +-s along each correction axis (the upper
+    neighbour past the border is replaced by the lower one)."""
+    acc = None
+    for a in axes:
+        n = err.shape[1 + a]
+        for o in (-s, s):
+            j = idx[a] + o
+            ii = list(idx)
+            ii[a] = np.where(j > n - 1, idx[a] - s, j)
+            e = err[(slice(None),) + np.ix_(*ii)].reshape(-1)
+            acc = e.copy() if acc is None else acc + e
+    k = 2 * len(axes)
+    return (acc + k // 2) // k
+
+
+def _predict(nb: list[np.ndarray], w: np.ndarray) -> np.ndarray:
+    acc = nb[0] * w[0]
+    for i in range(1, TAPS.size):
+        acc += nb[i] * w[i]
+    acc += 1 << (WEIGHT_SHIFT - 1)
+    return acc >> WEIGHT_SHIFT
+
+
+def _item_groups(items: int, per_item: int):
+    step = max(1, SLAB_VALUES // max(per_item, 1))
+    for i in range(0, items, step):
+        yield i, min(items, i + step)
+
+
+def split_shape(shape: tuple[int, ...], ndim: int) -> tuple[int, tuple[int, ...]]:
+    """(items, spatial shape): the trailing ``ndim`` axes are interpolated, the rest are items."""
+    sp = tuple(shape[len(shape) - min(ndim, len(shape)):])
+    items = int(np.prod(shape[: len(shape) - len(sp)], dtype=np.int64))
+    return items, sp
+
+
+class _Pass:
+    """One sub-pass of one group of items: prediction and context from decoded points."""
+
+    def __init__(self, spec: InterpSpec, rec, err, lv, s, ax, axes, idx, edges):
+        self.cls = min(lv, spec.classes - 1)
+        nb = _neighbours(rec, s, ax, idx)
+        self.p1 = _predict(nb, spec.weights[self.cls])
+        m = TAPS.size // 2
+        corr = _correction(err, s, axes, idx) if axes else np.zeros_like(self.p1)
+        self.pred = self.p1 + corr
+        en = _neighbours(err, s, ax, idx, TAPS[m - 1 : m + 1])
+        acts = (np.abs(self.p1 - ((nb[m - 1] + nb[m]) >> 1)), np.abs(nb[m - 1] - nb[m]),
+                # uncorrected points get activity -1: below every edge, bins of their own
+                np.abs(corr) if axes else np.full(corr.shape, -1, np.int64),
+                np.abs(en[0]) + np.abs(en[1]))
+        self.ctx = spec.context(self.cls, acts, edges)
+        self.sel = (slice(None),) + np.ix_(*idx)
+        self.shape = (rec.shape[0],) + tuple(i.size for i in idx)
+
+    def store(self, rec, err, r) -> None:
+        rec[self.sel] = r.reshape(self.shape)
+        err[self.sel] = (r - self.p1).reshape(self.shape)
+
+
+def encode(v: np.ndarray, spec: InterpSpec, bits: int) -> tuple[bytes, np.ndarray]:
+    """Section body for the grid values ``v`` (float64, shape (items,) + spatial) and the
+    reconstruction ``rec`` (int64 grid units) the decoder will produce."""
+    enc = Encoder()
+
+    def emit(ctx: np.ndarray, q: np.ndarray) -> None:
+        _code(ctx, lambda sel, t: enc.encode(q[sel], t), spec)
+    rec = quantize(v, spec, bits, emit)
+    w = ByteWriter()
+    w.u8(bits)
+    write_stream(w, enc)
+    return w.getvalue(), rec
+
+
+def quantize(v: np.ndarray, spec: InterpSpec, bits: int, emit) -> np.ndarray:
+    """The encoder's closed loop: ``emit(ctx, q)`` per sub-pass (the origins first, in the
+    last context), in coding order; returns the reconstruction in grid units. Training uses
+    it to collect the symbols its tables are fitted on."""
+    qstep = (1 << (bits + 1)) - 2
+    edges = spec.edges(qstep)
+    rec = np.zeros(v.shape, np.int64)
+    sp = v.shape[1:]
+    for i0, i1 in _item_groups(v.shape[0], int(np.prod(sp))):
+        vs, rs = v[i0:i1], rec[i0:i1]
+        err = np.zeros_like(rs)
+        origin = (slice(None),) + (0,) * len(sp)
+        q0 = np.rint(vs[origin] / qstep).astype(np.int64).reshape(-1)
+        rs[origin] = (q0 * qstep).reshape(rs[origin].shape)
+        emit(np.full(q0.size, spec.ntables - 1), q0)
+        for lv, s, ax, axes, idx in passes(sp):
+            p = _Pass(spec, rs, err, lv, s, ax, axes, idx, edges)
+            q = np.rint((vs[p.sel].reshape(-1) - p.pred) / qstep).astype(np.int64)
+            p.store(rs, err, p.pred + q * qstep)
+            emit(p.ctx, q)
+    return rec
+
+
+def _code(ctx: np.ndarray, fn, spec: InterpSpec) -> None:
+    """Symbols of one sub-pass go context by context (ascending), in target order within one."""
+    order = np.argsort(ctx, kind="stable")
+    sc = ctx[order]
+    cuts = np.flatnonzero(np.diff(sc)) + 1
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, sc.size]):
+        fn(order[a:b], spec.tables[int(sc[a])])
+
+
+def decode(body: bytes, shape: tuple[int, ...], spec: InterpSpec) -> tuple[np.ndarray, int]:
+    """Grid values ``rec`` (int64, shape (items,) + spatial) and D from a section body."""
+    r = ByteReader(body)
+    bits = r.u8()
+    if not 2 <= bits <= MAX_GRID_BITS:
+        raise PhcompError(f"corrupt interpolation section: grid bits {bits}")
+    qstep = (1 << (bits + 1)) - 2
+    edges = spec.edges(qstep)
+    rec = np.zeros(shape, np.int64)
+    dec = read_stream(r, rec.size)
+    r.expect_end()
+    sp = shape[1:]
+    for i0, i1 in _item_groups(shape[0], int(np.prod(sp))):
+        rs = rec[i0:i1]
+        err = np.zeros_like(rs)
+        origin = (slice(None),) + (0,) * len(sp)
+        rs[origin] = (_checked(dec.decode(i1 - i0, spec.tables[spec.ntables - 1])) * qstep).reshape(rs[origin].shape)
+        for lv, s, ax, axes, idx in passes(sp):
+            p = _Pass(spec, rs, err, lv, s, ax, axes, idx, edges)
+            q = np.empty(p.pred.size, np.int64)
+
+            def take(sel, t, q=q):
+                q[sel] = dec.decode(sel.size, t)
+            _code(p.ctx, take, spec)
+            r = p.pred + _checked(q) * qstep
+            if r.size and int(np.abs(r).max()) > REC_LIMIT:
+                raise PhcompError("corrupt interpolation section: value outside the grid")
+            p.store(rs, err, r)
+    dec.finish()
+    return rec, bits
+
+
+def _checked(q: np.ndarray) -> np.ndarray:
+    """Decoded q within what an encoder writes (so q * Q cannot overflow)."""
+    if q.size and int(np.abs(q).max()) > Q_LIMIT:
+        raise PhcompError("corrupt interpolation section: quantized value out of range")
+    return q
+
+
+def build_interp(spec: dict, arrays: dict[str, np.ndarray], tables: list[FreqTable]) -> InterpSpec:
+    """The ``interp_int`` decoder of a model: spec {"type", "ndim", "context_exps"}, array
+    ``decoder.weights`` (classes x 8 int64) and the model's tables."""
+    if "decoder.weights" not in arrays:
+        raise PhcompError("corrupt model: array 'decoder.weights' missing")
+    try:
+        return InterpSpec(arrays["decoder.weights"], [list(x) for x in spec["context_exps"]], tables, int(spec["ndim"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise PhcompError(f"corrupt model: interpolation decoder spec ({e!r})") from None
