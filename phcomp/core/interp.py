@@ -43,7 +43,8 @@ MAGNITUDE_BITS = 40  # |v| <= 2**40 grid units: D shrinks for bounds that tight,
 REC_LIMIT = 1 << 42
 Q_LIMIT = 1 << 40  # |v - pred| / Q stays below this for |v| <= 2**40, so q is never clipped
 ACTIVITIES = 4
-SLAB_VALUES = 1 << 22  # items are coded in groups of about this many values (memory, not format)
+SLAB_VALUES = 1 << 22  # the encoder codes items in groups of about this many values (bounds memory);
+# the group size is written in the section, so it is the encoder's choice, not a format constant
 
 
 class InterpSpec:
@@ -143,10 +144,13 @@ def _predict(nb: list[np.ndarray], w: np.ndarray) -> np.ndarray:
     return acc >> WEIGHT_SHIFT
 
 
-def _item_groups(items: int, per_item: int):
-    step = max(1, SLAB_VALUES // max(per_item, 1))
-    for i in range(0, items, step):
-        yield i, min(items, i + step)
+def group_items(per_item: int) -> int:
+    return max(1, SLAB_VALUES // max(per_item, 1))
+
+
+def _item_groups(items: int, group: int):
+    for i in range(0, items, group):
+        yield i, min(items, i + group)
 
 
 def split_shape(shape: tuple[int, ...], ndim: int) -> tuple[int, tuple[int, ...]]:
@@ -187,14 +191,16 @@ def encode(v: np.ndarray, spec: InterpSpec, bits: int) -> tuple[bytes, np.ndarra
 
     def emit(ctx: np.ndarray, q: np.ndarray) -> None:
         _code(ctx, lambda sel, t: enc.encode(q[sel], t), spec)
-    rec = quantize(v, spec, bits, emit)
+    group = group_items(int(np.prod(v.shape[1:])))
+    rec = quantize(v, spec, bits, emit, group)
     w = ByteWriter()
     w.u8(bits)
+    w.u64(group)
     write_stream(w, enc)
     return w.getvalue(), rec
 
 
-def quantize(v: np.ndarray, spec: InterpSpec, bits: int, emit) -> np.ndarray:
+def quantize(v: np.ndarray, spec: InterpSpec, bits: int, emit, group: int) -> np.ndarray:
     """The encoder's closed loop: ``emit(ctx, q)`` per sub-pass (the origins first, in the
     last context), in coding order; returns the reconstruction in grid units. Training uses
     it to collect the symbols its tables are fitted on."""
@@ -202,7 +208,7 @@ def quantize(v: np.ndarray, spec: InterpSpec, bits: int, emit) -> np.ndarray:
     edges = spec.edges(qstep)
     rec = np.zeros(v.shape, np.int64)
     sp = v.shape[1:]
-    for i0, i1 in _item_groups(v.shape[0], int(np.prod(sp))):
+    for i0, i1 in _item_groups(v.shape[0], group):
         vs, rs = v[i0:i1], rec[i0:i1]
         err = np.zeros_like(rs)
         origin = (slice(None),) + (0,) * len(sp)
@@ -232,13 +238,16 @@ def decode(body: bytes, shape: tuple[int, ...], spec: InterpSpec) -> tuple[np.nd
     bits = r.u8()
     if not 2 <= bits <= MAX_GRID_BITS:
         raise PhcompError(f"corrupt interpolation section: grid bits {bits}")
+    group = r.u64()
+    if group < 1:
+        raise PhcompError("corrupt interpolation section: item group of 0")
     qstep = (1 << (bits + 1)) - 2
     edges = spec.edges(qstep)
     rec = np.zeros(shape, np.int64)
     dec = read_stream(r, rec.size)
     r.expect_end()
     sp = shape[1:]
-    for i0, i1 in _item_groups(shape[0], int(np.prod(sp))):
+    for i0, i1 in _item_groups(shape[0], group):
         rs = rec[i0:i1]
         err = np.zeros_like(rs)
         origin = (slice(None),) + (0,) * len(sp)
