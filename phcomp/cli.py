@@ -188,7 +188,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir() and not a.force:
         raise PhcompError(f"{out} exists; pass --force to overwrite")
     written = model.save(out)
-    msg = f"model {model.id} ({model.kind}, block {model.block}, {model.nbytes} bytes) -> {written}"
+    msg = f"model {model.id} ({model.kind}, {model.layout}, {model.nbytes} bytes) -> {written}"
     if not a.no_install:
         msg += f"\n  installed in {core.install_model(model)} (decompress finds it by id)"
     print(msg)
@@ -352,7 +352,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
         d = grayscott3d(n=n, snapshots=snaps, seed=0, progress=bar.update)
     train_part, test_part = d[0::2], d[1::2]
     model = _load_model(a.model)
-    print(f"model {a.model}: {model.id} ({model.kind}, block {'x'.join(map(str, model.block))}, "
+    print(f"model {a.model}: {model.id} ({model.kind}, {model.layout}, "
           f"{model.nbytes / 1e6:.2f} MB, trained on {model.meta.get('trained_on', '?')})")
     print(f"data: Gray-Scott U, {test_part.shape} {test_part.dtype} ({test_part.nbytes / 1e6:.1f} MB), seed 0")
 
@@ -380,8 +380,9 @@ def cmd_demo(a: argparse.Namespace) -> int:
     if a.train:
         from .models import train
 
-        own = train(train_part, kind="separable", meta={"trained_on": f"grayscott3d {n}^3 even snapshots"})
-        print(f"trained model {own.id} ({own.kind}, block {'x'.join(map(str, own.block))}, "
+        kind = "interp" if model.kind == "interp" else "separable"  # the fitted kinds train in seconds
+        own = train(train_part, kind=kind, meta={"trained_on": f"grayscott3d {n}^3 even snapshots"})
+        print(f"trained model {own.id} ({own.kind}, {own.layout}, "
               f"{own.nbytes / 1e6:.2f} MB) on the even snapshots {train_part.shape}")
         extra = run_bench(test_part, own, rels=a.rel, repeat=a.repeat, peers=False)
         for r in extra:
@@ -422,9 +423,9 @@ def cmd_models(a: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     wr = max((len(r["role"]) for r in rows), default=0)
-    wb = max((len("x".join(map(str, r["block"]))) for r in rows), default=0)
+    wb = max((len(r["layout"]) for r in rows), default=0)
     for r in rows:
-        print(f"{r['role']:{wr}s} {r['id']}  {r['kind']:9s} block {'x'.join(map(str, r['block'])):{wb}s} "
+        print(f"{r['role']:{wr}s} {r['id']}  {r['kind']:9s} {r['layout']:{wb}s} "
               f"{r['bytes'] / 1e6:5.2f} MB  {r['trained_on']}")
     return 0
 
@@ -545,16 +546,19 @@ def build_parser() -> argparse.ArgumentParser:
                        "models never saw), write the odd snapshots to an HDF5 file through the phcomp filter with "
                        "a shipped model (field3d: the volume default) and read them back with h5py (bound checked), then "
                        "compress them at each --rel and print ratio, max error, PSNR and speeds next to SZ3, ZFP "
-                       "and zstd (when installed). --train also fits a separable model on the even snapshots.")
+                       "and zstd (when installed). --train also fits a model of the same kind (interp, or separable for "
+                       "block models) on the even snapshots.")
     m.add_argument("--size", choices=["small", "medium"], default="medium", help="small: 32^3, medium: 64^3 (default)")
     m.add_argument("--rel", type=float, nargs="+", default=[1e-2, 1e-3, 1e-4], help="relative bounds")
     m.add_argument("--repeat", type=int, default=3, help="timed runs per codec (median reported)")
     m.add_argument("--no-peers", action="store_true", help="phcomp only")
     m.add_argument("--model", default="field3d",
-                   help="shipped role (field3d: 16^3 volume blocks, default; field: 64x64 blocks, volumes read as slices), "
+                   help="shipped role (field3d: interpolation over volumes, default; field: 64x64 blocks, volumes read "
+                   "as slices), "
                    "model id or .phcm file")
     m.add_argument("--train", action="store_true",
-                   help="also train a separable model (16^3 blocks) on the even snapshots and compare")
+                   help="also train a model on the even snapshots and compare (interp for an interp model, else "
+                   "separable with 16^3 blocks)")
     m.add_argument("-o", "--output", help="keep the HDF5 file here (default: a temporary file, removed)")
     m.set_defaults(func=cmd_demo)
 

@@ -53,6 +53,14 @@ class Model:
                 raise PhcompError(f"corrupt model: parameter {key!r} missing")
 
     @property
+    def layout(self) -> str:
+        """How the model cuts arrays, for people: "block 16x16x16", or "3 axes" for an interp model
+        (no blocks: it interpolates the trailing axes)."""
+        if self.predictive:
+            return f"{self.decoder.ndim} ax{'is' if self.decoder.ndim == 1 else 'es'}"
+        return "block " + "x".join(map(str, self.block))
+
+    @property
     def block_size(self) -> int:
         return int(np.prod(self.block))
 

@@ -28,6 +28,6 @@ def list_models() -> list[dict]:
     out = []
     for role, entry in sorted(shipped_index().items()):
         m = load_model(ZOO_DIR / entry["file"])
-        out.append({"role": role, "id": m.id, "kind": m.kind, "block": list(m.block), "bytes": m.nbytes,
+        out.append({"role": role, "id": m.id, "kind": m.kind, "block": list(m.block), "layout": m.layout, "bytes": m.nbytes,
                     "trained_on": m.meta.get("trained_on", "")})
     return out

@@ -1,9 +1,10 @@
 """Retrain the shipped default models reproducibly: python -m phcomp.zoo.train_defaults [--only ROLE ...]
 
 Fixed seeds and data sizes; writes phcomp/zoo/<id>.phcm and index.json (role -> file). The kind for each
-role is the one that wins on that data (docs/families.md, docs/sas_sparse.md): separable for fields
-("field": 64x64 blocks, any gridded data; "field3d": 16^3 blocks for volumes), linear for SAS curves at
-any bound ("sas"), a sparse-ae for SAS curves at coarse bounds, rel >= 1e-2, its rate point ("sas-coarse").
+role is the one that wins on that data (docs/families.md, docs/sas_sparse.md): separable for gridded
+fields in general ("field": 64x64 blocks, any gridded data), interp for volumes ("field3d": multilevel
+interpolation over 3 axes), linear for SAS curves at any bound ("sas"), a sparse-ae for SAS curves at
+coarse bounds, rel >= 1e-2, its rate point ("sas-coarse").
 Files of earlier defaults stay in the package (chunks name their model by id).
 """
 from __future__ import annotations
@@ -28,7 +29,8 @@ def _field():
 
 def _field3d():
     gs = grayscott3d(n=64, snapshots=32, seed=100)
-    return train(gs, kind="separable", block=(16, 16, 16), seed=0,
+    # all 8M values: the context tables gain from every one (docs/families.md, training size)
+    return train(gs, kind="interp", ndim=3, seed=0, max_values=gs.size,
                  meta={"trained_on": "grayscott3d 32x64^3, seed 100 (volumes; Gray-Scott is the only 3-D generator)",
                        "role": "field3d"})
 
