@@ -167,6 +167,18 @@ def test_damaged_chunks_give_errors_or_well_formed_arrays(interp_models, gs_data
     assert errors > 0
 
 
+def test_observables_are_checked_and_escalated(interp_models, gs_data):
+    """The per-chunk physics check works the same with interpolation chunks: a tolerance the
+    first attempt misses re-encodes with a tighter bound, and the record says so."""
+    model, x = interp_models[3], gs_data[1]
+    easy = phcomp.inspect_chunk(phcomp.compress(x, model, rel=1e-2, observables={"energy": 1e-2}))
+    assert easy["mode"] == "error-bounded (interpolation)" and easy["checks"]["attempt"] == 0
+    tight = phcomp.compress(x, model, rel=1e-2, observables={"spectrum": 1e-4})
+    info = phcomp.inspect_chunk(tight)
+    assert info["checks"]["passed"] and info["checks"]["attempt"] >= 1
+    assert max_err(x, phcomp.decompress(tight, model)) <= 1e-2 * float(x.max() - x.min())
+
+
 def test_mode_and_model_kind_must_agree(interp_models, model3d, gs_data):
     blob = phcomp.compress(gs_data[1], interp_models[3], rel=1e-3)
     h = ck.parse_chunk(blob)

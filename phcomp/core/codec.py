@@ -245,24 +245,36 @@ def _encode_interp(x: np.ndarray, mid: float, half: float, eps: float, model: Mo
         return _lossless(x)
     delta = eps / 2.0**bits
     items, sp = interp.split_shape(x.shape, model.decoder.ndim)
-    v = x.astype(np.float64).reshape((items,) + sp)
-    fin = np.isfinite(v)
-    v -= mid
-    v /= delta
-    v[~fin] = 0.0
-    body, rec = interp.encode(v, model.decoder, bits)
-    y = _from_grid(rec, mid, delta, x.dtype)
-    with np.errstate(invalid="ignore"):
-        bad = fin & ~(np.abs(y.astype(np.float64) - x.reshape(y.shape)) <= eps)
+    x3 = x.reshape((items,) + sp)
+    per = int(np.prod(sp))
+    points: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {ck.SEC_NONFINITE: [], ck.SEC_EXCEPTIONS: []}
+
+    def values(i0: int, i1: int) -> np.ndarray:
+        v = x3[i0:i1].astype(np.float64)
+        v -= mid
+        v /= delta
+        v[~np.isfinite(v)] = 0.0  # non-finite values are stored exactly; 0 is the mid value
+        return v
+
+    def done(i0: int, i1: int, rec: np.ndarray) -> None:
+        orig = x3[i0:i1].reshape(-1)
+        fin = np.isfinite(orig)
+        y = _from_grid(rec, mid, delta, x.dtype).reshape(-1)
+        with np.errstate(invalid="ignore"):
+            bad = fin & ~(np.abs(y.astype(np.float64) - orig) <= eps)
+        for kind, where in ((ck.SEC_EXCEPTIONS, bad), (ck.SEC_NONFINITE, ~fin)):
+            pos = np.flatnonzero(where)
+            if pos.size:
+                points[kind].append((i0 * per + pos, orig[pos]))
+        if progress:
+            progress(orig.size)
+
     h = ck.ChunkHeader(ck.MODE_INTERP, x.dtype.newbyteorder("<"), x.shape, model.id, eps, mid, max(half, 1e-300), delta)
-    h.sections[ck.SEC_INTERP] = body
-    flat = x.reshape(-1)
-    for kind, where in ((ck.SEC_EXCEPTIONS, bad), (ck.SEC_NONFINITE, ~fin)):
-        pos = np.flatnonzero(where.reshape(-1))
-        if pos.size:
-            h.sections[kind] = encode_points(pos, flat[pos])
-    if progress:
-        progress(x.size)
+    h.sections[ck.SEC_INTERP] = interp.encode(values, items, sp, model.decoder, bits, done)
+    for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):
+        if points[kind]:
+            pos, vals = zip(*points[kind])
+            h.sections[kind] = encode_points(np.concatenate(pos), np.concatenate(vals))
     out = ck.pack_chunk(h)
     if len(out) > LOSSLESS_CHECK * x.nbytes:
         lossless = _lossless(x)
@@ -313,13 +325,16 @@ def decompress(data, model: Model | None = None, *, out: np.ndarray | None = Non
         raise PhcompError(f"chunk mode {ck.MODE_NAMES[h.mode]} does not match model kind {model.kind}")
     if h.mode == ck.MODE_INTERP:
         items, sp = interp.split_shape(h.shape, model.decoder.ndim)
-        rec, bits = interp.decode(h.sections[ck.SEC_INTERP], (items,) + sp, model.decoder)
-        if h.step != h.eps / 2.0**bits:
+        out3 = result.reshape((items,) + sp)
+        body = h.sections[ck.SEC_INTERP]
+        if not body or h.step != h.eps / 2.0 ** body[0]:  # D is the body's first byte
             raise PhcompError("corrupt chunk: grid unit does not match the bound")
-        flat[:] = _from_grid(rec, h.mid, h.step, h.dtype).reshape(-1)
-        del rec
-        if progress:
-            progress(h.size)
+
+        def done(i0: int, i1: int, rec: np.ndarray) -> None:
+            out3[i0:i1] = _from_grid(rec, h.mid, h.step, h.dtype)
+            if progress:
+                progress(rec.size)
+        interp.decode(body, items, sp, model.decoder, done)
     else:
         _decode_blocks(h, model, result, progress)
     for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):

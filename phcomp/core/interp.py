@@ -43,7 +43,7 @@ MAGNITUDE_BITS = 40  # |v| <= 2**40 grid units: D shrinks for bounds that tight,
 REC_LIMIT = 1 << 42
 Q_LIMIT = 1 << 40  # |v - pred| / Q stays below this for |v| <= 2**40, so q is never clipped
 ACTIVITIES = 4
-SLAB_VALUES = 1 << 22  # the encoder codes items in groups of about this many values (bounds memory);
+SLAB_VALUES = 1 << 21  # the encoder codes items in groups of about this many values (bounds memory);
 # the group size is written in the section, so it is the encoder's choice, not a format constant
 
 
@@ -193,43 +193,45 @@ class _Pass:
         err[self.sel] = (r - self.p1).reshape(self.shape)
 
 
-def encode(v: np.ndarray, spec: InterpSpec, bits: int) -> tuple[bytes, np.ndarray]:
-    """Section body for the grid values ``v`` (float64, shape (items,) + spatial) and the
-    reconstruction ``rec`` (int64 grid units) the decoder will produce."""
+def encode(values, items: int, spatial: tuple[int, ...], spec: InterpSpec, bits: int, done) -> bytes:
+    """Section body. ``values(i0, i1)``: the grid values v (float64) of items i0:i1;
+    ``done(i0, i1, rec)``: their reconstruction (int64 grid units), exactly what the decoder
+    will produce. Items go in groups, so memory follows the group, not the array."""
     enc = Encoder()
 
     def emit(ctx: np.ndarray, q: np.ndarray) -> None:
         _code(ctx, lambda sel, t: enc.encode(q[sel], t), spec)
-    group = group_items(int(np.prod(v.shape[1:])))
-    rec = quantize(v, spec, bits, emit, group)
+    group = group_items(int(np.prod(spatial)))
+    quantize(values, items, spatial, spec, bits, emit, group, done)
     w = ByteWriter()
     w.u8(bits)
     w.u64(group)
     write_stream(w, enc)
-    return w.getvalue(), rec
+    return w.getvalue()
 
 
-def quantize(v: np.ndarray, spec: InterpSpec, bits: int, emit, group: int) -> np.ndarray:
+def quantize(values, items: int, spatial: tuple[int, ...], spec: InterpSpec, bits: int, emit, group: int,
+             done=None) -> None:
     """The encoder's closed loop: ``emit(ctx, q)`` per sub-pass (the origins first, in the
-    last context), in coding order; returns the reconstruction in grid units. Training uses
-    it to collect the symbols its tables are fitted on."""
+    last context), in coding order, and ``done(i0, i1, rec)`` per group of items. Training
+    uses it to collect the symbols its tables are fitted on."""
     qstep = (1 << (bits + 1)) - 2
     edges = spec.edges(qstep)
-    rec = np.zeros(v.shape, np.int64)
-    sp = v.shape[1:]
-    for i0, i1 in _item_groups(v.shape[0], group):
-        vs, rs = v[i0:i1], rec[i0:i1]
+    for i0, i1 in _item_groups(items, group):
+        vs = values(i0, i1)
+        rs = np.zeros(vs.shape, np.int64)
         err = np.zeros_like(rs)
-        origin = (slice(None),) + (0,) * len(sp)
+        origin = (slice(None),) + (0,) * len(spatial)
         q0 = np.rint(vs[origin] / qstep).astype(np.int64).reshape(-1)
         rs[origin] = (q0 * qstep).reshape(rs[origin].shape)
         emit(np.full(q0.size, spec.ntables - 1), q0)
-        for lv, s, ax, axes, idx in passes(sp):
+        for lv, s, ax, axes, idx in passes(spatial):
             p = _Pass(spec, rs, err, lv, s, ax, axes, idx, edges)
             q = np.rint((vs[p.sel].reshape(-1) - p.pred) / qstep).astype(np.int64)
             p.store(rs, err, p.pred + q * qstep)
             emit(p.ctx, q)
-    return rec
+        if done:
+            done(i0, i1, rs)
 
 
 def _code(ctx: np.ndarray, fn, spec: InterpSpec) -> None:
@@ -242,8 +244,9 @@ def _code(ctx: np.ndarray, fn, spec: InterpSpec) -> None:
         fn(order[a:b], spec.tables[int(sc[a])])
 
 
-def decode(body: bytes, shape: tuple[int, ...], spec: InterpSpec) -> tuple[np.ndarray, int]:
-    """Grid values ``rec`` (int64, shape (items,) + spatial) and D from a section body."""
+def decode(body: bytes, items: int, spatial: tuple[int, ...], spec: InterpSpec, done) -> int:
+    """Decode a section body group by group: ``done(i0, i1, rec)`` gets the grid values (int64)
+    of items i0:i1. Returns D."""
     r = ByteReader(body)
     bits = r.u8()
     if not 2 <= bits <= MAX_GRID_BITS:
@@ -253,28 +256,27 @@ def decode(body: bytes, shape: tuple[int, ...], spec: InterpSpec) -> tuple[np.nd
         raise PhcompError("corrupt interpolation section: item group of 0")
     qstep = (1 << (bits + 1)) - 2
     edges = spec.edges(qstep)
-    rec = np.zeros(shape, np.int64)
-    dec = read_stream(r, rec.size)
+    dec = read_stream(r, items * int(np.prod(spatial)))
     r.expect_end()
-    sp = shape[1:]
-    for i0, i1 in _item_groups(shape[0], group):
-        rs = rec[i0:i1]
+    for i0, i1 in _item_groups(items, group):
+        rs = np.zeros((i1 - i0,) + tuple(spatial), np.int64)
         err = np.zeros_like(rs)
-        origin = (slice(None),) + (0,) * len(sp)
+        origin = (slice(None),) + (0,) * len(spatial)
         rs[origin] = (_checked(dec.decode(i1 - i0, spec.tables[spec.ntables - 1])) * qstep).reshape(rs[origin].shape)
-        for lv, s, ax, axes, idx in passes(sp):
+        for lv, s, ax, axes, idx in passes(spatial):
             p = _Pass(spec, rs, err, lv, s, ax, axes, idx, edges)
             q = np.empty(p.pred.size, np.int64)
 
             def take(sel, t, q=q):
                 q[sel] = dec.decode(sel.size, t)
             _code(p.ctx, take, spec)
-            r = p.pred + _checked(q) * qstep
-            if r.size and int(np.abs(r).max()) > REC_LIMIT:
+            rec = p.pred + _checked(q) * qstep
+            if rec.size and int(np.abs(rec).max()) > REC_LIMIT:
                 raise PhcompError("corrupt interpolation section: value outside the grid")
-            p.store(rs, err, r)
+            p.store(rs, err, rec)
+        done(i0, i1, rs)
     dec.finish()
-    return rec, bits
+    return bits
 
 
 def _checked(q: np.ndarray) -> np.ndarray:

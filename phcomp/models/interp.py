@@ -115,7 +115,8 @@ def _fit_tables(items: list[np.ndarray], spec: interp.InterpSpec, rels, progress
             eps = rel * 2 * half
             bits = interp.grid_bits(half, eps)
             v = (x - (lo / 2 + hi / 2)) / (eps / 2.0**bits)
-            interp.quantize(v, spec, bits, emit, interp.group_items(int(np.prod(x.shape[1:]))))
+            interp.quantize(lambda i0, i1: v[i0:i1], len(v), v.shape[1:], spec, bits, emit,
+                            interp.group_items(int(np.prod(x.shape[1:]))))
         if progress:
             progress(1)
     tables, bits = [], 0.0
