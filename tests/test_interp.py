@@ -72,8 +72,8 @@ def test_prediction_is_exact_integer_arithmetic():
 
 def test_correction_is_the_rounded_mean_of_neighbour_errors():
     err = np.arange(5 * 6, dtype=np.int64).reshape(1, 5, 6) * 7 - 50
-    idx = [np.array([1, 3]), np.array([1, 5])]  # odd along both: 4 neighbours each, the edge reflected
-    got = interp._correction(err, 1, [0, 1], idx).reshape(2, 2)
+    idx = [np.array([1, 3]), np.array([1, 3, 5])]  # odd along both: 4 neighbours each, the edge reflected
+    got = interp._correction(err, 1, [0, 1], idx).reshape(2, 3)
     for a, i in enumerate(idx[0]):
         for b, j in enumerate(idx[1]):
             jj = j + 1 if j + 1 <= 5 else j - 1

@@ -110,37 +110,42 @@ def _slices(idx: list[np.ndarray]) -> tuple:
     return tuple(slice(int(i[0]), int(i[-1]) + 1, int(i[1] - i[0]) if i.size > 1 else 1) for i in idx)
 
 
-def _along(a: np.ndarray, ax: int, j: np.ndarray, idx: list[np.ndarray]) -> np.ndarray:
-    """``a`` at index ``j`` along ``ax`` and at the targets' indices along the other axes,
-    flattened (items first): one take along one axis of a strided view."""
+def _taps(a: np.ndarray, s: int, ax: int, idx: list[np.ndarray], taps=TAPS) -> list[np.ndarray]:
+    """``a`` at the known points along ``ax`` at ``taps`` times s from each target (odd
+    multiples of s), reflected into the known lattice [0, last multiple of 2s]; arrays of the
+    targets' grid shape (items first). One gather of the known lattice, then a view per tap."""
     sl = list(_slices(idx))
-    sl[ax] = slice(None)
-    return np.take(a[(slice(None),) + tuple(sl)], j, axis=1 + ax).reshape(-1)
+    n = a.shape[1 + ax]
+    last_k = (n - 1) // (2 * s)  # the known lattice along ax: indices 0..last_k (positions 2s*k)
+    sl[ax] = slice(0, last_k * 2 * s + 1, 2 * s)
+    shift = [(int(o) + 1) // 2 for o in taps]  # target k's tap o sits at known index k + (o+1)/2
+    lo, t = min(shift), idx[ax].size
+    j = np.abs(np.arange(lo, t + max(shift)))
+    j = np.clip(np.where(j > last_k, 2 * last_k - j, j), 0, last_k)
+    padded = np.take(a[(slice(None),) + tuple(sl)], j, axis=1 + ax)
+    pre = (slice(None),) * (1 + ax)
+    return [padded[pre + (slice(k - lo, k - lo + t),)] for k in shift]
 
 
 def _neighbours(rec: np.ndarray, s: int, ax: int, idx: list[np.ndarray], taps=TAPS) -> list[np.ndarray]:
-    """The known points along ``ax`` at ``taps`` times s from each target (odd multiples),
-    reflected into the known lattice [0, last multiple of 2s] (flattened, items first)."""
-    n = rec.shape[1 + ax]
-    last = (n - 1) // (2 * s) * (2 * s)
-    out = []
-    for o in taps:
-        j = np.abs(idx[ax] + o * s)
-        j = np.where(j > last, 2 * last - j, j)
-        out.append(_along(rec, ax, np.clip(j, 0, last), idx))
-    return out
+    """``_taps`` flattened (items first), for training."""
+    return [x.reshape(-1) for x in _taps(rec, s, ax, idx, taps)]
 
 
 def _correction(err: np.ndarray, s: int, axes: list[int], idx: list[np.ndarray]) -> np.ndarray:
     """Rounded mean of the decoded errors at +-s along each correction axis (the upper
-    neighbour past the border is replaced by the lower one)."""
+    neighbour past the border is replaced by the lower one), in the targets' grid shape."""
     acc = None
     for a in axes:
-        n = err.shape[1 + a]
-        for o in (-s, s):
-            j = idx[a] + o
-            e = _along(err, a, np.where(j > n - 1, idx[a] - s, j), idx)
-            acc = e if acc is None else acc + e
+        sl = list(_slices(idx))
+        sl[a] = slice(0, None, 2 * s)  # the even points along a: err's lower and upper neighbours
+        even = err[(slice(None),) + tuple(sl)]
+        t, m = idx[a].size, even.shape[1 + a]
+        pre = (slice(None),) * (1 + a)
+        lower = even[pre + (slice(0, t),)]
+        upper = even[pre + (slice(1, t + 1),)] if t + 1 <= m else \
+            np.take(even, np.minimum(np.arange(1, t + 1), m - 1), axis=1 + a)
+        acc = lower + upper if acc is None else acc + lower + upper
     k = 2 * len(axes)
     return (acc + k // 2) // k
 
@@ -173,20 +178,22 @@ class _Pass:
     """One sub-pass of one group of items: prediction and context from decoded points."""
 
     def __init__(self, spec: InterpSpec, rec, err, lv, s, ax, axes, idx, edges):
+        # everything in the targets' grid shape (items first); flattened in C order for coding
         self.cls = min(lv, spec.classes - 1)
-        nb = _neighbours(rec, s, ax, idx)
-        self.p1 = _predict(nb, spec.weights[self.cls])
+        nb = _taps(rec, s, ax, idx)
+        p1 = _predict(nb, spec.weights[self.cls])
         m = TAPS.size // 2
-        corr = _correction(err, s, axes, idx) if axes else np.zeros_like(self.p1)
-        self.pred = self.p1 + corr
-        en = _neighbours(err, s, ax, idx, TAPS[m - 1 : m + 1])
-        acts = (np.abs(self.p1 - ((nb[m - 1] + nb[m]) >> 1)), np.abs(nb[m - 1] - nb[m]),
+        corr = _correction(err, s, axes, idx) if axes else None
+        pred = p1 + corr if axes else p1
+        en = _taps(err, s, ax, idx, TAPS[m - 1 : m + 1])
+        acts = (np.abs(p1 - ((nb[m - 1] + nb[m]) >> 1)), np.abs(nb[m - 1] - nb[m]),
                 # uncorrected points get activity -1: below every edge, bins of their own
-                np.abs(corr) if axes else np.full(corr.shape, -1, np.int64),
+                np.abs(corr) if axes else np.full(p1.shape, -1, np.int64),
                 np.abs(en[0]) + np.abs(en[1]))
-        self.ctx = spec.context(self.cls, acts, edges)
+        self.ctx = spec.context(self.cls, acts, edges).reshape(-1)
+        self.p1, self.pred = p1.reshape(-1), pred.reshape(-1)
         self.sel = (slice(None),) + _slices(idx)
-        self.shape = (rec.shape[0],) + tuple(i.size for i in idx)
+        self.shape = p1.shape
 
     def store(self, rec, err, r) -> None:
         rec[self.sel] = r.reshape(self.shape)

@@ -1,9 +1,9 @@
 """Shipped default models (the embedded defaults) and where they come from.
 
 ``phcomp.default_model("field")``: gridded fields (separable, 2-D 64x64 blocks; volumes are read
-as stacks of slices), trained on grayscott3d + turb2d + darcy2d; ``"field3d"``: volumes in 16^3
-separable blocks, trained on grayscott3d (the only 3-D generator). ``phcomp.default_model("sas")``:
-SAS curves of 256 points stored as log10 I, any bound (linear). ``"sas-coarse"``: a sparse-ae for
+as stacks of slices), trained on grayscott3d + turb2d + darcy2d; ``"field3d"``: volumes (kind
+interp: multilevel interpolation over 3 axes), trained on grayscott3d (the only 3-D generator).
+``phcomp.default_model("sas")``: SAS curves of 256 points stored as log10 I, any bound (linear). ``"sas-coarse"``: a sparse-ae for
 the same curves at coarse bounds (rel >= 1e-2, its trained rate point), where it beats the linear
 model (docs/sas_sparse.md). Each is the kind that wins on that data (docs/families.md). Retrain
 them reproducibly with ``python -m phcomp.zoo.train_defaults``; earlier defaults stay here, found
