@@ -33,6 +33,7 @@ def main() -> None:
     x = np.ascontiguousarray(g[:16])
     rows = _speed(x, phcomp.default_model("field"))
     rows3 = _speed(x, phcomp.default_model("field3d"))
+    sas_rows = _sas_roles()
     models = "\n".join(f"| {m['role']} | {m['id']} | {m['kind']} | {m['layout']} | "
                        f"{m['bytes'] / 1e6:.2f} | {m['trained_on']} |" for m in list_models())
     text = f"""# Shipped default models
@@ -64,9 +65,39 @@ range-coder call per context and pass). Training its recipe (all values of 32 sn
 | rel | ratio | compress MB/s | decompress MB/s |
 |---|---|---|---|
 {chr(10).join(rows3)}
+
+## SAS roles
+
+Ratios on the 8000 odd curves of `sas(n=16000, seed=0)` (log10 I; the test half of
+`docs/families.md`, curves the defaults never saw), the same bound for every codec; SZ3 stacks the
+curves. `sas` (interp) replaced the linear `{OLD_SAS}` (still shipped, so its chunks decode);
+`sas-coarse` is the sparse-ae for rel >= 1e-2.
+
+| rel | sas (interp) | linear {OLD_SAS} | sas-coarse | SZ3 | sas x SZ3 | linear x SZ3 | sas-coarse x SZ3 |
+|---|---|---|---|---|---|---|---|
+{chr(10).join(sas_rows)}
 """
     (HERE / "defaults.md").write_text(text)
     print(text)
+
+
+OLD_SAS = "be1e879a62b6010f"  # the linear sas default shipped before the interp one
+
+
+def _sas_roles() -> list[str]:
+    from phcomp.bench import bench_sz3
+    from phcomp.core.model import find_model
+    from phcomp.data import sas
+
+    test = np.ascontiguousarray(sas(n=16000, seed=0).log10_intensity[1::2])
+    models = [phcomp.default_model("sas"), find_model(OLD_SAS), phcomp.default_model("sas-coarse")]
+    rows = []
+    for rel in (1e-2, 1e-3, 1e-4):
+        r = [test.nbytes / len(phcomp.compress(test, m, rel=rel)) for m in models]
+        sz = bench_sz3(test, rel, 0)["ratio"]
+        rows.append(f"| {rel:g} | " + " | ".join(f"{v:.2f}" for v in r) + f" | {sz:.2f} | "
+                    + " | ".join(f"{v / sz:.2f}" for v in r) + " |")
+    return rows
 
 
 def _speed(x: np.ndarray, model) -> list[str]:

@@ -3,9 +3,10 @@
 ``phcomp.default_model("field")``: gridded fields (separable, 2-D 64x64 blocks; volumes are read
 as stacks of slices), trained on grayscott3d + turb2d + darcy2d; ``"field3d"``: volumes (kind
 interp: multilevel interpolation over 3 axes), trained on grayscott3d (the only 3-D generator).
-``phcomp.default_model("sas")``: SAS curves of 256 points stored as log10 I, any bound (linear). ``"sas-coarse"``: a sparse-ae for
+``phcomp.default_model("sas")``: SAS curves of 256 points stored as log10 I (interp along q; at
+rel >= 1e-2 ``"sas-coarse"`` does better). ``"sas-coarse"``: a sparse-ae for
 the same curves at coarse bounds (rel >= 1e-2, its trained rate point), where it beats the linear
-model (docs/sas_sparse.md). Each is the kind that wins on that data (docs/families.md). Retrain
+and interp models (docs/sas_sparse.md, docs/families.md). Each is the kind that wins on that data (docs/families.md). Retrain
 them reproducibly with ``python -m phcomp.zoo.train_defaults``; earlier defaults stay here, found
 by id, so that chunks written with them keep decoding.
 """

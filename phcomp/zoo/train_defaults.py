@@ -3,8 +3,8 @@
 Fixed seeds and data sizes; writes phcomp/zoo/<id>.phcm and index.json (role -> file). The kind for each
 role is the one that wins on that data (docs/families.md, docs/sas_sparse.md): separable for gridded
 fields in general ("field": 64x64 blocks, any gridded data), interp for volumes ("field3d": multilevel
-interpolation over 3 axes), linear for SAS curves at any bound ("sas"), a sparse-ae for SAS curves at
-coarse bounds, rel >= 1e-2, its rate point ("sas-coarse").
+interpolation over 3 axes) and for SAS curves ("sas": interpolation along q; it wins at rel <= 1e-3),
+a sparse-ae for SAS curves at coarse bounds, rel >= 1e-2, its rate point ("sas-coarse").
 Files of earlier defaults stay in the package (chunks name their model by id).
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _field3d():
 
 def _sas():
     curves = sas(n=4096, seed=100).log10_intensity
-    return train(curves, kind="linear", block=(256,), seed=0,
+    return train(curves, kind="interp", ndim=1, seed=0,
                  meta={"trained_on": "sas 4096 curves x 256 q points (log10 I), seed 100", "role": "sas"})
 
 
