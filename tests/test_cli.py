@@ -108,10 +108,11 @@ def test_demo_train_and_keep_file(tmp_path):
 
 def test_models_list_and_default(workdir, tmp_path):
     out = run("models", "list").stdout
-    assert "field" in out and "sas" in out and "linear" in out
+    assert "field" in out and "sas" in out and "separable" in out and "interp" in out and "3 axes" in out
     rows = json.loads(run("models", "list", "--json").stdout)
     assert {r["role"] for r in rows} == {"field", "field3d", "sas", "sas-coarse"} and all(r["bytes"] < 5e6 for r in rows)
-    assert {r["role"]: r["kind"] for r in rows}["sas-coarse"] == "sparse-ae"
+    kinds = {r["role"]: r["kind"] for r in rows}
+    assert kinds["sas-coarse"] == "sparse-ae" and kinds["field3d"] == kinds["sas"] == "interp"
     run("compress", workdir / "test.npy", "-o", tmp_path / "d.phc", "--rel", "1e-2")  # no --model: the default
     info = json.loads(run("inspect", tmp_path / "d.phc", "--json").stdout)
     assert info["chunk_headers"][0]["model_id"] == [r for r in rows if r["role"] == "field"][0]["id"]
