@@ -32,6 +32,8 @@ def h5file(tmp_path_factory, gs_data):
     with h5py.File(d / "f.h5", "w") as f:
         f.create_dataset("u", data=gs_data, chunks=(1, 24, 24, 24), **phcomp.hdf5.Phcomp(m, rel=1e-3))
         f.create_dataset("g/v64", data=gs_data[1].astype(">f8"), chunks=(12, 12, 24), **phcomp.hdf5.Phcomp(m, abs=1e-6))
+        interp = phcomp.train(gs_data[0::2], kind="interp", ndim=3)  # mode 3 chunks, a second model in the file
+        f.create_dataset("w", data=gs_data, chunks=(1, 24, 24, 24), **phcomp.hdf5.Phcomp(interp, rel=1e-4))
     return d, m
 
 
@@ -49,7 +51,8 @@ def test_h5dump_reads_values(h5file, gs_data, tmp_path):
     d, _ = h5file
     assert H5DUMP, "CI must install hdf5-tools"
     for name, expected, bound in (("/u", gs_data, 1e-3 * (gs_data.max() - gs_data.min())),
-                                  ("/g/v64", gs_data[1].astype("f8"), 1e-6)):
+                                  ("/g/v64", gs_data[1].astype("f8"), 1e-6),
+                                  ("/w", gs_data, 1e-4 * (gs_data.max() - gs_data.min()))):
         out = tmp_path / "dump.bin"
         r = subprocess.run([H5DUMP, "-d", name, "-b", "LE", "-o", str(out), str(d / "f.h5")],
                            capture_output=True, text=True, env=env_for(tmp_path))
