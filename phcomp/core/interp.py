@@ -207,7 +207,8 @@ def encode(values, items: int, spatial: tuple[int, ...], spec: InterpSpec, bits:
     enc = Encoder()
 
     def emit(ctx: np.ndarray, q: np.ndarray) -> None:
-        _code(ctx, lambda sel, t: enc.encode(q[sel], t), spec)
+        order, tables, counts = _order(ctx, spec)
+        enc.encode_segments(q[order], tables, counts)
     group = group_items(int(np.prod(spatial)))
     quantize(values, items, spatial, spec, bits, emit, group, done)
     w = ByteWriter()
@@ -241,14 +242,15 @@ def quantize(values, items: int, spatial: tuple[int, ...], spec: InterpSpec, bit
             done(i0, i1, rs)
 
 
-def _code(ctx: np.ndarray, fn, spec: InterpSpec) -> None:
-    """Symbols of one sub-pass go context by context (ascending), in target order within one."""
+def _order(ctx: np.ndarray, spec: InterpSpec) -> tuple[np.ndarray, list[FreqTable], np.ndarray]:
+    """Coding order of one sub-pass: contexts ascending, targets in order within one; returns
+    the permutation, the tables in use and how many symbols each codes."""
     # stable argsort of 16-bit keys is a radix sort in numpy: several times faster than on int64
     order = np.argsort(ctx.astype(np.uint16) if spec.ntables <= 1 << 16 else ctx, kind="stable")
     sc = ctx[order]
-    cuts = np.flatnonzero(np.diff(sc)) + 1
-    for a, b in zip(np.r_[0, cuts], np.r_[cuts, sc.size]):
-        fn(order[a:b], spec.tables[int(sc[a])])
+    starts = np.r_[0, np.flatnonzero(np.diff(sc)) + 1]
+    counts = np.diff(np.r_[starts, sc.size])
+    return order, [spec.tables[int(c)] for c in sc[starts]], counts
 
 
 def decode(body: bytes, items: int, spatial: tuple[int, ...], spec: InterpSpec, done) -> int:
@@ -272,11 +274,9 @@ def decode(body: bytes, items: int, spatial: tuple[int, ...], spec: InterpSpec, 
         rs[origin] = (_checked(dec.decode(i1 - i0, spec.tables[spec.ntables - 1])) * qstep).reshape(rs[origin].shape)
         for lv, s, ax, axes, idx in passes(spatial):
             p = _Pass(spec, rs, err, lv, s, ax, axes, idx, edges)
+            order, tables, counts = _order(p.ctx, spec)
             q = np.empty(p.pred.size, np.int64)
-
-            def take(sel, t, q=q):
-                q[sel] = dec.decode(sel.size, t)
-            _code(p.ctx, take, spec)
+            q[order] = dec.decode_segments(tables, counts)
             rec = p.pred + _checked(q) * qstep
             if rec.size and int(np.abs(rec).max()) > REC_LIMIT:
                 raise PhcompError("corrupt interpolation section: value outside the grid")

@@ -121,6 +121,23 @@ class Encoder:
                 idx[esc] = table.nsym
             self._enc.encode(idx.astype(np.int32), table.model)
 
+    def encode_segments(self, values: np.ndarray, tables: list[FreqTable], counts: np.ndarray) -> None:
+        """Consecutive segments of ``values`` (lengths ``counts``), each with its own table: the
+        same stream as one ``encode`` call per segment, with the escape handling done once."""
+        v = np.asarray(values, dtype=np.int64)
+        lo = np.repeat(np.array([t.lo for t in tables], np.int64), counts)
+        nsym = np.repeat(np.array([t.nsym for t in tables], np.int64), counts)
+        idx = v - lo
+        esc = (idx < 0) | (idx >= nsym)
+        if esc.any():
+            self.escapes.append(v[esc])
+            idx[esc] = nsym[esc]
+        idx = idx.astype(np.int32)
+        a = 0
+        for t, n in zip(tables, counts.tolist()):
+            self._enc.encode(idx[a : a + n], t.model)
+            a += n
+
     def encode_uniform(self, values: np.ndarray, bits: int) -> None:
         """Values in [0, 2**bits), each costing exactly ``bits`` bits."""
         if bits == 0:
@@ -165,6 +182,27 @@ class Decoder:
                 idx[esc] = vals - table.lo
                 self._esc_pos += n_esc
             np.add(idx, table.lo, out=out[i : i + n], casting="unsafe")
+        return out
+
+    def decode_segments(self, tables: list[FreqTable], counts: np.ndarray) -> np.ndarray:
+        """The inverse of ``Encoder.encode_segments``: int64 values, segment after segment."""
+        idx = np.empty(int(counts.sum()), np.int32)
+        a = 0
+        try:
+            for t, n in zip(tables, counts.tolist()):
+                idx[a : a + n] = self._dec.decode(t.model, n)
+                a += n
+        except Exception as e:  # constriction raises on states no encoder can produce
+            raise PhcompError(f"corrupt range-coded stream: {e}") from None
+        out = idx.astype(np.int64)
+        esc = out == np.repeat(np.array([t.nsym for t in tables], np.int64), counts)
+        out += np.repeat(np.array([t.lo for t in tables], np.int64), counts)
+        n_esc = int(np.count_nonzero(esc))
+        if n_esc:
+            if self._esc_pos + n_esc > self._esc.size:
+                raise PhcompError("corrupt range-coded stream: escape list exhausted")
+            out[esc] = self._esc[self._esc_pos : self._esc_pos + n_esc]
+            self._esc_pos += n_esc
         return out
 
     def decode_uniform(self, count: int, bits: int) -> np.ndarray:
