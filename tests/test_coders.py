@@ -200,3 +200,25 @@ def test_repeating_blocks_take_byte_planes(model3d):
     bad[3 + 2] = 3  # group 0: a byte width that does not exist
     with pytest.raises(PhcompError, match="group mode"):
         latent.decode_latents(bytes(bad), len(q), k, model3d.tables)
+
+
+def test_segments_write_the_same_stream_as_one_call_per_segment():
+    """encode_segments / decode_segments (the interp coder's path) match encode / decode per
+    segment bit for bit, escapes included."""
+    from phcomp.core.rangecoder import Decoder, Encoder, FreqTable
+
+    rng = np.random.default_rng(5)
+    tables = [FreqTable.fit(rng.integers(-3, 4, 500), -3, 3), FreqTable.fit(rng.integers(0, 9, 500), 0, 8)]
+    counts = np.array([7, 0, 300, 12])
+    use = [tables[0], tables[1], tables[1], tables[0]]
+    v = rng.integers(-12, 12, int(counts.sum()))  # some outside both tables: escapes
+    one, seg = Encoder(), Encoder()
+    a = 0
+    for t, n in zip(use, counts):
+        one.encode(v[a : a + n], t)
+        a += n
+    seg.encode_segments(v, use, counts)
+    assert np.array_equal(one.words(), seg.words()) and np.array_equal(one.escape_values(), seg.escape_values())
+    dec = Decoder(seg.words(), seg.escape_values())
+    assert np.array_equal(dec.decode_segments(use, counts), v)
+    dec.finish()
