@@ -58,7 +58,7 @@ warm-up; targets: compress >= 50 MB/s, decompress >= 150 MB/s):
 {chr(10).join(rows)}
 
 The volume default `field3d` (kind interp) on the same data, read as volumes: a higher ratio at
-every bound (compare the tables), an order of magnitude slower (its passes are Python-driven, one
+every bound (compare the tables), several times slower (its passes are Python-driven, one
 range-coder call per context and pass). Training its recipe (all values of 32 snapshots of
 64^3, {g[:32].nbytes / 2**20:.0f} MiB): **{train3_s:.1f} s**.
 
