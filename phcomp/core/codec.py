@@ -225,16 +225,7 @@ def _encode(x: np.ndarray, rng: tuple[float, float] | None, eps: float | None, m
         kind, body = encode_residual(qr)
         h.sections[kind] = body
         del qr
-    for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):
-        if points[kind]:
-            pos, vals = zip(*points[kind])
-            h.sections[kind] = encode_points(np.concatenate(pos), np.concatenate(vals))
-    out = ck.pack_chunk(h)
-    if bounded and len(out) > LOSSLESS_CHECK * x.nbytes:
-        lossless = _lossless(x)
-        if len(lossless) <= len(out):
-            return lossless
-    return out
+    return _finish(h, points, x, bounded)
 
 
 def _encode_interp(x: np.ndarray, mid: float, half: float, eps: float, model: Model,
@@ -271,12 +262,18 @@ def _encode_interp(x: np.ndarray, mid: float, half: float, eps: float, model: Mo
 
     h = ck.ChunkHeader(ck.MODE_INTERP, x.dtype.newbyteorder("<"), x.shape, model.id, eps, mid, max(half, 1e-300), delta)
     h.sections[ck.SEC_INTERP] = interp.encode(values, items, sp, model.decoder, bits, done)
+    return _finish(h, points, x, True)
+
+
+def _finish(h: ck.ChunkHeader, points: dict, x: np.ndarray, bounded: bool) -> bytes:
+    """Add the exceptions and non-finite sections, pack, and for a bounded chunk that came out
+    large keep whichever of it and the lossless chunk is smaller (both encoders end here)."""
     for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):
         if points[kind]:
             pos, vals = zip(*points[kind])
             h.sections[kind] = encode_points(np.concatenate(pos), np.concatenate(vals))
     out = ck.pack_chunk(h)
-    if len(out) > LOSSLESS_CHECK * x.nbytes:
+    if bounded and len(out) > LOSSLESS_CHECK * x.nbytes:
         lossless = _lossless(x)
         if len(lossless) <= len(out):
             return lossless

@@ -242,15 +242,20 @@ def quantize(values, items: int, spatial: tuple[int, ...], spec: InterpSpec, bit
             done(i0, i1, rs)
 
 
-def _order(ctx: np.ndarray, spec: InterpSpec) -> tuple[np.ndarray, list[FreqTable], np.ndarray]:
-    """Coding order of one sub-pass: contexts ascending, targets in order within one; returns
-    the permutation, the tables in use and how many symbols each codes."""
+def context_runs(ctx: np.ndarray, ncontexts: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coding order of one sub-pass (contexts in 0..ncontexts-1): contexts ascending, targets in
+    order within one; returns the permutation, the contexts in use and how many symbols each has."""
     # stable argsort of 16-bit keys is a radix sort in numpy: several times faster than on int64
-    order = np.argsort(ctx.astype(np.uint16) if spec.ntables <= 1 << 16 else ctx, kind="stable")
+    order = np.argsort(ctx.astype(np.uint16) if ncontexts <= 1 << 16 else ctx, kind="stable")
     sc = ctx[order]
     starts = np.r_[0, np.flatnonzero(np.diff(sc)) + 1]
-    counts = np.diff(np.r_[starts, sc.size])
-    return order, [spec.tables[int(c)] for c in sc[starts]], counts
+    return order, sc[starts], np.diff(np.r_[starts, sc.size])
+
+
+def _order(ctx: np.ndarray, spec: InterpSpec) -> tuple[np.ndarray, list[FreqTable], np.ndarray]:
+    """``context_runs`` with the tables of the contexts in use."""
+    order, used, counts = context_runs(ctx, spec.ntables)
+    return order, [spec.tables[int(c)] for c in used], counts
 
 
 def decode(body: bytes, items: int, spatial: tuple[int, ...], spec: InterpSpec, done) -> int:

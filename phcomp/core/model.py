@@ -159,8 +159,8 @@ def shipped_index() -> dict:
 
 
 def default_model(role: str = "field") -> Model:
-    """A shipped default model by role ("field": gridded fields in 2-D blocks, "field3d": volumes in 16^3
-    blocks, "sas" and "sas-coarse": SAS curves as log10 I)."""
+    """A shipped default model by role ("field": gridded fields in 2-D blocks, "field3d": volumes by
+    interpolation, "sas" and "sas-coarse": SAS curves as log10 I)."""
     index = shipped_index()
     if role not in index:
         raise PhcompError(f"no shipped default model {role!r}; shipped: {', '.join(sorted(index)) or 'none'}")

@@ -174,13 +174,10 @@ class Decoder:
             n_esc = int(np.count_nonzero(esc))
             if n_esc:
                 idx = idx.astype(np.int64)
-                if self._esc_pos + n_esc > self._esc.size:
-                    raise PhcompError("corrupt range-coded stream: escape list exhausted")
-                vals = self._esc[self._esc_pos : self._esc_pos + n_esc]
+                vals = self._take_escapes(n_esc)
                 if out.dtype != np.int64 and vals.size and np.abs(vals).max() > np.iinfo(out.dtype).max // 2:
                     raise PhcompError("corrupt range-coded stream: escape value out of range")
                 idx[esc] = vals - table.lo
-                self._esc_pos += n_esc
             np.add(idx, table.lo, out=out[i : i + n], casting="unsafe")
         return out
 
@@ -199,11 +196,16 @@ class Decoder:
         out += np.repeat(np.array([t.lo for t in tables], np.int64), counts)
         n_esc = int(np.count_nonzero(esc))
         if n_esc:
-            if self._esc_pos + n_esc > self._esc.size:
-                raise PhcompError("corrupt range-coded stream: escape list exhausted")
-            out[esc] = self._esc[self._esc_pos : self._esc_pos + n_esc]
-            self._esc_pos += n_esc
+            out[esc] = self._take_escapes(n_esc)
         return out
+
+    def _take_escapes(self, n: int) -> np.ndarray:
+        """The next ``n`` escaped values, in stream order."""
+        if self._esc_pos + n > self._esc.size:
+            raise PhcompError("corrupt range-coded stream: escape list exhausted")
+        vals = self._esc[self._esc_pos : self._esc_pos + n]
+        self._esc_pos += n
+        return vals
 
     def decode_uniform(self, count: int, bits: int) -> np.ndarray:
         if bits == 0 or count == 0:

@@ -102,11 +102,9 @@ def _fit_tables(items: list[np.ndarray], spec: interp.InterpSpec, rels, progress
     buckets: list[list[np.ndarray]] = [[] for _ in range(spec.ntables)]
 
     def emit(ctx: np.ndarray, q: np.ndarray) -> None:
-        order = np.argsort(ctx, kind="stable")
-        sc = ctx[order]
-        cuts = np.flatnonzero(np.diff(sc)) + 1
-        for a, b in zip(np.r_[0, cuts], np.r_[cuts, sc.size]):
-            buckets[int(sc[a])].append(q[order[a:b]])
+        order, used, counts = interp.context_runs(ctx, spec.ntables)
+        for c, part in zip(used.tolist(), np.split(q[order], np.cumsum(counts)[:-1])):
+            buckets[c].append(part)
 
     for rel in rels:
         for x in items:
