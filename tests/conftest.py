@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -59,3 +60,23 @@ def models(model1d, model2d, model3d):
 def max_err(x: np.ndarray, y: np.ndarray) -> float:
     fin = np.isfinite(x)
     return float(np.abs(x[fin].astype(np.float64) - y[fin].astype(np.float64)).max()) if fin.any() else 0.0
+
+
+def frozen_index(directory: str) -> dict:
+    """index.json of a committed fixture directory (tests/fixtures/make_*.py)."""
+    with open(os.path.join(directory, "index.json")) as f:
+        return json.load(f)
+
+
+def decode_frozen(directory: str, index: dict, name: str) -> bytes:
+    """Decode a committed chunk with its committed model (whose id must not have moved) and check
+    the same bits come back; returns the chunk for checks of the codings inside it."""
+    case = index["cases"][name]
+    model = phcomp.load_model(os.path.join(directory, f"{case['model']}.phcm"))
+    assert model.id == index["models"][case["model"]]
+    with open(os.path.join(directory, f"{name}.phc"), "rb") as f:
+        blob = f.read()
+    expected = np.load(os.path.join(directory, f"{name}.expected.npy"))
+    y = phcomp.decompress(blob, model)
+    assert y.dtype == expected.dtype and np.array_equal(y.view(f"u{y.itemsize}"), expected.view(f"u{y.itemsize}"))
+    return blob

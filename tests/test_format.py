@@ -1,5 +1,4 @@
 """Format v1 is frozen: committed chunks keep decoding to the committed arrays, bit for bit."""
-import json
 import os
 
 import numpy as np
@@ -7,10 +6,11 @@ import pytest
 
 import phcomp
 from phcomp.core import chunk as ck
-from conftest import FIXTURES
+from conftest import FIXTURES, decode_frozen, frozen_index
 
 V1 = os.path.join(FIXTURES, "v1")
-CASES = sorted(json.load(open(os.path.join(V1, "index.json")))["cases"])
+V1_INDEX = frozen_index(V1)
+CASES = sorted(V1_INDEX["cases"])
 
 
 @pytest.fixture(scope="module")
@@ -28,17 +28,15 @@ def test_v1_fixtures_decode_bit_exact(v1_model, name):
 
 
 def test_v1_model_id_is_frozen(v1_model):
-    index = json.load(open(os.path.join(V1, "index.json")))
-    assert v1_model.id == index["model_id"]
+    assert v1_model.id == V1_INDEX["model_id"]
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_v1_headers(name):
     blob = open(os.path.join(V1, f"{name}.phc"), "rb").read()
     info = phcomp.inspect_chunk(blob)
-    index = json.load(open(os.path.join(V1, "index.json")))
     assert info["format_version"] == 1 and blob[:4] == ck.MAGIC
-    assert info["mode"] == index["cases"][name]["mode"]
+    assert info["mode"] == V1_INDEX["cases"][name]["mode"]
     assert sum(info["sections"].values()) < len(blob)
 
 
@@ -61,21 +59,14 @@ def test_new_chunks_use_current_version(model3d, gs_data):
 
 
 ADDED = os.path.join(FIXTURES, "v1_additions")
-ADDED_INDEX = json.load(open(os.path.join(ADDED, "index.json")))
+ADDED_INDEX = frozen_index(ADDED)
 
 
 @pytest.mark.parametrize("name", sorted(ADDED_INDEX["cases"]))
 def test_codings_added_within_v1_stay_frozen(name):
     """Chunks of latent coder 3 (byte planes), residual section 7 and the separable_int decoder,
     committed once (tests/fixtures/make_additions.py): same bits back, same codings inside."""
-    case = ADDED_INDEX["cases"][name]
-    model = phcomp.load_model(os.path.join(ADDED, f"{case['model']}.phcm"))
-    assert model.id == ADDED_INDEX["models"][case["model"]]
-    blob = open(os.path.join(ADDED, f"{name}.phc"), "rb").read()
-    expected = np.load(os.path.join(ADDED, f"{name}.expected.npy"))
-    y = phcomp.decompress(blob, model)
-    assert y.dtype == expected.dtype and np.array_equal(y.view(f"u{y.itemsize}"), expected.view(f"u{y.itemsize}"))
-    h = ck.parse_chunk(blob)
+    h = ck.parse_chunk(decode_frozen(ADDED, ADDED_INDEX, name))
     latent = h.sections[ck.SEC_LATENT]
     ngroups = int.from_bytes(latent[1:3], "little")
     assert latent[0] == 3 and any(latent[3 + 3 * g + 2] for g in range(ngroups))  # some group in byte planes

@@ -1,6 +1,5 @@
 """kind="interp": multilevel interpolation with same-level error correction, chunk mode 3."""
 import hashlib
-import json
 import os
 import zlib
 
@@ -10,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import phcomp
-from conftest import FIXTURES, max_err
+from conftest import FIXTURES, decode_frozen, frozen_index, max_err
 from phcomp.core import chunk as ck
 from phcomp.core import interp
 from phcomp.core.errors import PhcompError
@@ -219,17 +218,10 @@ def test_cli_trains_interp(tmp_path, gs_data, capsys):
 
 
 INTERP_FIX = os.path.join(FIXTURES, "v1_interp")
-INTERP_INDEX = json.load(open(os.path.join(INTERP_FIX, "index.json")))
+INTERP_INDEX = frozen_index(INTERP_FIX)
 
 
 @pytest.mark.parametrize("name", sorted(INTERP_INDEX["cases"]))
 def test_committed_interp_chunks_stay_frozen(name):
     """Chunks of mode 3 written once (tests/fixtures/make_interp.py): the same bits come back."""
-    case = INTERP_INDEX["cases"][name]
-    model = phcomp.load_model(os.path.join(INTERP_FIX, f"{case['model']}.phcm"))
-    assert model.id == INTERP_INDEX["models"][case["model"]]
-    blob = open(os.path.join(INTERP_FIX, f"{name}.phc"), "rb").read()
-    expected = np.load(os.path.join(INTERP_FIX, f"{name}.expected.npy"))
-    y = phcomp.decompress(blob, model)
-    assert y.dtype == expected.dtype and np.array_equal(y.view(f"u{y.itemsize}"), expected.view(f"u{y.itemsize}"))
-    assert ck.parse_chunk(blob).mode == ck.MODE_INTERP
+    assert ck.parse_chunk(decode_frozen(INTERP_FIX, INTERP_INDEX, name)).mode == ck.MODE_INTERP
