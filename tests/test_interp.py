@@ -137,7 +137,7 @@ def test_corrupt_interp_models_are_refused(interp_models):
         build(context_exps=spec["context_exps"][:3] + [[0]])
     with pytest.raises(PhcompError, match="exponents"):
         build(context_exps=[[3, 1]] + spec["context_exps"][1:])
-    with pytest.raises(PhcompError, match="axes"):
+    with pytest.raises(PhcompError, match="ndim"):
         build(ndim=7)
 
 

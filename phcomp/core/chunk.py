@@ -22,7 +22,6 @@ All integers little-endian. docs/format.md describes each section body.
 """
 from __future__ import annotations
 
-import os
 import zlib
 from dataclasses import dataclass, field
 
@@ -30,6 +29,8 @@ import numpy as np
 
 from .bytes_io import ByteReader, ByteWriter
 from .errors import PhcompError
+from .intpack import zstd_content_size
+from .limits import FORMAT_MAX_ELEMENTS, max_elements
 
 MAGIC = b"\x89PHC"
 FORMAT_VERSION = 1
@@ -51,14 +52,7 @@ DTYPE_CODES = {1: np.dtype("<f4"), 2: np.dtype("<f8"),
                7: np.dtype("|u1"), 8: np.dtype("<u2"), 9: np.dtype("<u4"), 10: np.dtype("<u8")}
 CODE_OF_DTYPE = {dt.newbyteorder("="): code for code, dt in DTYPE_CODES.items()}
 MAX_NDIM = 8
-MAX_ELEMENTS = 1 << 40  # hard limit of the format
-
-
-def max_elements() -> int:
-    """Values a chunk may declare before anything is allocated. Services decoding untrusted
-    bytes can lower it with PHCOMP_MAX_ELEMENTS (the CRC already rejects accidental damage)."""
-    env = os.environ.get("PHCOMP_MAX_ELEMENTS")
-    return min(MAX_ELEMENTS, int(env)) if env else MAX_ELEMENTS
+MAX_ELEMENTS = FORMAT_MAX_ELEMENTS
 NO_MODEL = "0" * 16
 
 
@@ -136,8 +130,9 @@ def parse_chunk(data: bytes | bytearray | memoryview) -> ChunkHeader:
         total *= s
     limit = max_elements()
     if total > limit:
-        raise PhcompError(f"chunk declares shape {shape}, more than the {limit} values allowed "
-                          "(corrupt, or raise PHCOMP_MAX_ELEMENTS)")
+        raise PhcompError(f"chunk declares shape {shape} ({total} values), more than the {limit} this "
+                          "process can decode (corrupt, or more than the memory it may use; "
+                          "PHCOMP_MAX_ELEMENTS sets the cap)")
     eps, mid, half, step = (r.f64() for _ in range(4))
     nsec = r.u8()
     table = [(r.u8(), r.u64()) for _ in range(nsec)]
@@ -153,6 +148,8 @@ def parse_chunk(data: bytes | bytearray | memoryview) -> ChunkHeader:
 
 
 def _check_values(h: ChunkHeader) -> None:
+    if h.mode != MODE_LOSSLESS and h.size == 0:  # encoders store empty arrays losslessly
+        raise PhcompError(f"corrupt chunk: {MODE_NAMES[h.mode]} chunk of an empty shape {h.shape}")
     if h.mode == MODE_INTERP:
         if not (np.isfinite(h.mid) and np.isfinite(h.eps) and h.eps > 0 and np.isfinite(h.step) and h.step > 0):
             raise PhcompError("corrupt chunk: bad bound, offset or grid unit")
@@ -167,5 +164,10 @@ def _check_values(h: ChunkHeader) -> None:
     if h.mode == MODE_BOUNDED and (not np.isfinite(h.eps) or h.eps <= 0
                                    or sum(k in h.sections for k in RESIDUAL_KINDS) != 1):
         raise PhcompError("corrupt chunk: bad bound or missing residual")
-    if h.mode == MODE_LOSSLESS and h.size and SEC_RAW not in h.sections:
-        raise PhcompError("corrupt chunk: lossless payload missing")
+    if h.mode == MODE_LOSSLESS and h.size:
+        if SEC_RAW not in h.sections:
+            raise PhcompError("corrupt chunk: lossless payload missing")
+        # the zstd frame must declare exactly the shape's bytes (and can hold them: intpack)
+        expected = h.size * h.dtype.itemsize
+        if zstd_content_size(h.sections[SEC_RAW], "lossless payload") != expected:
+            raise PhcompError(f"corrupt chunk: lossless payload does not hold the {expected} bytes of shape {h.shape}")

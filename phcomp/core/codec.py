@@ -35,7 +35,7 @@ def step_factor(model: Model, rel: float) -> float:
     table = model.params.get("step_factors")
     if not table:
         return float(model.params["step_factor"])
-    logs, factors = zip(*sorted(table))
+    logs, factors = zip(*sorted((float(a), float(b)) for a, b in table))
     return float(np.interp(np.log10(max(rel, 1e-300)), logs, factors))
 
 
@@ -99,7 +99,11 @@ def compress_lossless(array) -> bytes:
 
 
 def _quantize(c: np.ndarray, step: float, deadzone: float, limit: int) -> np.ndarray:
-    a = np.floor(np.abs(c) / step + (0.5 - deadzone))
+    # the float encoder is outside the exactness contract: whatever it returns (Inf, NaN from a
+    # model's extreme weights) becomes a valid latent, and the bound is kept by the residual
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = np.floor(np.abs(c) / step + (0.5 - deadzone))
+    a[~np.isfinite(a)] = 0
     np.minimum(a, limit, out=a)
     return (np.sign(c) * a).astype(np.int32)
 
@@ -199,7 +203,9 @@ def _encode(x: np.ndarray, rng: tuple[float, float] | None, eps: float | None, m
             points[ck.SEC_NONFINITE].append((s.elem0 + nf, orig.reshape(-1)[nf]))
             sub[~fin] = mid
         xn = blocking.to_blocks((sub - mid) / half, s)
-        qs = _quantize(model.encoder(xn), step, deadzone, model.decoder.q_limit)
+        with np.errstate(over="ignore", invalid="ignore"):
+            coeffs = model.encoder(xn)
+        qs = _quantize(coeffs, step, deadzone, model.decoder.q_limit)
         q[s.block0 : s.block0 + s.nblocks] = qs
         if bounded:
             xhat = blocking.from_blocks(_reconstruct_blocks(model, qs, step, mid, half), s)
@@ -302,6 +308,18 @@ def decompress(data, model: Model | None = None, *, out: np.ndarray | None = Non
     """Decode one chunk. Without ``model`` the chunk's model id is looked up (registry,
     PHCOMP_MODEL_PATH, user cache). Needs only numpy, constriction and zstandard."""
     h = ck.parse_chunk(data)
+    try:
+        # adversarial header values (a huge half, a tiny step) may overflow to Inf in the float
+        # stages: the result is then garbage of the declared shape, never a leaked warning
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _decompress(h, model, out, progress)
+    except MemoryError:
+        raise PhcompError(f"chunk of shape {h.shape} ({h.dtype}) cannot be decoded: out of memory "
+                          "(corrupt, or larger than this process may allocate)") from None
+
+
+def _decompress(h: ck.ChunkHeader, model: Model | None, out: np.ndarray | None,
+                progress: Progress | None) -> np.ndarray:
     result = np.empty(h.shape, h.dtype.newbyteorder("=")) if out is None else out
     if result.shape != h.shape or result.dtype != h.dtype or not result.flags.c_contiguous:
         raise PhcompError(f"out must be a C-contiguous {h.dtype} array of shape {h.shape}")

@@ -21,6 +21,7 @@ import numpy as np
 from .bytes_io import ByteReader, ByteWriter
 from .errors import PhcompError
 from .intpack import zstd_compress, zstd_decompress
+from .model_schema import check_header
 
 MAGIC = b"PHCMODEL"
 CONTAINER_VERSION = 1
@@ -80,12 +81,13 @@ def loads(data: bytes) -> tuple[dict, bytes, dict[str, np.ndarray]]:
         header = json.loads(r.raw(hlen).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise PhcompError(f"corrupt model file: bad JSON header ({e})") from None
+    except RecursionError:
+        raise PhcompError("corrupt model file: JSON header nested too deeply") from None
+    check_header(header)
     plen = r.u64()
     if plen > MAX_PAYLOAD:
         raise PhcompError("corrupt model file: payload too large")
     payload = zstd_decompress(r.raw(r.remaining), plen, "model payload")
-    if not isinstance(header, dict) or not {"kind", "block", "params", "arrays"} <= header.keys():
-        raise PhcompError("corrupt model file: header lacks kind/block/params/arrays")
     arrays = {}
     for name, e in header["arrays"].items():
         try:

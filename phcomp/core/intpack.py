@@ -20,11 +20,24 @@ def zstd_compress(data: bytes, level: int = ZSTD_LEVEL) -> bytes:
     return zstandard.ZstdCompressor(level=level, write_content_size=True).compress(data)
 
 
-def zstd_decompress(data: bytes, expected_size: int, what: str = "stream") -> bytes:
+# A zstd block holds at most 128 KiB and takes at least 4 bytes (3-byte header + 1 RLE byte):
+# a frame of n bytes cannot decode to more than this, whatever its header says.
+ZSTD_BLOCK_MAX = 128 << 10
+
+
+def zstd_content_size(data: bytes, what: str = "stream") -> int:
+    """The content size a zstd frame declares, refused when the frame cannot hold it."""
     try:
         size = zstandard.frame_content_size(data)
     except zstandard.ZstdError as e:
         raise PhcompError(f"corrupt {what}: {e}") from None
+    if size < 0 or size > (len(data) // 4 + 1) * ZSTD_BLOCK_MAX:
+        raise PhcompError(f"corrupt {what}: zstd frame of {len(data)} bytes declares {size} bytes of content")
+    return size
+
+
+def zstd_decompress(data: bytes, expected_size: int, what: str = "stream") -> bytes:
+    size = zstd_content_size(data, what)
     if size != expected_size:
         raise PhcompError(f"corrupt {what}: frame holds {size} bytes, expected {expected_size}")
     try:

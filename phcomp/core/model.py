@@ -11,6 +11,7 @@ import numpy as np
 from . import container
 from .decoder import build_decoder, build_encoder
 from .interp import build_interp
+from .model_schema import check_arrays, check_params
 from .errors import ModelNotFoundError, PhcompError
 from .tables import LatentTables, unpack_tables
 
@@ -26,9 +27,11 @@ class Model:
         self.params = params
         self.arrays = arrays
         self.meta = dict(meta or {})
+        check_params(params, list(self.block))
         self._header, self._payload = container.build(kind, self.block, params, arrays, self.meta)
         self._bytes: bytes | None = None
         self.id = container.model_id(self._header, self._payload)
+        check_arrays(params, self.block, arrays)
         tables = unpack_tables(arrays["tables.freq"], arrays["tables.index"]) if "tables.index" in arrays else []
         # an interp model predicts values from decoded neighbours: no blocks, latents or encoder
         self.predictive = params.get("decoder", {}).get("type") == "interp_int"
@@ -84,9 +87,10 @@ class Model:
             model = cls(header["kind"], tuple(header["block"]), header["params"], arrays, header.get("meta"))
             model._bytes = bytes(data)
             return model
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
             if isinstance(e, PhcompError):
                 raise
+            # the schema (model_schema.py) should have caught it: still a clear error, never a crash
             raise PhcompError(f"corrupt model file: {e!r}") from None
 
     def save(self, path: str | os.PathLike) -> Path:

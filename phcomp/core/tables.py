@@ -37,7 +37,7 @@ def scale_of_level(level: int) -> float:
 
 def level_and_shift(sigma: float, step: float) -> tuple[int, int]:
     """Ladder level and number of uniform low bits for coefficients of std ``sigma`` at ``step``."""
-    s = max(sigma, 1e-300) / step
+    s = min(max(sigma, 1e-300) / step, 1e300)  # a model's huge sigma must not reach inf
     shift = 0
     top = scale_of_level(LEVEL_MAX)
     if s > top:
