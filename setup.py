@@ -62,7 +62,9 @@ setup(
         # numcodecs pinned below 0.17: 0.16 ships the codec checks the tests run (numcodecs.tests.common)
         "zarr": ["zarr>=3.0", "numcodecs>=0.16,<0.17"],
         "test": ["pytest>=7", "hypothesis>=6.100", "pytest-xdist>=3", "h5py>=3.10", "zarr>=3.0",
-                 "numcodecs>=0.16,<0.17", "xarray>=2024.1", "h5netcdf>=1.3", "sasmodels>=1.0", "scipy>=1.10"],
+                 "numcodecs>=0.16,<0.17", "xarray>=2024.1", "h5netcdf>=1.3", "sasmodels>=1.0", "scipy>=1.10",
+                 # the read idioms of analysis code: dask-chunked xarray, netCDF4-python (own HDF5)
+                 "dask>=2024.1", "netCDF4>=1.6"],
         # torch is for training neural kinds only; install torch==2.13.0 first (CPU wheel)
         "train": ["torch>=2.1"],
     },

@@ -160,7 +160,7 @@ def _filter(flags: int, n: int, cd_ptr, nbytes: int, buf_size, buf) -> int:
 
 def store_model_in_open_files(model: Model) -> None:
     """Write ``model`` under /_phcomp/models/<id> in every HDF5 file open for writing."""
-    for fid in h5py.h5f.get_obj_ids(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_FILE):
+    for fid in _open_files():
         if not fid.get_intent() & h5py.h5f.ACC_RDWR:
             continue
         f = h5py.File(fid)
@@ -171,8 +171,26 @@ def store_model_in_open_files(model: Model) -> None:
             d.attrs["format"] = "phcomp model container v1 (docs/format.md)"
 
 
+def _open_files() -> list:
+    """Every HDF5 file this process has open: through a file id, or only through an object in it
+    (``h5py.File(p)["x"]`` keeps the file open after its File object is gone, with no file id)."""
+    files, seen = [], set()
+    ids = list(h5py.h5f.get_obj_ids(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_FILE))
+    for obj in h5py.h5f.get_obj_ids(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_DATASET | h5py.h5f.OBJ_GROUP
+                                    | h5py.h5f.OBJ_DATATYPE | h5py.h5f.OBJ_ATTR):
+        try:
+            ids.append(h5py.h5i.get_file_id(obj))
+        except (TypeError, ValueError, RuntimeError):  # transient datatypes belong to no file
+            continue
+    for fid in ids:
+        if fid.fileno not in seen:
+            seen.add(fid.fileno)
+            files.append(fid)
+    return files
+
+
 def _model_from_open_files(model_id: str) -> bytes | None:
-    for fid in h5py.h5f.get_obj_ids(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_FILE):
+    for fid in _open_files():
         f = h5py.File(fid)
         path = f"{MODEL_GROUP}/{model_id}"
         if path in f:

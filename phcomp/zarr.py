@@ -9,8 +9,9 @@ codec, both named ``phcomp`` and registered through entry points (``numcodecs.co
 Configurations are JSON only; the model is named by id and resolved like every phcomp model
 (registry, PHCOMP_MODEL_PATH, user cache). ``save_model(store, model)`` puts the model
 container inside the store (array ``_phcomp/models/<id>``; ``phcomp compress`` does it), and
-``register_store_models(store)`` loads a store's models on another machine: a zarr codec is
-never told which store it reads, so that one call (or ``phcomp decompress``) is needed there.
+a reader finds them there: a zarr codec is never told which store it reads, so on a model
+miss every zarr store open in the process is asked (``register_store_models(store)`` loads a
+store's models explicitly, e.g. before handing chunks to a process that has no store open).
 """
 from __future__ import annotations
 
@@ -127,6 +128,78 @@ def register_store_models(store_path: str | os.PathLike) -> list[str]:
     return sorted(ids)
 
 
+# --- models carried by stores open in this process --------------------------------------------
+# A zarr codec is never told which store it reads. What this process has open is known, though:
+# every store object alive (behind zarr.open, xarray.open_zarr, a dask graph's arrays). On a
+# model miss, each is asked for _phcomp/models/<id>; a model found is registered, so the scan
+# runs once per model and process.
+
+def _open_stores() -> list:
+    try:
+        from zarr.abc.store import Store
+    except ImportError:  # pragma: no cover - zarr < 3
+        return []
+    import gc
+
+    stores, seen = [], set()
+    for obj in gc.get_objects():
+        if isinstance(obj, Store) and id(obj) not in seen:
+            seen.add(id(obj))
+            stores.append(obj)
+    return stores
+
+
+def _accept(model_id: str, raw: bytes) -> bool:
+    model = Model.from_bytes(raw)
+    if model.id != model_id:
+        raise PhcompError(f"a zarr store holds model {model.id} under the name {model_id}")
+    core.register_model(model)
+    return True
+
+
+def _in_zarr_loop() -> bool:
+    """True on zarr's own event-loop thread, where its synchronous API cannot be called."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
+def _model_from_open_stores(model_id: str) -> bytes | None:
+    """Synchronous lookup (the numcodecs codec decodes in worker threads)."""
+    if _in_zarr_loop():
+        return None
+    import zarr
+
+    for store in _open_stores():
+        try:
+            raw = zarr.open_array(store=store, path=f"{STORE_MODEL_DIR}/{model_id}", mode="r")[...].tobytes()
+        except Exception:  # noqa: BLE001 -- any store that cannot answer simply does not hold it
+            continue
+        return raw
+    return None
+
+
+async def _load_from_open_stores(model_id: str) -> bool:
+    """Asynchronous lookup for the zarr v3 codec, which decodes on zarr's event loop."""
+    from zarr.api.asynchronous import open_array
+
+    for store in _open_stores():
+        try:
+            arr = await open_array(store=store, path=f"{STORE_MODEL_DIR}/{model_id}", mode="r")
+            raw = (await arr.getitem(slice(None))).tobytes()
+        except Exception:  # noqa: BLE001 -- as above
+            continue
+        return _accept(model_id, raw)
+    return False
+
+
+core.register_model_source(f"zarr stores open in this process ({STORE_MODEL_DIR}/<id>)", _model_from_open_stores)
+
+
 try:  # the zarr v3 codec needs zarr>=3; the numcodecs codec above works without it
     from zarr.abc.codec import ArrayBytesCodec
     from zarr.core.common import parse_named_configuration
@@ -174,7 +247,13 @@ if ArrayBytesCodec is not None:
                 raise PhcompError(f"the phcomp serializer takes float32/float64 arrays, not {native}")
 
         async def _decode_single(self, chunk_bytes, chunk_spec):
-            arr = core.decompress(chunk_bytes.to_bytes())
+            data = chunk_bytes.to_bytes()
+            try:
+                arr = core.decompress(data)
+            except core.ModelNotFoundError as e:
+                if not await _load_from_open_stores(e.model_id):
+                    raise
+                arr = core.decompress(data)
             native = chunk_spec.dtype.to_native_dtype()
             arr = arr.astype(native, copy=False).reshape(chunk_spec.shape)
             return chunk_spec.prototype.nd_buffer.from_ndarray_like(arr)

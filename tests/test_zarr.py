@@ -94,17 +94,14 @@ def test_store_carries_its_model_to_a_fresh_process(tmp_path, model3d, gs_data):
     import warnings, zarr, phcomp
     warnings.simplefilter("error")  # the model copy is a proper zarr node: no warnings listing the store
     print(len(list(zarr.open_group("c.zarr", mode="r").members(max_depth=None))))
-    try:
-        zarr.open_group("c.zarr", mode="r")["u"][...]
-    except phcomp.ModelNotFoundError as e:
-        print("missing", "register_store_models" in str(e))
+    print("read", zarr.open_group("c.zarr", mode="r")["u"][...].shape)  # found in the open store
     print(phcomp.zarr.register_store_models("c.zarr"))
     print(zarr.open_group("c.zarr", mode="r")["u"][...].shape)
     """
     r = run_py(code, {"XDG_CACHE_HOME": str(tmp_path / "empty"), "PHCOMP_MODEL_PATH": ""}, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[1] == "missing True" and model3d.id in lines[2] and lines[3] == str(gs_data.shape)
+    assert lines[1] == f"read {gs_data.shape}" and model3d.id in lines[2] and lines[3] == str(gs_data.shape)
 
 
 def _write_v3(path, model, x):
@@ -144,8 +141,9 @@ def test_store_models_register(tmp_path, model3d, gs_data, monkeypatch):
 
     _write_v3(tmp_path / "s.zarr", model3d, gs_data)
     monkeypatch.setattr(m, "_REGISTRY", {})
-    with pytest.raises(phcomp.ModelNotFoundError):
-        zarr.open_group(tmp_path / "s.zarr", mode="r")["u"][...]
+    with pytest.raises(phcomp.ModelNotFoundError) as e:  # an id no open store holds
+        phcomp.core.find_model("0123456789abcdef")
+    assert any("zarr stores open in this process" in s for s in e.value.searched)
     assert phcomp.zarr.register_store_models(tmp_path / "s.zarr") == [model3d.id]
     assert zarr.open_group(tmp_path / "s.zarr", mode="r")["u"][...].shape == gs_data.shape
 
