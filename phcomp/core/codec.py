@@ -157,10 +157,32 @@ def _compress(array, model: Model | None, abs: float | None, rel: float | None, 
     return _encode(x, rng, eps, model, progress)
 
 
+def lossless_floor(rng: tuple[float, float]) -> float:
+    """The smallest absolute bound worth a lossy chunk for values in ``rng``: float64's spacing
+    at their magnitude (2**-52 of it), and never below the smallest normal float64. Below it
+    (a denormal ``abs``, say) grids and steps would overflow, and lossless is what it means."""
+    return max(float(np.finfo(np.float64).tiny), max(abs(rng[0]), abs(rng[1]), rng[1] - rng[0]) * 2.0**-52)
+
+
+# The float stages of the encoders may overflow near the float limits (a reconstruction cast to
+# float32 above 3.4e38, a residual of values near 1.8e308): every such value is caught by the
+# bound check and stored exactly, or (latent only) by the finiteness check, so numpy's warnings
+# about them are noise and are silenced here.
+_QUIET = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
+
+
 def _encode(x: np.ndarray, rng: tuple[float, float] | None, eps: float | None, model: Model | None,
             progress: Progress | None) -> bytes:
     """One chunk of a validated array at absolute bound ``eps`` (None: latent only, 0: lossless)."""
+    with np.errstate(**_QUIET):
+        return _encode_quiet(x, rng, eps, model, progress)
+
+
+def _encode_quiet(x: np.ndarray, rng: tuple[float, float] | None, eps: float | None, model: Model | None,
+                  progress: Progress | None) -> bytes:
     value_range = (rng[1] - rng[0]) if rng else 0.0
+    if eps is not None and rng is not None and eps < lossless_floor(rng):
+        eps = 0.0  # a bound finer than float64 can resolve at these magnitudes: only lossless meets it
     if x.size == 0 or rng is None or eps == 0 or not np.isfinite(value_range) or value_range == 0:
         # empty, all non-finite, constant or lossless: the shuffled-zstd path is exact and small
         out = _lossless(x)
@@ -194,6 +216,9 @@ def _encode(x: np.ndarray, rng: tuple[float, float] | None, eps: float | None, m
     qr = np.zeros(x.size, np.int32) if bounded else None
     points: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {ck.SEC_NONFINITE: [], ck.SEC_EXCEPTIONS: []}
     two_eps = 2.0 * eps if bounded else 0.0
+    # latent only: a reconstruction may pass the dtype's largest value only for values near it;
+    # then finite values that would decode as +-Inf are stored exactly (never Inf from finite)
+    near_limit = not bounded and max(abs(lo), abs(hi)) > float(np.finfo(x.dtype).max) * 2.0**-10
     for s in blocking.slabs():
         orig = blocking.slab_original(xv, s)
         sub = orig.astype(np.float64)
@@ -207,6 +232,12 @@ def _encode(x: np.ndarray, rng: tuple[float, float] | None, eps: float | None, m
             coeffs = model.encoder(xn)
         qs = _quantize(coeffs, step, deadzone, model.decoder.q_limit)
         q[s.block0 : s.block0 + s.nblocks] = qs
+        if near_limit:
+            y = blocking.from_blocks(_reconstruct_blocks(model, qs, step, mid, half), s).astype(x.dtype)
+            lost = fin & ~np.isfinite(y)
+            if lost.any():
+                pos = np.flatnonzero(lost)
+                points[ck.SEC_EXCEPTIONS].append((s.elem0 + pos, orig.reshape(-1)[pos]))
         if bounded:
             xhat = blocking.from_blocks(_reconstruct_blocks(model, qs, step, mid, half), s)
             r = np.rint((sub - xhat) / two_eps)
