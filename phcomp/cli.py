@@ -52,21 +52,12 @@ def _atomic_path(path: Path, force: bool):
 
 
 def _kind(path: str) -> str:
-    p = Path(path)
-    if p.is_dir() and any((p / m).exists() for m in ("zarr.json", ".zgroup", ".zarray")):
-        return "zarr"
-    if p.is_file():
-        with open(p, "rb") as f:
-            head = f.read(8)
-        if head == b"\x89HDF\r\n\x1a\n":
-            return "hdf5"
-        if head == filefmt.MAGIC:
-            return "phc"
-        if head[:6] == b"\x93NUMPY":
-            return "npy"
-    if not p.exists():
+    from .filekinds import detect
+
+    kind = detect(path)
+    if kind == "missing":
         raise PhcompError(f"{path} does not exist")
-    return "chunk"
+    return "chunk" if kind == "other" else kind
 
 
 def _convert(a: argparse.Namespace, kind: str, compressing: bool) -> int:
@@ -134,10 +125,9 @@ def _load_model(spec: str | None) -> core.Model | None:
 
 
 def _load_npy(path: str) -> np.ndarray:
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise PhcompError(f"cannot read {path} as .npy: {e}") from None
+    from .npyfile import load_npy
+
+    return load_npy(path)
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -195,14 +185,6 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
-def _row_chunks(shape: tuple[int, ...], itemsize: int, chunk_mb: float) -> list[tuple[int, int]]:
-    if not shape:
-        return [(0, 1)]
-    row_bytes = max(1, int(np.prod(shape[1:], dtype=np.int64)) * itemsize)
-    rows = max(1, int(chunk_mb * 2**20 // row_bytes))
-    return [(r, min(shape[0], r + rows)) for r in range(0, max(shape[0], 1), rows)] or [(0, 0)]
-
-
 def cmd_compress(a: argparse.Namespace) -> int:
     kind = _kind(a.input)
     if kind in ("hdf5", "zarr"):
@@ -211,27 +193,18 @@ def cmd_compress(a: argparse.Namespace) -> int:
     if x.dtype.kind != "f":
         raise PhcompError(f"{a.input}: phcomp compresses float32/float64 arrays, not {x.dtype}")
     model = _load_model(a.model)
-    from .core.layout import whole_array_bound
-
-    abs_ = whole_array_bound(x, a.abs, a.rel)  # --rel is relative to the whole input, not to each chunk
     if model is not None and not a.no_install:
         core.install_model(model)
-    from . import compress as compress_checked
+    from .npyfile import compress_npy_to
 
     obs = _observables(a.observable)
     out = Path(a.output or a.input + ".phc")
-    escalated = 0
     with _atomic_output(out, a.force) as f, _progress(x.size, "compress") as bar:
-        w = filefmt.FileWriter(f, x.shape, x.dtype)
-        for r0, r1 in _row_chunks(x.shape, x.itemsize, a.chunk_mb):
-            part = x[r0:r1] if x.ndim else x
-            blob = compress_checked(np.asarray(part), model, abs=abs_, observables=obs, progress=bar.update)
-            if obs and core.inspect_chunk(blob)["checks"]["attempt"] > 0:
-                escalated += 1
-            w.add(blob, r1 - r0)
-        w.close()
+        # --rel is relative to the whole input, not to each chunk
+        escalated = compress_npy_to(f, x, model, abs=a.abs, rel=a.rel, observables=obs, chunk_mb=a.chunk_mb,
+                                    progress=bar.update)
     if obs:
-        print(f"observable checks: {escalated} of {len(w.entries)} chunk(s) re-encoded tighter to meet them")
+        print(f"observable checks: {escalated} chunk(s) re-encoded tighter to meet them")
     print(f"{a.input} -> {out}: {x.nbytes} -> {out.stat().st_size} bytes, ratio {x.nbytes / max(out.stat().st_size, 1):.2f}")
     return 0
 
@@ -430,6 +403,41 @@ def cmd_models(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_archive(a: argparse.Namespace) -> int:
+    from . import archive
+
+    if a.action == "compress":
+        opts = archive.Options(model=a.model, abs=a.abs, rel=a.rel, observables=_observables(a.observable),
+                               only_arrays=a.only_arrays, delete_originals=a.delete_originals)
+        s = archive.compress_archive(a.src, a.dst, opts, task_index=a.task_index, task_count=a.task_count,
+                                     progress=not a.quiet)
+        print(f"task {s['task']}: {s['share']} item(s) in its share, {s['already_done']} already done; "
+              f"now {s['done']} compressed, {s['copied']} copied, {s['skipped']} skipped, {s['failed']} failed; "
+              f"{s['bytes_in']} -> {s['bytes_out']} bytes (ratio {s['ratio']:.2f}) in {s['seconds']:.1f} s")
+        return 1 if s["failed"] else 0
+    if a.action == "status":
+        st = archive.status(a.dst)
+        if a.json:
+            print(json.dumps(st, indent=1))
+            return 0
+        print(f"{a.dst} (archive of {st['src']}): {st['items']} item(s): {st['done']} compressed, {st['copied']} copied, "
+              f"{st['skipped']} skipped, {st['failed']} failed, {st['pending']} pending")
+        print(f"bytes {st['bytes_in']} -> {st['bytes_out']} (saved {st['bytes_saved']}), ratio {st['ratio']:.2f} "
+              f"(compressed files alone {st['compressed_ratio']:.2f}); largest error / bound {st['max_error_over_bound']:.3f}")
+        for path, reason in st["failed_items"]:
+            print(f"  failed: {path}: {reason}")
+        return 0
+    if a.action == "verify":
+        v = archive.verify(a.dst, progress=not a.quiet)
+        for path, why in v["bad"]:
+            print(f"  BAD {path}: {why}")
+        print(f"verified {v['checked']} item(s), {len(v['bad'])} bad")
+        return 1 if v["bad"] else 0
+    out = archive.report(a.dst, a.output)
+    print(f"report written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="phcomp", description=(
         "phcomp: learned, error-bounded compression of scientific arrays. Train a model on sample "
@@ -591,6 +599,42 @@ def build_parser() -> argparse.ArgumentParser:
                        "program (h5dump, h5py without `import phcomp`, netCDF-C, ParaView) reads phcomp datasets: "
                        "export HDF5_PLUGIN_PATH=$(phcomp hdf5-plugin-path)")
     h.set_defaults(func=cmd_hdf5_plugin_path)
+
+    ar = sub.add_parser("archive", help="compress a whole archive, verified and resumable (SLURM arrays, MPI)",
+                        description=(
+        "Compress every HDF5 / netCDF-4 file, Zarr store and .npy array under SRC into a twin under DST "
+        "(same relative path; x.npy becomes x.npy.phc); other files are copied. Each twin is written to a "
+        "temporary, verified by decoding it in full (bound on every value, observables, shapes, dtypes, "
+        "attributes, dimension scales), renamed, then recorded in DST/.phcomp-archive/manifest-*.jsonl. "
+        "Rerunning the same command after a kill finishes the rest. In a SLURM job array each task takes "
+        "its share (SLURM_ARRAY_TASK_ID / _COUNT); under srun / mpiexec each rank does."),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    asub = ar.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ac = asub.add_parser("compress", help="compress SRC into DST (this task's share)", epilog=EPILOG_BOUNDS)
+    ac.add_argument("src", help="directory of originals")
+    ac.add_argument("dst", help="directory of the compressed twins (created)")
+    ac.add_argument("--model", help="a .phcm file, a shipped role (field, field3d, sas) or a model id; "
+                                    "default: the shipped default models")
+    ac.add_argument("--abs", type=float, help="absolute error bound")
+    ac.add_argument("--rel", type=float, help="bound relative to each array's value range")
+    ac.add_argument("--observable", action="append", metavar="NAME=TOL",
+                    help="observable every chunk must keep (e.g. energy=1e-5, mean=abs:1e-3); repeatable")
+    ac.add_argument("--only-arrays", action="store_true", help="skip files that are not arrays (recorded as skipped)")
+    ac.add_argument("--delete-originals", action="store_true",
+                    help="delete each original after its twin is verified and recorded (never by default)")
+    ac.add_argument("--task-index", type=int, help="this task's index (default: SLURM_ARRAY_TASK_ID, else 0)")
+    ac.add_argument("--task-count", type=int, help="number of tasks (default: SLURM_ARRAY_TASK_COUNT, else 1)")
+    ac.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ast = asub.add_parser("status", help="done / failed / pending, total ratio and bytes saved")
+    ast.add_argument("dst")
+    ast.add_argument("--json", action="store_true", help="print the status as JSON")
+    av = asub.add_parser("verify", help="re-check every twin's checksum and decode it in full")
+    av.add_argument("dst")
+    av.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    arp = asub.add_parser("report", help="plot ratio and bytes before/after per file (PNG)")
+    arp.add_argument("dst")
+    arp.add_argument("-o", "--output", help="PNG path (default DST/.phcomp-archive/report.png)")
+    ar.set_defaults(func=cmd_archive)
 
     g = sub.add_parser("data", help="generate test data (.npy)", description=(
         "Deterministic generators of test data (seeded; nothing is downloaded). grayscott3d: 3-D Gray-Scott "

@@ -281,7 +281,8 @@ def _rebuild_dims(src, dst) -> None:
         if not isinstance(obj, h5py.Dataset) or name not in dst or "DIMENSION_LIST" not in obj.attrs:
             continue
         for i, dim in enumerate(obj.dims):
-            dst[name].dims[i].label = dim.label
+            if dim.label:  # setting an empty label would add a DIMENSION_LABELS attribute the source lacks
+                dst[name].dims[i].label = dim.label
             for scale in dim.values():
                 if scale.name.lstrip("/") in dst:
                     dst[name].dims[i].attach_scale(dst[scale.name])
