@@ -498,3 +498,60 @@ def report(dst: str | os.PathLike, out: str | os.PathLike | None = None) -> Path
 
 def iter_failed(dst: str | os.PathLike) -> Iterator[Record]:
     return (r for r in read_records(dst).values() if r.status == "failed")
+
+
+def sample(src: str | os.PathLike, out: str | os.PathLike, *, ndim: int = 3, max_mb: float = 64.0,
+           seed: int = 0) -> dict:
+    """A training sample of an archive as one .npy: slices of the last ``ndim`` axes of its float
+    arrays (HDF5, netCDF-4, Zarr, .npy), taken evenly from every array whose trailing shape is
+    that of the first one found (what ``phcomp train`` fits a model to)."""
+    arrays = []  # (item path, array name, opener)
+    for it in scan(src):
+        p = Path(src) / it.path
+        try:
+            if it.kind == "hdf5":
+                import h5py
+
+                with h5py.File(p, "r") as f:
+                    names: list[str] = []
+                    f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and o.dtype.kind == "f"
+                                 and o.ndim >= ndim else None)
+                arrays += [(it.path, n, lambda p=p, n=n: h5py.File(p, "r")[n]) for n in names]
+            elif it.kind == "zarr":
+                import zarr
+
+                g = zarr.open(p, mode="r")
+                members = [("", g)] if isinstance(g, zarr.Array) else list(g.members(max_depth=None))
+                arrays += [(it.path, n, lambda a=a: a) for n, a in members
+                           if isinstance(a, zarr.Array) and np.dtype(a.dtype).kind == "f" and a.ndim >= ndim]
+            elif it.kind == "npy":
+                from .npyfile import load_npy
+
+                x = load_npy(p)
+                if x.dtype.kind == "f" and x.ndim >= ndim:
+                    arrays.append((it.path, "", lambda x=x: x))
+        except (OSError, ValueError, KeyError, PhcompError):
+            continue  # unreadable files are the compress run's business, not the sample's
+    if not arrays:
+        raise PhcompError(f"no float arrays with {ndim} or more dimensions under {src}")
+    trailing = None
+    pieces, budget = [], int(max_mb * 2**20)
+    opened = []
+    for path, name, get in arrays:
+        a = get()
+        if trailing is None:
+            trailing = tuple(a.shape[-ndim:])
+        if tuple(a.shape[-ndim:]) == trailing:
+            opened.append(a)
+    per_item = int(np.prod(trailing)) * 4
+    take_total = max(1, budget // per_item)
+    rng = np.random.default_rng(seed)
+    for a in opened:
+        items = int(np.prod(a.shape[:-ndim], dtype=np.int64)) if a.ndim > ndim else 1
+        k = max(1, min(items, take_total // len(opened)))
+        for i in sorted(rng.choice(items, k, replace=False).tolist()):
+            idx = np.unravel_index(i, a.shape[:-ndim]) if a.ndim > ndim else ()
+            pieces.append(np.asarray(a[idx], dtype=np.float32))
+    x = np.stack(pieces)
+    np.save(out, x)
+    return {"arrays": len(opened), "items": len(pieces), "shape": list(x.shape), "bytes": int(x.nbytes)}

@@ -433,6 +433,11 @@ def cmd_archive(a: argparse.Namespace) -> int:
             print(f"  BAD {path}: {why}")
         print(f"verified {v['checked']} item(s), {len(v['bad'])} bad")
         return 1 if v["bad"] else 0
+    if a.action == "sample":
+        info = archive.sample(a.src, a.output, ndim=a.ndim, max_mb=a.max_mb, seed=a.seed)
+        print(f"{a.output}: {info['items']} slice(s) of {info['arrays']} array(s), shape {tuple(info['shape'])}; "
+              f"train on it with: phcomp train {a.output} --kind interp --ndim {a.ndim} -o model.phcm")
+        return 0
     out = archive.report(a.dst, a.output)
     print(f"report written to {out}")
     return 0
@@ -634,6 +639,12 @@ def build_parser() -> argparse.ArgumentParser:
     arp = asub.add_parser("report", help="plot ratio and bytes before/after per file (PNG)")
     arp.add_argument("dst")
     arp.add_argument("-o", "--output", help="PNG path (default DST/.phcomp-archive/report.png)")
+    asa = asub.add_parser("sample", help="a training sample of the archive's float arrays (.npy for phcomp train)")
+    asa.add_argument("src")
+    asa.add_argument("-o", "--output", required=True, help=".npy file to write")
+    asa.add_argument("--ndim", type=int, default=3, help="trailing dimensions of each slice (default 3)")
+    asa.add_argument("--max-mb", type=float, default=64.0, help="size of the sample (default 64 MiB)")
+    asa.add_argument("--seed", type=int, default=0)
     ar.set_defaults(func=cmd_archive)
 
     g = sub.add_parser("data", help="generate test data (.npy)", description=(
