@@ -370,10 +370,19 @@ def compress_archive(src: str | os.PathLike, dst: str | os.PathLike, opts: Optio
     manifest = state_dir(dst_p) / f"manifest-{task}.jsonl"
     records = read_records(dst_p)
     mine = share(listing(src_p, dst_p), index, count)
-    for it in mine:  # killed after a deletion was recorded, before it happened: finish it
+    for it in mine:
         rec = records.get(it.path)
-        if rec is not None and rec.status == "done" and rec.deleted_original and (src_p / it.path).exists():
+        if rec is None or rec.status != "done" or not (src_p / it.path).exists():
+            continue
+        if rec.deleted_original:  # killed after the deletion was recorded, before it happened
             _remove(src_p / it.path)
+        elif opts.delete_originals:  # done in an earlier run: delete if the original is what was verified
+            if checksum(src_p / it.path) == rec.sha256_in:
+                rec.deleted_original, rec.finished = True, time.time()
+                append_record(manifest, rec)
+                _remove(src_p / it.path)
+            else:  # changed since it was compressed: compress it again
+                records.pop(it.path)
     todo = [i for i in mine if not (i.path in records and records[i.path].status in DONE)]
     todo = [i for i in todo if (src_p / i.path).exists() or (src_p / i.path).is_symlink()]
     summary = {"task": task, "share": len(mine), "already_done": len(mine) - len(todo), "done": 0, "copied": 0,

@@ -183,3 +183,22 @@ def test_resume_after_sigkill_at_any_moment(tmp_path):
     assert len(paths) == len(set(paths)) == n_items  # nothing twice, nothing lost
     assert not list(dst.rglob(f"*{archive.PARTIAL}"))
     assert archive.verify(dst, progress=False)["bad"] == []
+
+
+def test_delete_originals_on_a_later_run(tmp_path):
+    src = make_archive(tmp_path / "src", runs=1, bad=False)
+    dst = tmp_path / "dst"
+    _cli("compress", str(src), str(dst), "--rel", "1e-3", "-q")
+    changed = src / "run000/out/spectrum.npy"
+    np.save(changed, np.load(changed) * 2)  # changed after it was verified: must not be deleted unseen
+    r = _cli("compress", str(src), str(dst), "--rel", "1e-3", "-q", "--delete-originals")
+    assert r.returncode == 0, r.stderr
+    latest = archive.read_records(dst)
+    for path, rec in latest.items():
+        if rec.status == "done":
+            assert rec.deleted_original and not (src / path).exists(), path
+        else:
+            assert (src / path).exists(), path
+    # the changed file was compressed again (its new content), then deleted
+    assert latest["run000/out/spectrum.npy"].sha256_in != next(
+        r for r in _records(dst) if r["path"] == "run000/out/spectrum.npy")["sha256_in"]
