@@ -64,7 +64,9 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6.100", "pytest-xdist>=3", "h5py>=3.10", "zarr>=3.0",
                  "numcodecs>=0.16,<0.17", "xarray>=2024.1", "h5netcdf>=1.3", "sasmodels>=1.0", "scipy>=1.10",
                  # the read idioms of analysis code: dask-chunked xarray, netCDF4-python (own HDF5)
-                 "dask>=2024.1", "netCDF4>=1.6"],
+                 "dask>=2024.1", "netCDF4>=1.6",
+                 # phcomp.mpi under a real `mpiexec -n 2`: the PyPI mpich wheel needs no system MPI
+                 "mpich>=4.1", "mpi4py>=4.0"],
         # torch is for training neural kinds only; install torch==2.13.0 first (CPU wheel)
         "train": ["torch>=2.1"],
     },

@@ -20,9 +20,11 @@ The HDF Group.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
+import threading
 
 import h5py
 import numpy as np
@@ -158,8 +160,24 @@ def _filter(flags: int, n: int, cd_ptr, nbytes: int, buf_size, buf) -> int:
         return 0
 
 
+_NO_MODEL_COPIES = threading.local()
+
+
+@contextlib.contextmanager
+def without_model_copies():
+    """Datasets created in this block (this thread) do not copy their model into the file: for
+    writers that store it once elsewhere (phcomp.mpi's part files; the main file holds it)."""
+    _NO_MODEL_COPIES.on = True
+    try:
+        yield
+    finally:
+        _NO_MODEL_COPIES.on = False
+
+
 def store_model_in_open_files(model: Model) -> None:
     """Write ``model`` under /_phcomp/models/<id> in every HDF5 file open for writing."""
+    if getattr(_NO_MODEL_COPIES, "on", False):
+        return
     for fid in _open_files():
         if not fid.get_intent() & h5py.h5f.ACC_RDWR:
             continue

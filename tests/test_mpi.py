@@ -1,0 +1,94 @@
+"""phcomp.mpi.Writer under a real `mpiexec -n 2` (PyPI mpich + mpi4py): each rank compresses its
+block; one serial reader sees one array per step within the bound; a failing rank ends every
+rank with a clear message, never a hang, and leaves no step that looks complete."""
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+h5py = pytest.importorskip("h5py")
+pytest.importorskip("mpi4py")
+MPIEXEC = shutil.which("mpiexec")
+pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="mpiexec not found (pip install mpich)")
+
+WRITER = """
+import sys, numpy as np
+from mpi4py import MPI
+import phcomp, phcomp.mpi
+from phcomp.data import grayscott3d
+comm = MPI.COMM_WORLD
+g = grayscott3d(n=24, steps=300, snapshots=2, seed=3)
+mode = sys.argv[1]
+# a model trained in the writer and never saved elsewhere: the reader finds it in the file
+m = phcomp.train(g[:1], kind="interp", ndim=3, seed=0) if comm.rank == 0 else None
+m = comm.bcast(m.to_bytes() if m is not None else None, root=0)
+m = phcomp.core.Model.from_bytes(m)
+n = g.shape[1]
+z0, z1 = comm.rank * n // comm.size, (comm.rank + 1) * n // comm.size
+with phcomp.mpi.Writer("out.h5", comm, model=m, rel=1e-3) as w:
+    for k in range(2):
+        u = g[k, z0:z1].astype(np.float32)
+        if mode == "bad-data" and comm.rank == 1 and k == 1:
+            u = u.astype(np.int32)
+        if mode == "exception" and comm.rank == 0 and k == 1:
+            raise RuntimeError("the simulation blew up on rank 0")
+        w.write("u", u, (z0, 0, 0), g.shape[1:], step=k)
+        w.write("v", (2 * u).astype(np.float64), (z0, 0, 0), g.shape[1:], step=k)
+if comm.rank == 0:
+    np.save("orig.npy", g)
+"""
+
+
+def _mpi(tmp_path, mode, timeout=180):
+    (tmp_path / "w.py").write_text(WRITER)
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), PHCOMP_MODEL_PATH="")
+    return subprocess.run([MPIEXEC, "-n", "2", sys.executable, "w.py", mode], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=timeout)
+
+
+def test_two_ranks_write_one_array_per_step(tmp_path):
+    r = _mpi(tmp_path, "ok")
+    assert r.returncode == 0, r.stderr[-3000:]
+    parts = sorted(p.name for p in (tmp_path / "out.h5.parts").iterdir())
+    assert len(parts) == 4  # 2 steps x 2 ranks
+    code = """
+    import numpy as np, h5py, phcomp
+    g = np.load("orig.npy")
+    with h5py.File("out.h5", "r") as f:
+        assert sorted(k for k in f if k.startswith("step_")) == ["step_000000", "step_000001"]
+        for k in range(2):
+            x = g[k].astype(np.float32)
+            u = f[f"step_{k:06d}/u"][...]
+            v = f[f"step_{k:06d}/v"][...]
+            assert u.shape == x.shape and u.dtype == np.float32 and v.dtype == np.float64
+            assert np.abs(u - x).max() <= 1e-3 * (x.max() - x.min())
+            assert np.abs(v - 2 * x).max() <= 2e-3 * (x.max() - x.min()) * 1.0000001
+        assert len(f["_phcomp/models"]) == 1
+    print("ok")
+    """
+    # a fresh serial process, elsewhere, with the model only inside out.h5
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    shutil.copy(tmp_path / "orig.npy", other)
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code).replace('"out.h5"', repr(str(tmp_path / "out.h5")))],
+                       capture_output=True, text=True, cwd=other,
+                       env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "reader-cache"), PHCOMP_MODEL_PATH=""))
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
+    for p in (tmp_path / "out.h5.parts").iterdir():  # the model is stored once, not in every part
+        assert p.stat().st_size < 200_000
+
+
+@pytest.mark.parametrize("mode, message", [("bad-data", "rank 1: PhcompError"),
+                                           ("exception", "the simulation blew up on rank 0")])
+def test_a_failing_rank_ends_every_rank(tmp_path, mode, message):
+    r = _mpi(tmp_path, mode, timeout=120)  # a hang would be a TimeoutExpired here
+    assert r.returncode != 0
+    assert message in r.stderr
+    with h5py.File(tmp_path / "out.h5", "r") as f:
+        # step 0 completed on both ranks; step 1 never looks complete
+        assert "step_000000" in f and "step_000001" not in f
+    assert not list((tmp_path / "out.h5.parts").glob("*.tmp"))
