@@ -143,7 +143,9 @@ def _open_stores() -> list:
 
     stores, seen = [], set()
     for obj in gc.get_objects():
-        if isinstance(obj, Store) and id(obj) not in seen:
+        # the type's MRO, not isinstance: isinstance reads __class__, which some proxies (torch's
+        # deprecated aliases) answer with a warning
+        if Store in type(obj).__mro__ and id(obj) not in seen:
             seen.add(id(obj))
             stores.append(obj)
     return stores

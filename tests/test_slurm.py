@@ -16,7 +16,8 @@ from phcomp.data.archive import make_archive
 from slurm_cluster import Cluster, available
 
 JOBS = Path(__file__).resolve().parent.parent / "jobs"
-SCRIPTS = ["compress_archive.sbatch", "compress_archive_mpi.sbatch", "train.sbatch", "verify_archive.sbatch"]
+SCRIPTS = ["compress_archive.sbatch", "compress_archive_mpi.sbatch", "train.sbatch", "verify_archive.sbatch",
+           "grayscott_insitu.sbatch"]
 
 
 @pytest.fixture(scope="module")
