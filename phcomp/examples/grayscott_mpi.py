@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 raw_s = sz3_s = sz3_bytes = float("nan")
             if rank == 0:
                 raw_mb = stats["raw"] / 1e6
-                log(f"{t:5d}  {t_sim:10.2f}  {t_out:16.2f}  {raw_s:11.2f}  {sz3_s:5.2f}  {raw_mb:6.1f}  "
+                log(f"{t:5d}  {t_sim:10.3f}  {t_out:16.3f}  {raw_s:11.4f}  {sz3_s:5.3f}  {raw_mb:6.1f}  "
                     f"{stats['written'] / 1e6:9.2f}  {stats['raw'] / stats['written']:5.1f}  "
                     f"{stats['raw'] / sz3_bytes if sz3_bytes == sz3_bytes else float('nan'):9.1f}  {stats['err']:13.3f}")
             t_sim = 0.0
