@@ -13,19 +13,22 @@ from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 PLUGIN = "phcomp.hdf5_plugin.libh5phcomp"
+NATIVE = "phcomp.core.libphcomp"  # the native codec, loaded with ctypes (phcomp/core/native.py)
+PLAIN_LIBS = (PLUGIN, NATIVE)  # shared libraries that are not Python extension modules
 
 
 class BuildExt(build_ext):
     def get_ext_filename(self, fullname):
         # called with the full dotted name, and (by get_ext_fullpath) with its last part only
-        if fullname == PLUGIN:
-            return os.path.join(*PLUGIN.split(".")[:-1], "libh5phcomp.so")
-        if fullname == PLUGIN.rsplit(".", 1)[1]:
-            return "libh5phcomp.so"
+        for lib in PLAIN_LIBS:
+            if fullname == lib:
+                return os.path.join(*lib.split(".")[:-1], lib.rsplit(".", 1)[1] + ".so")
+            if fullname == lib.rsplit(".", 1)[1]:
+                return fullname + ".so"
         return super().get_ext_filename(fullname)
 
     def get_export_symbols(self, ext):
-        return [] if ext.name == PLUGIN else super().get_export_symbols(ext)
+        return [] if ext.name in PLAIN_LIBS else super().get_export_symbols(ext)
 
 
 hdf5_plugin = Extension(
@@ -36,13 +39,24 @@ hdf5_plugin = Extension(
     extra_link_args=["-ldl", "-lpthread"],
 )
 
+# One set of C sources for the codec (native/src); hosts link them. -ffp-contract=off: no fused
+# multiply-add, so the float stages (grid <-> values) give numpy's bits on every CPU.
+NATIVE_SOURCES = ["native/src/rangecoder.c", "native/src/interp.c"]
+native_codec = Extension(
+    NATIVE,
+    sources=NATIVE_SOURCES,
+    include_dirs=["native/include"],
+    extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-ffp-contract=off", "-fno-fast-math"],
+    extra_link_args=["-lm"],
+)
+
 setup(
     name="phcomp",
     version="0.1.0",
     description="Physics-aware learned compression for HPC scientific data",
     packages=find_packages(include=["phcomp", "phcomp.*"]),
     package_data={"phcomp": ["zoo/*.phcm", "zoo/index.json", "hdf5_plugin/README"]},
-    ext_modules=[hdf5_plugin],
+    ext_modules=[hdf5_plugin, native_codec],
     cmdclass={"build_ext": BuildExt},
     python_requires=">=3.10",
     install_requires=[

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import struct
 import sys
 import zlib
@@ -181,9 +182,29 @@ def _classify_chunk(data: bytes) -> tuple[str, str]:
     return "ok", ""
 
 
-def run_chunks(cases: int, seed: int) -> dict:
+def _decode_with(data: bytes, use_native: bool):
+    """The decoded array's bytes with the native or the numpy decoder, or the exception type."""
+    old = os.environ.get("PHCOMP_NATIVE")
+    os.environ["PHCOMP_NATIVE"] = "1" if use_native else "0"
+    try:
+        y = phcomp.decompress(data)
+        return ("ok", y.shape, y.dtype.str, y.tobytes())
+    except phcomp.PhcompError:
+        return ("error",)
+    except Exception as e:  # noqa: BLE001
+        return (f"bad:{type(e).__name__}", str(e)[:200])
+    finally:
+        if old is None:
+            os.environ.pop("PHCOMP_NATIVE", None)
+        else:
+            os.environ["PHCOMP_NATIVE"] = old
+
+
+def run_chunks(cases: int, seed: int, only: str = "", compare: bool = False) -> dict:
+    """``only``: chunks whose name contains it; ``compare``: every mutation is decoded by the
+    native and the numpy decoder too, and any difference (one errs, or other bits) is counted."""
     rng = np.random.default_rng(seed)
-    chunks = build_chunks(rng)
+    chunks = [c for c in build_chunks(rng) if only in c[0]]
     counts: Counter = Counter()
     bad: list[dict] = []
     for i in range(cases):
@@ -193,6 +214,10 @@ def run_chunks(cases: int, seed: int) -> dict:
             counts["noop"] += 1
             continue
         outcome, msg = _classify_chunk(data)
+        if compare and not outcome.startswith("bad"):
+            a, b = _decode_with(data, True), _decode_with(data, False)
+            if a != b:
+                outcome, msg = "bad:native-differs", f"native {a[0]}, numpy {b[0]}"
         counts[outcome] += 1
         if outcome.startswith("bad") and len(bad) < 40:
             bad.append({"case": i, "chunk": name, "mutation": kind, "outcome": outcome, "message": msg})
@@ -349,11 +374,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("campaign", choices=["chunks", "models"])
     ap.add_argument("--cases", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", default="", help="chunks: only the chunks whose name contains this")
+    ap.add_argument("--compare", action="store_true",
+                    help="chunks: also decode each mutation natively and with numpy; a difference is a finding")
     args = ap.parse_args(argv)
     import warnings
 
     warnings.simplefilter("error")  # a leaked RuntimeWarning is a finding too
-    result = (run_chunks if args.campaign == "chunks" else run_models)(args.cases, args.seed)
+    if args.campaign == "chunks":
+        result = run_chunks(args.cases, args.seed, args.only, args.compare)
+    else:
+        result = run_models(args.cases, args.seed)
     print(json.dumps(result, indent=1))
     return 0
 

@@ -6,7 +6,7 @@ from typing import Callable
 import numpy as np
 
 from . import chunk as ck
-from . import interp
+from . import interp, native
 from .checks import MAX_TIGHTEN, TIGHTEN, UNBOUNDED_START, Check, encode_record, evaluate
 from .blocking import Blocking
 from .errors import PhcompError
@@ -298,7 +298,20 @@ def _encode_interp(x: np.ndarray, mid: float, half: float, eps: float, model: Mo
             progress(orig.size)
 
     h = ck.ChunkHeader(ck.MODE_INTERP, x.dtype.newbyteorder("<"), x.shape, model.id, eps, mid, max(half, 1e-300), delta)
-    h.sections[ck.SEC_INTERP] = interp.encode(values, items, sp, model.decoder, bits, done)
+    if native.enabled():  # the same bytes, from C (tests/test_native.py compares both)
+        xc = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("="))
+        group = interp.group_items(per)
+        words, escapes, exc, nonfinite = native.interp_handle(model.decoder).encode(
+            xc, items, sp, mid, delta, eps, bits, group)
+        flat = xc.reshape(-1)
+        for kind, pos in ((ck.SEC_EXCEPTIONS, exc), (ck.SEC_NONFINITE, nonfinite)):
+            if pos.size:
+                points[kind].append((pos, flat[pos]))
+        h.sections[ck.SEC_INTERP] = interp.pack_section(bits, group, words, escapes)
+        if progress:
+            progress(x.size)
+    else:
+        h.sections[ck.SEC_INTERP] = interp.encode(values, items, sp, model.decoder, bits, done)
     return _finish(h, points, x, True)
 
 
@@ -372,15 +385,19 @@ def _decompress(h: ck.ChunkHeader, model: Model | None, out: np.ndarray | None,
     if h.mode == ck.MODE_INTERP:
         items, sp = interp.split_shape(h.shape, model.decoder.ndim)
         out3 = result.reshape((items,) + sp)
-        body = h.sections[ck.SEC_INTERP]
-        if not body or h.step != h.eps / 2.0 ** body[0]:  # D is the body's first byte
+        bits, group, words, escapes = interp.parse_section(h.sections[ck.SEC_INTERP], h.size)
+        if h.step != h.eps / 2.0**bits:
             raise PhcompError("corrupt chunk: grid unit does not match the bound")
-
-        def done(i0: int, i1: int, rec: np.ndarray) -> None:
-            out3[i0:i1] = _from_grid(rec, h.mid, h.step, h.dtype)
+        if native.enabled():
+            native.interp_handle(model.decoder).decode(bits, group, items, sp, words, escapes, h.mid, h.step, out3)
             if progress:
-                progress(rec.size)
-        interp.decode(body, items, sp, model.decoder, done)
+                progress(h.size)
+        else:
+            def done(i0: int, i1: int, rec: np.ndarray) -> None:
+                out3[i0:i1] = _from_grid(rec, h.mid, h.step, h.dtype)
+                if progress:
+                    progress(rec.size)
+            interp.decode_stream(bits, group, words, escapes, items, sp, model.decoder, done)
     else:
         _decode_blocks(h, model, result, progress)
     for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):

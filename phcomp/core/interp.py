@@ -33,7 +33,7 @@ import numpy as np
 
 from .bytes_io import ByteReader, ByteWriter
 from .errors import PhcompError
-from .rangecoder import Encoder, FreqTable, read_stream, write_stream
+from .rangecoder import Decoder, Encoder, FreqTable, read_words, write_stream, write_words
 
 TAPS = np.array([-7, -5, -3, -1, 1, 3, 5, 7])
 WEIGHT_SHIFT = 16
@@ -258,9 +258,17 @@ def _order(ctx: np.ndarray, spec: InterpSpec) -> tuple[np.ndarray, list[FreqTabl
     return order, [spec.tables[int(c)] for c in used], counts
 
 
-def decode(body: bytes, items: int, spatial: tuple[int, ...], spec: InterpSpec, done) -> int:
-    """Decode a section body group by group: ``done(i0, i1, rec)`` gets the grid values (int64)
-    of items i0:i1. Returns D."""
+def pack_section(bits: int, group: int, words: np.ndarray, escapes: np.ndarray) -> bytes:
+    """The section body from a finished stream (what ``encode`` writes; the native encoder's path)."""
+    w = ByteWriter()
+    w.u8(bits)
+    w.u64(group)
+    write_words(w, words, escapes)
+    return w.getvalue()
+
+
+def parse_section(body: bytes, values: int) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """(D, item group, words, escapes) of a section body of a chunk of ``values`` values."""
     r = ByteReader(body)
     bits = r.u8()
     if not 2 <= bits <= MAX_GRID_BITS:
@@ -268,10 +276,24 @@ def decode(body: bytes, items: int, spatial: tuple[int, ...], spec: InterpSpec, 
     group = r.u64()
     if group < 1:
         raise PhcompError("corrupt interpolation section: item group of 0")
+    words, escapes = read_words(r, values)
+    r.expect_end()
+    return bits, group, words, escapes
+
+
+def decode(body: bytes, items: int, spatial: tuple[int, ...], spec: InterpSpec, done) -> int:
+    """Decode a section body group by group: ``done(i0, i1, rec)`` gets the grid values (int64)
+    of items i0:i1. Returns D."""
+    bits, group, words, escapes = parse_section(body, items * int(np.prod(spatial)))
+    return decode_stream(bits, group, words, escapes, items, spatial, spec, done)
+
+
+def decode_stream(bits: int, group: int, words: np.ndarray, escapes: np.ndarray, items: int,
+                  spatial: tuple[int, ...], spec: InterpSpec, done) -> int:
+    """``decode`` of a parsed section (numpy: the reference the native decoder is tested against)."""
     qstep = (1 << (bits + 1)) - 2
     edges = spec.edges(qstep)
-    dec = read_stream(r, items * int(np.prod(spatial)))
-    r.expect_end()
+    dec = Decoder(words, escapes)
     for i0, i1 in _item_groups(items, group):
         rs = np.zeros((i1 - i0,) + tuple(spatial), np.int64)
         err = np.zeros_like(rs)

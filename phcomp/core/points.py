@@ -14,7 +14,9 @@ from .intpack import delta_decode_positions, delta_encode_positions, pack_ints, 
 def encode_points(positions: np.ndarray, values: np.ndarray) -> bytes:
     w = ByteWriter()
     pack_ints(w, delta_encode_positions(positions))
-    w.blob(zstd_compress(np.ascontiguousarray(values).tobytes()))
+    v = np.asarray(values)
+    # little-endian whatever the input's order (a big-endian array's exceptions decode right)
+    w.blob(zstd_compress(np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("<")).tobytes()))
     return w.getvalue()
 
 

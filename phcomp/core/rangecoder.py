@@ -300,15 +300,21 @@ def decode_quads(dec: Decoder, n: int, single: FreqTable, dtype=np.int32) -> np.
 
 def write_stream(w, enc: Encoder) -> None:
     """Range-coded words (u64 count + raw LE uint32) then the escape values."""
+    write_words(w, enc.words(), enc.escape_values())
+
+
+def write_words(w, words: np.ndarray, escapes: np.ndarray) -> None:
+    """``write_stream`` from the words and escapes themselves (the native encoder's output)."""
     from .intpack import pack_ints
 
-    words = enc.words().astype("<u4")
+    words = np.asarray(words).astype("<u4")
     w.u64(words.size)
     w.raw(words.tobytes())
-    pack_ints(w, enc.escape_values())
+    pack_ints(w, escapes)
 
 
-def read_stream(r, max_escapes: int) -> Decoder:
+def read_words(r, max_escapes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The words (uint32) and escape values (int64) that ``write_stream`` wrote."""
     from .intpack import unpack_ints
 
     nwords = r.u64()
@@ -316,4 +322,8 @@ def read_stream(r, max_escapes: int) -> Decoder:
         raise PhcompError("truncated or corrupt range-coded stream")
     words = np.frombuffer(r.raw(nwords * 4), dtype="<u4").astype(np.uint32)
     escapes = unpack_ints(r, max_escapes, "escape values")
-    return Decoder(words, escapes)
+    return words, escapes
+
+
+def read_stream(r, max_escapes: int) -> Decoder:
+    return Decoder(*read_words(r, max_escapes))

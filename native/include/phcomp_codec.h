@@ -1,0 +1,70 @@
+/* phcomp's native codec: the public C interface (C11). Hosts (the Python package, the HDF5
+ * plugin, the ADIOS2 operator) link the same sources: native/src/.
+ *
+ * Today it holds the hot path of interpolation chunks (mode 3, docs/format.md): the model's
+ * interpolation predictor and the range-coded stream of section 8, encode and decode, bit
+ * for bit what phcomp/core/interp.py produces. Every function returns 0 on success or a
+ * negative PHC_E* code with a message in `err` (at most errlen bytes, NUL-terminated); no
+ * function keeps global state, so every call may run on its own thread. */
+#ifndef PHCOMP_CODEC_H
+#define PHCOMP_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PHC_OK 0
+#define PHC_ECORRUPT -1 /* the bytes are not something an encoder writes */
+#define PHC_EMODEL -2   /* the model's arrays are invalid */
+#define PHC_ENOMEM -3
+#define PHC_EARG -4 /* a caller error (bad dtype, shape...) */
+
+#define PHC_FLOAT32 1 /* the chunk format's dtype codes */
+#define PHC_FLOAT64 2
+
+int phc_version(void); /* 10000 * major + 100 * minor + patch of this library */
+
+/* An interp model's decoder side (docs/format.md, section 3: decoder `interp_int`):
+ * weights: classes x 8 int64 (row-major); exps: 4 sorted lists, nexps[i] entries each,
+ * concatenated; ntables tables, table i with lo[i] and nfreq[i] frequencies (the last one the
+ * escape), all frequencies concatenated in freq. The arrays are copied. */
+typedef struct phc_interp phc_interp;
+int phc_interp_new(phc_interp **out, int ndim, int classes, const int64_t *weights, const int32_t *nexps,
+                   const int32_t *exps, int ntables, const int64_t *lo, const uint32_t *nfreq, const uint32_t *freq,
+                   char *err, size_t errlen);
+void phc_interp_free(phc_interp *m);
+
+/* What the encoder produced; every array is malloc'ed and owned by the struct. */
+typedef struct {
+    uint32_t *words;   /* range-coded words */
+    size_t nwords;
+    int64_t *escapes;  /* escaped values, in stream order */
+    size_t nesc;
+    int64_t *exceptions; /* positions whose decoded value would break the bound (store exactly) */
+    size_t nexceptions;
+    int64_t *nonfinite;  /* positions of NaN / +-Inf (store exactly) */
+    size_t nnonfinite;
+} phc_interp_stream;
+void phc_interp_stream_free(phc_interp_stream *s);
+
+/* Encodes a C-contiguous array x (dtype PHC_FLOAT32/64, native byte order) of `items` items of
+ * spatial shape sp[0..nd-1] on the grid delta = eps / 2**bits around mid, items in groups of
+ * `group` (the encoder's choice; written in the section). `threads` (>= 1) share each
+ * sub-pass's prediction; the output does not depend on it. */
+int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t items, int nd, const int64_t *sp,
+                      double mid, double delta, double eps, int bits, int64_t group, int threads,
+                      phc_interp_stream *out, char *err, size_t errlen);
+
+/* Decodes the stream of section 8 into out (C-contiguous, dtype, items x sp); the exceptions
+ * and non-finite points are the caller's to apply after. Bit-identical for any `threads`. */
+int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t items, int nd, const int64_t *sp,
+                      const uint32_t *words, size_t nwords, const int64_t *escapes, size_t nesc, double mid,
+                      double delta, int dtype, int threads, void *out, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,641 @@
+/* Interpolation chunks (mode 3): the predictor arithmetic and the coding order of section 8,
+ * exactly as phcomp/core/interp.py defines them (its docstring is the specification). */
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "phcomp_codec.h"
+#include "rangecoder.h"
+
+#define TAPS 8
+#define WEIGHT_SHIFT 16
+#define WEIGHT_ABS_SUM_MAX ((int64_t)1 << 18)
+#define MAX_GRID_BITS 10
+#define REC_LIMIT ((int64_t)1 << 42)
+#define Q_LIMIT ((int64_t)1 << 40)
+#define ACTIVITIES 4
+#define MAX_ND 4
+#define MAX_EDGES 64
+#define PHC_MAX_THREADS 256
+
+static const int TAP_SHIFT[TAPS] = {-3, -2, -1, 0, 1, 2, 3, 4}; /* offset o -> known index m + (o+1)/2 */
+
+struct phc_interp {
+    int ndim, classes, ntables;
+    int64_t *weights;
+    int nexps[ACTIVITIES];
+    int32_t exps[ACTIVITIES][MAX_EDGES];
+    phc_table *tables;
+};
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+int phc_version(void) { return 100; }
+
+void phc_interp_free(phc_interp *m) {
+    if (!m) return;
+    if (m->tables)
+        for (int i = 0; i < m->ntables; i++) phc_table_free(&m->tables[i]);
+    free(m->tables);
+    free(m->weights);
+    free(m);
+}
+
+int phc_interp_new(phc_interp **out, int ndim, int classes, const int64_t *weights, const int32_t *nexps,
+                   const int32_t *exps, int ntables, const int64_t *lo, const uint32_t *nfreq, const uint32_t *freq,
+                   char *err, size_t errlen) {
+    *out = NULL;
+    if (ndim < 1 || ndim > MAX_ND) return fail(err, errlen, PHC_EMODEL, "corrupt model: interpolation over %d axes", ndim);
+    if (classes < 1 || classes > 64) return fail(err, errlen, PHC_EMODEL, "corrupt model: %d weight classes", classes);
+    int64_t expect = classes;
+    const int32_t *e = exps;
+    for (int i = 0; i < ACTIVITIES; i++) {
+        if (nexps[i] < 0 || nexps[i] > MAX_EDGES) return fail(err, errlen, PHC_EMODEL, "corrupt model: bad context exponents");
+        for (int j = 0; j < nexps[i]; j++)
+            if (e[j] < -64 || e[j] > 24 || (j && e[j] < e[j - 1]))
+                return fail(err, errlen, PHC_EMODEL, "corrupt model: bad context exponents");
+        e += nexps[i];
+        expect *= nexps[i] + 1;
+        if (expect > (1 << 24)) return fail(err, errlen, PHC_EMODEL, "corrupt model: too many interpolation contexts");
+    }
+    if (ntables != expect)
+        return fail(err, errlen, PHC_EMODEL, "corrupt model: %d tables for %lld interpolation contexts", ntables,
+                    (long long)expect);
+    for (int c = 0; c < classes; c++) {
+        int64_t s = 0;
+        for (int i = 0; i < TAPS; i++) {
+            int64_t w = weights[c * TAPS + i];
+            if (w > WEIGHT_ABS_SUM_MAX || w < -WEIGHT_ABS_SUM_MAX) s = WEIGHT_ABS_SUM_MAX + 1;
+            else s += w < 0 ? -w : w;
+        }
+        if (s > WEIGHT_ABS_SUM_MAX)
+            return fail(err, errlen, PHC_EMODEL, "corrupt model: interpolation weights too large for exact arithmetic");
+    }
+    phc_interp *m = calloc(1, sizeof *m);
+    if (!m) return fail(err, errlen, PHC_ENOMEM, "out of memory");
+    m->ndim = ndim;
+    m->classes = classes;
+    m->ntables = ntables;
+    m->weights = malloc((size_t)classes * TAPS * sizeof *m->weights);
+    m->tables = calloc((size_t)ntables, sizeof *m->tables);
+    if (!m->weights || !m->tables) {
+        phc_interp_free(m);
+        return fail(err, errlen, PHC_ENOMEM, "out of memory");
+    }
+    memcpy(m->weights, weights, (size_t)classes * TAPS * sizeof *m->weights);
+    e = exps;
+    for (int i = 0; i < ACTIVITIES; i++) {
+        m->nexps[i] = nexps[i];
+        memcpy(m->exps[i], e, (size_t)nexps[i] * sizeof *e);
+        e += nexps[i];
+    }
+    const uint32_t *f = freq;
+    for (int i = 0; i < ntables; i++) {
+        int rc = phc_table_init(&m->tables[i], lo[i], f, nfreq[i]);
+        if (rc) {
+            phc_interp_free(m);
+            return rc == -2 ? fail(err, errlen, PHC_ENOMEM, "out of memory")
+                            : fail(err, errlen, PHC_EMODEL, "corrupt model: frequency table %d", i);
+        }
+        f += nfreq[i];
+    }
+    *out = m;
+    return PHC_OK;
+}
+
+void phc_interp_stream_free(phc_interp_stream *s) {
+    free(s->words);
+    free(s->escapes);
+    free(s->exceptions);
+    free(s->nonfinite);
+    memset(s, 0, sizeof *s);
+}
+
+/* floor(a / 2**k) and floor(a / b) (b > 0), as numpy's >> and // compute them */
+static inline int64_t floor_shift(int64_t a, int k) { return a >= 0 ? a >> k : -((-a - 1) >> k) - 1; }
+static inline int64_t floor_div(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+static inline int64_t iabs(int64_t a) { return a < 0 ? -a : a; }
+
+/* One sub-pass: the targets (a product of progressions start_a + 2s*i), their predictions and
+ * contexts. Everything per target in C order over (item, axes...), which is the order the
+ * coder sorts stably by context. */
+typedef struct {
+    int64_t count; /* targets */
+    int64_t *off, *p1, *pred, *q;
+    int32_t *ctx;
+    int64_t *order;  /* targets sorted by context (stable) */
+    int64_t *bucket; /* ntables + 1 counters; after the sort, bucket[c] ends context c */
+} subpass;
+
+typedef struct {
+    int nd;
+    int64_t gi, per;
+    const int64_t *sp;
+    int64_t stride[MAX_ND];
+    int64_t edges[ACTIVITIES][MAX_EDGES];
+    uint8_t below[ACTIVITIES][66]; /* below[l]: edges of bit length < l */
+    int nedges[ACTIVITIES];
+    int64_t *tapd; /* per index along the pass axis: 8 relative offsets */
+} grid;
+
+static int64_t ceil_log2(int64_t n) {
+    int64_t l = 0;
+    while (((int64_t)1 << l) < n) l++;
+    return l;
+}
+
+static inline int bitlen(int64_t a) { return a > 0 ? 64 - __builtin_clzll((unsigned long long)a) : 0; }
+
+/* searchsorted(edges, a, side="right"): how many of the sorted edges are <= a. Edges of a
+ * shorter bit length than a are all below it, longer ones all above: only the (one or two)
+ * edges of a's own bit length are compared. */
+static inline int64_t bin(const int64_t *edges, const uint8_t *below, int64_t a) {
+    if (a < 0) return 0; /* edges are >= 0 */
+    const int l = bitlen(a);
+    int64_t b = below[l];
+    for (int j = below[l]; j < below[l + 1]; j++) b += edges[j] <= a;
+    return b;
+}
+
+/* One sub-pass in flight: what every range of target rows needs. Rows are (item, index along
+ * axis 0) pairs of the target grid; a row holds `inner` targets, so target t = row * inner + r. */
+typedef struct {
+    const phc_interp *m;
+    const grid *g;
+    int64_t *rec, *err;
+    subpass *p;
+    int lv, ax, naxes, cls;
+    int axes[MAX_ND];
+    int64_t s, s2, start[MAX_ND], cnt[MAX_ND], inner, rows;
+    const double *v; /* encoder: grid values; then q, rec and err are set with the prediction */
+    int64_t qstep;
+} passjob;
+
+static void predict_rows(const passjob *j, int64_t r0, int64_t r1) {
+    const grid *g = j->g;
+    subpass *p = j->p;
+    const int nd = g->nd, ax = j->ax, naxes = j->naxes;
+    const int64_t s = j->s, s2 = j->s2, k = 2 * naxes;
+    const int64_t *w = j->m->weights + j->cls * TAPS;
+    int64_t *rec = j->rec, *err = j->err;
+    const double qs = (double)j->qstep;
+    for (int64_t row = r0; row < r1; row++) {
+        const int64_t item = row / j->cnt[0];
+        int64_t idx[MAX_ND];
+        idx[0] = row % j->cnt[0];
+        int64_t off = item * g->per + (j->start[0] + s2 * idx[0]) * g->stride[0];
+        for (int a = 1; a < nd; a++) {
+            idx[a] = 0;
+            off += j->start[a] * g->stride[a];
+        }
+        for (int64_t r = 0, t = row * j->inner; r < j->inner; r++, t++) {
+            const int64_t *td = g->tapd + idx[ax] * TAPS;
+            int64_t acc = (int64_t)1 << (WEIGHT_SHIFT - 1);
+            for (int i = 0; i < TAPS; i++) acc += rec[off + td[i]] * w[i];
+            const int64_t p1 = floor_shift(acc, WEIGHT_SHIFT);
+            const int64_t n3 = rec[off + td[3]], n4 = rec[off + td[4]];
+            int64_t corr = 0, a2 = -1;
+            if (naxes) {
+                int64_t sum = 0;
+                for (int q = 0; q < naxes; q++) {
+                    const int a = j->axes[q];
+                    const int64_t c = j->start[a] + s2 * idx[a];
+                    sum += err[off - s * g->stride[a]];
+                    sum += err[off + (c + s < g->sp[a] ? s : -s) * g->stride[a]];
+                }
+                corr = floor_div(sum + k / 2, k);
+                a2 = iabs(corr);
+            }
+            const int64_t acts[ACTIVITIES] = {iabs(p1 - floor_shift(n3 + n4, 1)), iabs(n3 - n4), a2,
+                                              iabs(err[off + td[3]]) + iabs(err[off + td[4]])};
+            int64_t ctx = j->cls;
+            for (int i = 0; i < ACTIVITIES; i++) ctx = ctx * (g->nedges[i] + 1) + bin(g->edges[i], g->below[i], acts[i]);
+            const int64_t pred = p1 + corr;
+            p->ctx[t] = (int32_t)ctx;
+            if (j->v) { /* encoder: the closed loop, q from the value and the prediction */
+                const int64_t q = (int64_t)rint((j->v[off] - (double)pred) / qs); /* |v| <= 2**40 (grid_bits) */
+                const int64_t rv = pred + q * j->qstep;
+                rec[off] = rv;
+                err[off] = rv - p1;
+                p->q[t] = q;
+            } else {
+                p->off[t] = off;
+                p->p1[t] = p1;
+                p->pred[t] = pred;
+            }
+            /* next target of the row: odometer over axes 1.., last axis fastest */
+            for (int a = nd - 1; a >= 1; a--) {
+                if (++idx[a] < j->cnt[a]) {
+                    off += s2 * g->stride[a];
+                    break;
+                }
+                off -= s2 * (j->cnt[a] - 1) * g->stride[a];
+                idx[a] = 0;
+            }
+        }
+    }
+}
+
+typedef struct {
+    const passjob *job;
+    int64_t r0, r1;
+} rowrange;
+
+static void *predict_thread(void *arg) {
+    const rowrange *rr = arg;
+    predict_rows(rr->job, rr->r0, rr->r1);
+    return NULL;
+}
+
+/* predict_rows over all rows, on up to `threads` threads (each target is written by one
+ * thread and reads only points of earlier sub-passes: the result does not depend on it) */
+static void run_rows(const passjob *j, int threads) {
+    const int64_t work = j->rows * j->inner;
+    int nt = threads;
+    if (nt > j->rows) nt = (int)j->rows;
+    if (work < (1 << 15) || nt < 2) {
+        predict_rows(j, 0, j->rows);
+        return;
+    }
+    if (nt > PHC_MAX_THREADS) nt = PHC_MAX_THREADS;
+    pthread_t tid[PHC_MAX_THREADS];
+    rowrange rr[PHC_MAX_THREADS];
+    int started[PHC_MAX_THREADS] = {0};
+    for (int i = 0; i < nt; i++) {
+        rr[i].job = j;
+        rr[i].r0 = j->rows * i / nt;
+        rr[i].r1 = j->rows * (i + 1) / nt;
+        if (i) started[i] = pthread_create(&tid[i], NULL, predict_thread, &rr[i]) == 0;
+    }
+    predict_rows(j, rr[0].r0, rr[0].r1);
+    for (int i = 1; i < nt; i++) {
+        if (started[i]) pthread_join(tid[i], NULL);
+        else predict_rows(j, rr[i].r0, rr[i].r1); /* no thread to be had: do its share here */
+    }
+}
+
+/* predictions and contexts (decoder) or the closed loop (encoder, v given) of the sub-pass
+ * (lv, ax, odd), then its coding order; returns the number of targets (0: empty sub-pass) */
+static int64_t predict(const phc_interp *m, const grid *g, int64_t *rec, int64_t *err, int lv, int ax,
+                       const int *odd, subpass *p, const double *v, int64_t qstep, int threads) {
+    passjob j;
+    memset(&j, 0, sizeof j);
+    const int nd = g->nd;
+    j.m = m;
+    j.g = g;
+    j.rec = rec;
+    j.err = err;
+    j.p = p;
+    j.lv = lv;
+    j.ax = ax;
+    j.v = v;
+    j.qstep = qstep;
+    j.s = (int64_t)1 << lv;
+    j.s2 = 2 * j.s;
+    j.inner = 1;
+    for (int a = 0; a < nd; a++) {
+        j.start[a] = (a == ax || (a < ax && odd[a])) ? j.s : 0;
+        j.cnt[a] = g->sp[a] > j.start[a] ? (g->sp[a] - j.start[a] + j.s2 - 1) / j.s2 : 0;
+        if (!j.cnt[a]) return 0;
+        if (a) j.inner *= j.cnt[a];
+    }
+    j.rows = g->gi * j.cnt[0];
+    /* tap offsets along ax, reflected into the known lattice 0 .. last_k */
+    const int64_t n = g->sp[ax], last_k = (n - 1) / j.s2, st = g->stride[ax];
+    for (int64_t i = 0; i < j.cnt[ax]; i++) {
+        const int64_t c = j.s * (2 * i + 1);
+        for (int t = 0; t < TAPS; t++) {
+            int64_t q = i + TAP_SHIFT[t];
+            q = q < 0 ? -q : q;
+            if (q > last_k) q = 2 * last_k - q;
+            if (q < 0) q = 0;
+            if (q > last_k) q = last_k;
+            g->tapd[i * TAPS + t] = (j.s2 * q - c) * st;
+        }
+    }
+    for (int a = 0; a < ax; a++)
+        if (odd[a]) j.axes[j.naxes++] = a;
+    j.cls = lv < m->classes - 1 ? lv : m->classes - 1;
+    run_rows(&j, threads);
+    const int64_t t = j.rows * j.inner;
+    p->count = t;
+    /* stable counting sort by context: the coding order */
+    memset(p->bucket, 0, ((size_t)m->ntables + 1) * sizeof *p->bucket);
+    for (int64_t i = 0; i < t; i++) p->bucket[p->ctx[i] + 1]++;
+    for (int i = 0; i < m->ntables; i++) p->bucket[i + 1] += p->bucket[i];
+    for (int64_t i = 0; i < t; i++) p->order[p->bucket[p->ctx[i]]++] = i;
+    return t;
+}
+
+/* the sub-passes in coding order: calls fn for each (lv, ax, odd) */
+typedef int (*pass_fn)(void *ctx, int lv, int ax, const int *odd);
+static int for_passes(const grid *g, pass_fn fn, void *ctx) {
+    int64_t levels = 0;
+    for (int a = 0; a < g->nd; a++)
+        if (g->sp[a] > 1) {
+            int64_t l = ceil_log2(g->sp[a]);
+            if (l > levels) levels = l;
+        }
+    for (int64_t lv = levels - 1; lv >= 0; lv--)
+        for (int ax = 0; ax < g->nd; ax++)
+            for (int ones = 0; ones <= ax; ones++)             /* fewest odd first, */
+                for (int code = 0; code < (1 << ax); code++) { /* then itertools.product order */
+                    int odd[MAX_ND], c = 0;
+                    for (int a = 0; a < ax; a++) {
+                        odd[a] = (code >> (ax - 1 - a)) & 1;
+                        c += odd[a];
+                    }
+                    if (c != ones) continue;
+                    int rc = fn(ctx, (int)lv, ax, odd);
+                    if (rc) return rc;
+                }
+    return 0;
+}
+
+typedef struct {
+    const phc_interp *m;
+    grid g;
+    subpass p;
+    int64_t *rec, *err;
+    int64_t qstep;
+    phc_encoder *enc;
+    const double *v; /* encoder: grid values of the group */
+    phc_decoder *dec;
+    char *errmsg;
+    size_t errlen;
+    int threads;
+} coder;
+
+/* the most targets any sub-pass of one item has (sizes the per-sub-pass scratch) */
+typedef struct {
+    const grid *g;
+    int64_t most;
+} counter;
+
+static int count_pass(void *arg, int lv, int ax, const int *odd) {
+    counter *k = arg;
+    const int64_t s = (int64_t)1 << lv, s2 = 2 * s;
+    int64_t n = 1;
+    for (int a = 0; a < k->g->nd; a++) {
+        const int64_t start = (a == ax || (a < ax && odd[a])) ? s : 0;
+        n *= k->g->sp[a] > start ? (k->g->sp[a] - start + s2 - 1) / s2 : 0;
+    }
+    if (n > k->most) k->most = n;
+    return 0;
+}
+
+static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64_t gmax, int bits, char *err,
+                 size_t errlen) {
+    memset(c, 0, sizeof *c);
+    c->m = m;
+    c->errmsg = err;
+    c->errlen = errlen;
+    if (nd < 0 || nd > m->ndim) /* fewer axes than the model: a chunk of lower rank */
+        return fail(err, errlen, PHC_EARG, "interpolation over %d axes of a %d-axis model", nd, m->ndim);
+    c->g.nd = nd;
+    c->g.sp = sp;
+    int64_t per = 1, maxn = 1;
+    for (int a = nd - 1; a >= 0; a--) {
+        if (sp[a] < 1) return fail(err, errlen, PHC_EARG, "empty spatial shape");
+        c->g.stride[a] = per;
+        per *= sp[a];
+        if (sp[a] > maxn) maxn = sp[a];
+    }
+    c->g.per = per;
+    c->qstep = ((int64_t)1 << (bits + 1)) - 2;
+    for (int i = 0; i < ACTIVITIES; i++) {
+        c->g.nedges[i] = m->nexps[i];
+        for (int j = 0; j < m->nexps[i]; j++) {
+            const int e = m->exps[i][j];
+            c->g.edges[i][j] = e >= 0 ? c->qstep << e : c->qstep >> (-e < 62 ? -e : 62);
+        }
+        for (int l = 0; l < 66; l++) {
+            int k = 0;
+            while (k < m->nexps[i] && bitlen(c->g.edges[i][k]) < l) k++;
+            c->g.below[i][l] = (uint8_t)k;
+        }
+    }
+    const size_t n = (size_t)(gmax * per);
+    counter k = {&c->g, 1};
+    for_passes(&c->g, count_pass, &k);
+    const size_t nt = (size_t)(gmax * k.most); /* targets of the largest sub-pass of a group */
+    c->rec = malloc(n * sizeof *c->rec);
+    c->err = malloc(n * sizeof *c->err);
+    c->p.off = malloc(nt * sizeof *c->p.off);
+    c->p.p1 = malloc(nt * sizeof *c->p.p1);
+    c->p.pred = malloc(nt * sizeof *c->p.pred);
+    c->p.q = malloc(nt * sizeof *c->p.q);
+    c->p.ctx = malloc(nt * sizeof *c->p.ctx);
+    c->p.order = malloc(nt * sizeof *c->p.order);
+    c->p.bucket = malloc(((size_t)m->ntables + 1) * sizeof *c->p.bucket);
+    c->g.tapd = malloc((size_t)maxn * TAPS * sizeof *c->g.tapd);
+    if (!c->rec || !c->err || !c->p.off || !c->p.p1 || !c->p.pred || !c->p.q || !c->p.ctx || !c->p.order || !c->p.bucket ||
+        !c->g.tapd)
+        return fail(err, errlen, PHC_ENOMEM, "out of memory (interpolation of %lld values)", (long long)n);
+    return 0;
+}
+
+static void teardown(coder *c) {
+    free(c->rec);
+    free(c->err);
+    free(c->p.off);
+    free(c->p.p1);
+    free(c->p.pred);
+    free(c->p.q);
+    free(c->p.ctx);
+    free(c->p.order);
+    free(c->p.bucket);
+    free(c->g.tapd);
+}
+
+static int encode_pass(void *arg, int lv, int ax, const int *odd) {
+    coder *c = arg;
+    subpass *p = &c->p;
+    if (!predict(c->m, &c->g, c->rec, c->err, lv, ax, odd, p, c->v, c->qstep, c->threads)) return 0;
+    /* contexts ascending, targets in order within one: one table per run */
+    int64_t j = 0;
+    for (int ctx = 0; ctx < c->m->ntables; ctx++) {
+        const phc_table *t = &c->m->tables[ctx];
+        for (const int64_t end = p->bucket[ctx]; j < end; j++) phc_encode_value(c->enc, t, p->q[p->order[j]]);
+    }
+    return c->enc->oom ? fail(c->errmsg, c->errlen, PHC_ENOMEM, "out of memory (range coder)") : 0;
+}
+
+static int decode_pass(void *arg, int lv, int ax, const int *odd) {
+    coder *c = arg;
+    subpass *p = &c->p;
+    if (!predict(c->m, &c->g, c->rec, c->err, lv, ax, odd, p, NULL, c->qstep, c->threads)) return 0;
+    int64_t j = 0;
+    for (int ctx = 0; ctx < c->m->ntables; ctx++) {
+        const phc_table *t = &c->m->tables[ctx];
+        for (const int64_t end = p->bucket[ctx]; j < end; j++) {
+            int64_t q;
+            int rc = phc_decode_value(c->dec, t, &q);
+            if (rc == -1) return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt range-coded stream: invalid data");
+            if (rc == -2)
+                return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt range-coded stream: escape list exhausted");
+            if (q > Q_LIMIT || q < -Q_LIMIT)
+                return fail(c->errmsg, c->errlen, PHC_ECORRUPT,
+                            "corrupt interpolation section: quantized value out of range");
+            p->q[p->order[j]] = q;
+        }
+    }
+    for (int64_t i = 0; i < p->count; i++) {
+        const int64_t r = p->pred[i] + p->q[i] * c->qstep;
+        if (r > REC_LIMIT || r < -REC_LIMIT)
+            return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt interpolation section: value outside the grid");
+        const int64_t o = p->off[i];
+        c->rec[o] = r;
+        c->err[o] = r - p->p1[i];
+    }
+    return 0;
+}
+
+static int grow(int64_t **a, size_t *n, size_t *cap, int64_t v) {
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        int64_t *p = realloc(*a, nc * sizeof *p);
+        if (!p) return -1;
+        *a = p;
+        *cap = nc;
+    }
+    (*a)[(*n)++] = v;
+    return 0;
+}
+
+static int check_common(int dtype, int bits, int64_t items, int64_t group, char *err, size_t errlen) {
+    if (dtype != PHC_FLOAT32 && dtype != PHC_FLOAT64) return fail(err, errlen, PHC_EARG, "dtype code %d", dtype);
+    if (bits < 2 || bits > MAX_GRID_BITS)
+        return fail(err, errlen, PHC_ECORRUPT, "corrupt interpolation section: grid bits %d", bits);
+    if (items < 1) return fail(err, errlen, PHC_EARG, "no items");
+    if (group < 1) return fail(err, errlen, PHC_ECORRUPT, "corrupt interpolation section: item group of 0");
+    return 0;
+}
+
+int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t items, int nd, const int64_t *sp,
+                      double mid, double delta, double eps, int bits, int64_t group, int threads,
+                      phc_interp_stream *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    int rc = check_common(dtype, bits, items, group, err, errlen);
+    if (rc) return rc;
+    const int64_t gmax = group < items ? group : items;
+    coder c;
+    phc_encoder enc;
+    phc_encoder_init(&enc);
+    double *v = NULL;
+    size_t exc_cap = 0, nf_cap = 0;
+    rc = setup(&c, m, nd, sp, gmax, bits, err, errlen);
+    c.threads = threads;
+    if (!rc) {
+        v = malloc((size_t)(gmax * c.g.per) * sizeof *v);
+        if (!v) rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
+    }
+    c.enc = &enc;
+    c.v = v;
+    const int64_t per = c.g.per;
+    const phc_table *origin = &m->tables[m->ntables - 1];
+    for (int64_t i0 = 0; !rc && i0 < items; i0 += group) {
+        const int64_t gi = (items - i0) < group ? items - i0 : group;
+        const int64_t n = gi * per, base = i0 * per;
+        c.g.gi = gi;
+        for (int64_t i = 0; i < n; i++) {
+            const double xv = dtype == PHC_FLOAT32 ? (double)((const float *)x)[base + i] : ((const double *)x)[base + i];
+            double t = xv - mid;
+            t /= delta;
+            v[i] = isfinite(t) ? t : 0.0; /* non-finite values are stored exactly; 0 is mid */
+        }
+        memset(c.rec, 0, (size_t)n * sizeof *c.rec);
+        memset(c.err, 0, (size_t)n * sizeof *c.err);
+        for (int64_t it = 0; it < gi; it++) {
+            const int64_t q0 = (int64_t)rint(v[it * per] / (double)c.qstep);
+            c.rec[it * per] = q0 * c.qstep;
+            phc_encode_value(&enc, origin, q0);
+        }
+        rc = for_passes(&c.g, encode_pass, &c);
+        /* what the decoder will produce, checked against the bound */
+        for (int64_t i = 0; !rc && i < n; i++) {
+            const double xv = dtype == PHC_FLOAT32 ? (double)((const float *)x)[base + i] : ((const double *)x)[base + i];
+            double y = (double)c.rec[i];
+            y *= delta;
+            y += mid;
+            if (dtype == PHC_FLOAT32) y = (double)(float)y;
+            int bad = 0;
+            if (!isfinite(xv)) bad = grow(&out->nonfinite, &out->nnonfinite, &nf_cap, base + i);
+            else if (!(fabs(y - xv) <= eps)) bad = grow(&out->exceptions, &out->nexceptions, &exc_cap, base + i);
+            if (bad) rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
+        }
+    }
+    if (!rc) {
+        phc_encoder_seal(&enc);
+        if (enc.oom) rc = fail(err, errlen, PHC_ENOMEM, "out of memory (range coder)");
+    }
+    if (!rc) {
+        out->words = enc.words;
+        out->nwords = enc.nwords;
+        out->escapes = enc.escapes;
+        out->nesc = enc.nesc;
+    } else {
+        phc_encoder_free(&enc);
+        phc_interp_stream_free(out);
+    }
+    free(v);
+    teardown(&c);
+    return rc;
+}
+
+int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t items, int nd, const int64_t *sp,
+                      const uint32_t *words, size_t nwords, const int64_t *escapes, size_t nesc, double mid,
+                      double delta, int dtype, int threads, void *out, char *err, size_t errlen) {
+    int rc = check_common(dtype, bits, items, group, err, errlen);
+    if (rc) return rc;
+    const int64_t gmax = group < items ? group : items;
+    coder c;
+    phc_decoder dec;
+    phc_decoder_init(&dec, words, nwords, escapes, nesc);
+    rc = setup(&c, m, nd, sp, gmax, bits, err, errlen);
+    c.threads = threads;
+    c.dec = &dec;
+    const int64_t per = c.g.per;
+    const phc_table *origin = &m->tables[m->ntables - 1];
+    for (int64_t i0 = 0; !rc && i0 < items; i0 += group) {
+        const int64_t gi = (items - i0) < group ? items - i0 : group;
+        const int64_t n = gi * per, base = i0 * per;
+        c.g.gi = gi;
+        memset(c.rec, 0, (size_t)n * sizeof *c.rec);
+        memset(c.err, 0, (size_t)n * sizeof *c.err);
+        for (int64_t it = 0; !rc && it < gi; it++) {
+            int64_t q0;
+            int d = phc_decode_value(&dec, origin, &q0);
+            if (d == -1) rc = fail(err, errlen, PHC_ECORRUPT, "corrupt range-coded stream: invalid data");
+            else if (d == -2) rc = fail(err, errlen, PHC_ECORRUPT, "corrupt range-coded stream: escape list exhausted");
+            else if (q0 > Q_LIMIT || q0 < -Q_LIMIT)
+                rc = fail(err, errlen, PHC_ECORRUPT, "corrupt interpolation section: quantized value out of range");
+            else c.rec[it * per] = q0 * c.qstep;
+        }
+        if (!rc) rc = for_passes(&c.g, decode_pass, &c);
+        for (int64_t i = 0; !rc && i < n; i++) {
+            double y = (double)c.rec[i];
+            y *= delta;
+            y += mid;
+            if (dtype == PHC_FLOAT32) ((float *)out)[base + i] = (float)y;
+            else ((double *)out)[base + i] = y;
+        }
+    }
+    if (!rc && dec.esc_pos != dec.nesc) rc = fail(err, errlen, PHC_ECORRUPT, "corrupt range-coded stream: unused escape values");
+    teardown(&c);
+    return rc;
+}

@@ -1,0 +1,58 @@
+/* The range coder of the chunk format: constriction 0.5.0's queue range coder
+ * (RangeEncoder / RangeDecoder with 32-bit words, 64-bit state, 24-bit probabilities) and
+ * its Categorical(perfect=False) model, reproduced bit for bit (docs/format.md,
+ * "Range-coded streams"). Tables are integer frequencies; the quantized CDF is derived from
+ * freq / sum(freq) in IEEE double arithmetic exactly as constriction derives it. */
+#ifndef PHC_RANGECODER_H
+#define PHC_RANGECODER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PHC_PRECISION 24
+
+/* One table: symbols lo .. lo+nsym-1, then the escape symbol nsym. cdf has nsym+2 entries
+ * (the last is 2**24). */
+typedef struct {
+    int64_t lo;
+    uint32_t nsym;
+    uint32_t *cdf;
+} phc_table;
+
+/* Builds t->cdf from nsym+1 frequencies (each >= 1, sum < 2**32). 0 on success. */
+int phc_table_init(phc_table *t, int64_t lo, const uint32_t *freq, uint32_t nfreq);
+void phc_table_free(phc_table *t);
+
+typedef struct {
+    uint64_t lower, range;
+    int inverted;           /* constriction's EncoderSituation::Inverted */
+    size_t num_inverted;
+    uint32_t first_inverted;
+    uint32_t *words;
+    size_t nwords, cap;
+    int64_t *escapes;
+    size_t nesc, esc_cap;
+    int oom;
+} phc_encoder;
+
+void phc_encoder_init(phc_encoder *e);
+void phc_encoder_free(phc_encoder *e);
+/* Codes value v with table t (the escape symbol and an escape entry when v is outside). */
+void phc_encode_value(phc_encoder *e, const phc_table *t, int64_t v);
+/* Appends the sealing words (get_compressed); the encoder must not be used after. */
+void phc_encoder_seal(phc_encoder *e);
+
+typedef struct {
+    uint64_t lower, range, point;
+    const uint32_t *words;
+    size_t nwords, pos;
+    const int64_t *escapes;
+    size_t nesc, esc_pos;
+} phc_decoder;
+
+void phc_decoder_init(phc_decoder *d, const uint32_t *words, size_t nwords, const int64_t *escapes, size_t nesc);
+/* Decodes one value with table t into *v. 0 on success, -1: a state no encoder produces,
+ * -2: escape list exhausted. */
+int phc_decode_value(phc_decoder *d, const phc_table *t, int64_t *v);
+
+#endif

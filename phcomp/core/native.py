@@ -1,0 +1,199 @@
+"""The native codec (native/, C11) through ctypes: interpolation chunks encode and decode in C.
+
+The shared library ``phcomp/core/libphcomp.so`` is built by setup.py from native/src (the same
+sources the HDF5 plugin and the ADIOS2 operator are to link). ctypes releases the GIL during
+each call, so chunks encode and decode in parallel on threads. The numpy implementation in
+interp.py stays the reference: tests compare both on random chunks, byte for byte.
+
+``PHCOMP_NATIVE=0`` turns the native path off (numpy only); without the library (a source
+tree that was never built) phcomp falls back to numpy and ``available()`` says why.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .errors import PhcompError
+
+# PHCOMP_NATIVE_LIB: another build of the same sources (the tests load a sanitizer build)
+_LIB_PATH = Path(os.environ.get("PHCOMP_NATIVE_LIB") or Path(__file__).with_name("libphcomp.so"))
+_c_i64p = ctypes.POINTER(ctypes.c_int64)
+_c_u32p = ctypes.POINTER(ctypes.c_uint32)
+_c_i32p = ctypes.POINTER(ctypes.c_int32)
+_ERRLEN = 512
+_lock = threading.RLock()  # reentrant: interp_handle holds it while the library loads
+_lib = None
+_why = ""
+
+
+class _Stream(ctypes.Structure):
+    _fields_ = [("words", _c_u32p), ("nwords", ctypes.c_size_t), ("escapes", _c_i64p), ("nesc", ctypes.c_size_t),
+                ("exceptions", _c_i64p), ("nexceptions", ctypes.c_size_t), ("nonfinite", _c_i64p),
+                ("nnonfinite", ctypes.c_size_t)]
+
+
+def _load():
+    global _lib, _why
+    if _lib is not None or _why:
+        return _lib
+    with _lock:
+        if _lib is not None or _why:
+            return _lib
+        try:
+            lib = ctypes.CDLL(str(_LIB_PATH))
+        except OSError as e:
+            _why = f"native codec not built ({e}); run `pip install -e .` or `python setup.py build_ext --inplace`"
+            return None
+        lib.phc_version.restype = ctypes.c_int
+        lib.phc_interp_new.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int, _c_i64p, _c_i32p,
+                                       _c_i32p, ctypes.c_int, _c_i64p, _c_u32p, _c_u32p, ctypes.c_char_p,
+                                       ctypes.c_size_t]
+        lib.phc_interp_free.argtypes = [ctypes.c_void_p]
+        lib.phc_interp_free.restype = None
+        lib.phc_interp_stream_free.argtypes = [ctypes.POINTER(_Stream)]
+        lib.phc_interp_stream_free.restype = None
+        lib.phc_interp_encode.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_int,
+                                          _c_i64p, ctypes.c_double, ctypes.c_double, ctypes.c_double, ctypes.c_int,
+                                          ctypes.c_int64, ctypes.c_int, ctypes.POINTER(_Stream), ctypes.c_char_p,
+                                          ctypes.c_size_t]
+        lib.phc_interp_decode.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int,
+                                          _c_i64p, _c_u32p, ctypes.c_size_t, _c_i64p, ctypes.c_size_t,
+                                          ctypes.c_double, ctypes.c_double, ctypes.c_int, ctypes.c_int,
+                                          ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+        _lib = lib
+        return lib
+
+
+def available() -> bool:
+    """Whether the native codec is built and loadable (PHCOMP_NATIVE=0 is not consulted)."""
+    return _load() is not None
+
+
+def why_unavailable() -> str:
+    _load()
+    return _why
+
+
+def enabled() -> bool:
+    """Whether encoders and decoders use the native codec now (built, and not PHCOMP_NATIVE=0)."""
+    return os.environ.get("PHCOMP_NATIVE", "1") != "0" and available()
+
+
+def _ptr(a: np.ndarray, t):
+    return a.ctypes.data_as(t)
+
+
+def _raise(rc: int, buf) -> None:
+    msg = buf.value.decode("utf-8", "replace") or f"native codec error {rc}"
+    raise PhcompError(msg)
+
+
+class NativeInterp:
+    """The C copy of an InterpSpec (weights, context exponents, tables), built once per model."""
+
+    def __init__(self, spec) -> None:
+        lib = _load()
+        if lib is None:
+            raise PhcompError(_why)
+        self._lib = lib
+        self.ndim = spec.ndim
+        w = np.ascontiguousarray(spec.weights, np.int64)
+        nexps = np.array([len(e) for e in spec.exps], np.int32)
+        exps = np.array([v for e in spec.exps for v in e] or [0], np.int32)
+        lo = np.array([t.lo for t in spec.tables], np.int64)
+        nfreq = np.array([t.freq.size for t in spec.tables], np.uint32)
+        freq = np.ascontiguousarray(np.concatenate([t.freq for t in spec.tables]), np.uint32)
+        handle = ctypes.c_void_p()
+        err = ctypes.create_string_buffer(_ERRLEN)
+        rc = lib.phc_interp_new(ctypes.byref(handle), spec.ndim, len(w), _ptr(w, _c_i64p), _ptr(nexps, _c_i32p),
+                                _ptr(exps, _c_i32p), len(spec.tables), _ptr(lo, _c_i64p), _ptr(nfreq, _c_u32p),
+                                _ptr(freq, _c_u32p), err, _ERRLEN)
+        if rc:
+            _raise(rc, err)
+        self._h = handle
+
+    def __del__(self) -> None:
+        h = getattr(self, "_h", None)
+        if h:
+            self._lib.phc_interp_free(h)
+            self._h = None
+
+    def encode(self, x: np.ndarray, items: int, spatial: tuple[int, ...], mid: float, delta: float, eps: float,
+               bits: int, group: int, threads: int | None = None):
+        """(words uint32, escapes int64, exception positions, non-finite positions) of a
+        C-contiguous native-order float32/float64 array."""
+        code = {4: 1, 8: 2}[x.dtype.itemsize]
+        sp = np.array(spatial or [1], np.int64)
+        s = _Stream()
+        err = ctypes.create_string_buffer(_ERRLEN)
+        rc = self._lib.phc_interp_encode(self._h, x.ctypes.data, code, items, len(spatial), _ptr(sp, _c_i64p),
+                                         mid, delta, eps, bits, group, thread_count(threads), ctypes.byref(s),
+                                         err, _ERRLEN)
+        if rc:
+            _raise(rc, err)
+        try:
+            return tuple(_copy(p, n, dt) for p, n, dt in ((s.words, s.nwords, np.uint32), (s.escapes, s.nesc, np.int64),
+                                                          (s.exceptions, s.nexceptions, np.int64),
+                                                          (s.nonfinite, s.nnonfinite, np.int64)))
+        finally:
+            self._lib.phc_interp_stream_free(ctypes.byref(s))
+
+    def decode(self, bits: int, group: int, items: int, spatial: tuple[int, ...], words: np.ndarray,
+               escapes: np.ndarray, mid: float, delta: float, out: np.ndarray, threads: int | None = None) -> None:
+        """Decode into ``out`` (C-contiguous, native order, items x spatial values)."""
+        if not out.flags.c_contiguous or out.dtype.byteorder not in "=|" and out.dtype.byteorder != _native_order():
+            raise PhcompError("native decode needs a C-contiguous native-order output array")
+        code = {4: 1, 8: 2}[out.dtype.itemsize]
+        sp = np.array(spatial or [1], np.int64)
+        w = np.ascontiguousarray(words, np.uint32)
+        e = np.ascontiguousarray(escapes, np.int64)
+        err = ctypes.create_string_buffer(_ERRLEN)
+        rc = self._lib.phc_interp_decode(self._h, bits, group, items, len(spatial), _ptr(sp, _c_i64p),
+                                         _ptr(w, _c_u32p), w.size, _ptr(e, _c_i64p), e.size, mid, delta, code,
+                                         thread_count(threads), out.ctypes.data, err, _ERRLEN)
+        if rc:
+            _raise(rc, err)
+
+
+def thread_count(threads: int | None = None) -> int:
+    """Threads for one call: ``threads``, else PHCOMP_THREADS, else the cores this process may use."""
+    if threads is None:
+        env = os.environ.get("PHCOMP_THREADS", "").strip()
+        if env:
+            try:
+                threads = int(env)
+            except ValueError:
+                raise PhcompError(f"PHCOMP_THREADS must be a whole number, got {env!r}") from None
+        else:
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if threads < 1:
+        raise PhcompError(f"threads must be >= 1, got {threads}")
+    return min(int(threads), 256)
+
+
+def _native_order() -> str:
+    import sys
+
+    return "<" if sys.byteorder == "little" else ">"
+
+
+def _copy(p, n: int, dtype) -> np.ndarray:
+    if not n:
+        return np.zeros(0, dtype)
+    return np.ctypeslib.as_array(p, shape=(n,)).astype(dtype, copy=True)
+
+
+def interp_handle(spec) -> NativeInterp:
+    """The spec's native handle, made on first use (one per model; thread-safe)."""
+    h = getattr(spec, "_native", None)
+    if h is None:
+        with _lock:
+            h = getattr(spec, "_native", None)
+            if h is None:
+                h = NativeInterp(spec)
+                spec._native = h
+    return h
