@@ -221,7 +221,10 @@ def run_chunks(cases: int, seed: int, only: str = "", compare: bool = False) -> 
         counts[outcome] += 1
         if outcome.startswith("bad") and len(bad) < 40:
             bad.append({"case": i, "chunk": name, "mutation": kind, "outcome": outcome, "message": msg})
-    return {"campaign": "chunks", "seed": seed, "cases": cases, "chunks": len(chunks), "counts": dict(counts), "bad": bad}
+    from phcomp.core import native
+
+    return {"campaign": "chunks", "seed": seed, "cases": cases, "chunks": len(chunks), "counts": dict(counts), "bad": bad,
+            "native": str(native._LIB_PATH) if native.enabled() else None}
 
 
 # ---------------------------------------------------------------- models

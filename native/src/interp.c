@@ -148,6 +148,9 @@ typedef struct {
     int64_t stride[MAX_ND];
     int64_t edges[ACTIVITIES][MAX_EDGES];
     uint8_t below[ACTIVITIES][66]; /* below[l]: edges of bit length < l */
+    int64_t thr[ACTIVITIES][65];    /* the value of the edges of bit length l (if any) */
+    uint8_t mult[ACTIVITIES][65];   /* how many edges have bit length l */
+    int one_per_length;
     int nedges[ACTIVITIES];
     int64_t *tapd; /* per index along the pass axis: 8 relative offsets */
 } grid;
@@ -160,14 +163,16 @@ static int64_t ceil_log2(int64_t n) {
 
 static inline int bitlen(int64_t a) { return a > 0 ? 64 - __builtin_clzll((unsigned long long)a) : 0; }
 
-/* searchsorted(edges, a, side="right"): how many of the sorted edges are <= a. Edges of a
- * shorter bit length than a are all below it, longer ones all above: only the (one or two)
- * edges of a's own bit length are compared. */
-static inline int64_t bin(const int64_t *edges, const uint8_t *below, int64_t a) {
+/* searchsorted(edges, a, side="right"): how many of the sorted edges are <= a. The edges are
+ * Q * 2**e: distinct exponents give distinct bit lengths, so the edges of a's own bit length
+ * all have one value (thr, `mult` of them, repeated exponents) and the rest are all below or
+ * all above a. setup() checks that (and otherwise counts them one by one). */
+static inline int64_t bin(const grid *g, int i, int64_t a) {
     if (a < 0) return 0; /* edges are >= 0 */
     const int l = bitlen(a);
-    int64_t b = below[l];
-    for (int j = below[l]; j < below[l + 1]; j++) b += edges[j] <= a;
+    if (g->one_per_length) return g->below[i][l] + (a >= g->thr[i][l] ? g->mult[i][l] : 0);
+    int64_t b = g->below[i][l];
+    for (int j = g->below[i][l]; j < g->below[i][l + 1]; j++) b += g->edges[i][j] <= a;
     return b;
 }
 
@@ -223,7 +228,7 @@ static void predict_rows(const passjob *j, int64_t r0, int64_t r1) {
             const int64_t acts[ACTIVITIES] = {iabs(p1 - floor_shift(n3 + n4, 1)), iabs(n3 - n4), a2,
                                               iabs(err[off + td[3]]) + iabs(err[off + td[4]])};
             int64_t ctx = j->cls;
-            for (int i = 0; i < ACTIVITIES; i++) ctx = ctx * (g->nedges[i] + 1) + bin(g->edges[i], g->below[i], acts[i]);
+            for (int i = 0; i < ACTIVITIES; i++) ctx = ctx * (g->nedges[i] + 1) + bin(g, i, acts[i]);
             const int64_t pred = p1 + corr;
             p->ctx[t] = (int32_t)ctx;
             if (j->v) { /* encoder: the closed loop, q from the value and the prediction */
@@ -417,6 +422,7 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     }
     c->g.per = per;
     c->qstep = ((int64_t)1 << (bits + 1)) - 2;
+    int same = 1;
     for (int i = 0; i < ACTIVITIES; i++) {
         c->g.nedges[i] = m->nexps[i];
         for (int j = 0; j < m->nexps[i]; j++) {
@@ -428,7 +434,15 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
             while (k < m->nexps[i] && bitlen(c->g.edges[i][k]) < l) k++;
             c->g.below[i][l] = (uint8_t)k;
         }
+        for (int l = 0; l < 65; l++) {
+            const int b0 = c->g.below[i][l], b1 = c->g.below[i][l + 1];
+            c->g.mult[i][l] = (uint8_t)(b1 - b0);
+            c->g.thr[i][l] = b1 > b0 ? c->g.edges[i][b0] : INT64_MAX;
+            for (int j = b0; j < b1; j++)
+                if (c->g.edges[i][j] != c->g.edges[i][b0]) same = 0;
+        }
     }
+    c->g.one_per_length = same;
     const size_t n = (size_t)(gmax * per);
     counter k = {&c->g, 1};
     for_passes(&c->g, count_pass, &k);

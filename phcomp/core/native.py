@@ -149,6 +149,7 @@ class NativeInterp:
             raise PhcompError("native decode needs a C-contiguous native-order output array")
         code = {4: 1, 8: 2}[out.dtype.itemsize]
         sp = np.array(spatial or [1], np.int64)
+        group = min(int(group), max(int(items), 1))  # a u64 group past the items is one group (fits int64)
         w = np.ascontiguousarray(words, np.uint32)
         e = np.ascontiguousarray(escapes, np.int64)
         err = ctypes.create_string_buffer(_ERRLEN)

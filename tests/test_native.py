@@ -1,0 +1,231 @@
+"""The native codec (native/, phcomp/core/native.py) against the numpy reference: the same
+bytes out of the encoder, the same bits out of the decoder, on the frozen fixtures, on random
+arrays of every shape class, on mutated chunks, whatever the thread count; and under
+AddressSanitizer + UBSan."""
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import phcomp
+from conftest import FIXTURES, frozen_index
+from phcomp.core import native
+from phcomp.core.model import default_model
+from test_bound import SETTINGS, arrays, check_roundtrip
+from test_interp import interp_models  # noqa: F401 -- the session fixture of trained interp models
+
+ROOT = Path(__file__).resolve().parents[1]
+CAMPAIGN = os.path.join(os.path.dirname(__file__), "fuzz_campaign.py")
+
+
+class numpy_path:
+    """PHCOMP_NATIVE=0 inside the block (the numpy reference), restored after."""
+
+    def __enter__(self):
+        self.old = os.environ.get("PHCOMP_NATIVE")
+        os.environ["PHCOMP_NATIVE"] = "0"
+
+    def __exit__(self, *exc):
+        if self.old is None:
+            os.environ.pop("PHCOMP_NATIVE", None)
+        else:
+            os.environ["PHCOMP_NATIVE"] = self.old
+
+
+def _bits(y: np.ndarray) -> bytes:
+    return y.dtype.str.encode() + str(y.shape).encode() + y.tobytes()
+
+
+def test_native_codec_is_built():
+    # CI installs with pip, which builds it: a missing library is a build failure, not a skip
+    assert native.available(), native.why_unavailable()
+    assert native.enabled()
+
+
+@pytest.mark.parametrize("name", sorted(frozen_index(os.path.join(FIXTURES, "v1_interp"))["cases"]))
+def test_frozen_interp_chunks_decode_to_the_same_bits(name):
+    d = os.path.join(FIXTURES, "v1_interp")
+    case = frozen_index(d)["cases"][name]
+    model = phcomp.load_model(os.path.join(d, f"{case['model']}.phcm"))
+    blob = Path(d, f"{name}.phc").read_bytes()
+    expected = np.load(os.path.join(d, f"{name}.expected.npy"))
+    y = phcomp.decompress(blob, model)
+    with numpy_path():
+        z = phcomp.decompress(blob, model)
+    assert _bits(y) == _bits(z) == _bits(expected)
+
+
+def _both(x, model, **bound):
+    blob = phcomp.compress(x, model, **bound)
+    with numpy_path():
+        ref = phcomp.compress(x, model, **bound)
+        y_ref = phcomp.decompress(blob, model)
+    assert blob == ref, "native encoder wrote other bytes than the numpy encoder"
+    y = phcomp.decompress(blob, model)
+    assert _bits(y) == _bits(y_ref), "native decoder gave other bits than the numpy decoder"
+    return y
+
+
+@SETTINGS
+@given(x=arrays(), rel=st.sampled_from([1e-1, 1e-3, 1e-5, 1e-9]), dims=st.integers(1, 3))
+def test_random_arrays_same_bytes_and_bits(interp_models, x, rel, dims):
+    model = interp_models[dims]
+    y = _both(x, model, rel=rel)
+    fin = x[np.isfinite(x)].astype(np.float64)
+    check_roundtrip(x, y, rel * (fin.max() - fin.min()) if fin.size else 0.0)
+
+
+@pytest.mark.parametrize("name,shape,dtype", [
+    ("field3d", (33, 17, 20), np.float32), ("field3d", (2, 9, 7, 5), np.float64), ("field3d", (40, 1, 3), np.float32),
+    ("field3d", (6,), np.float64), ("field3d", (), np.float32), ("sas", (3, 301), np.float32), ("sas", (1000,), np.float64),
+])
+def test_shipped_defaults_same_bytes_and_bits(name, shape, dtype):
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape)
+    for ax in range(x.ndim):
+        x = np.cumsum(x, axis=ax)
+    x = np.asarray(x, dtype)
+    if x.size > 10:
+        x.reshape(-1)[[1, 7]] = [np.nan, -np.inf]
+        x.reshape(-1)[5] = 1e30  # an outlier: an exception point
+    model = default_model(name)
+    for bound in ({"rel": 1e-2}, {"rel": 1e-4}, {"abs": 1e-6}):
+        y = _both(x, model, **bound)
+        assert y.shape == x.shape
+
+
+def test_big_endian_and_strided_input_same_bytes():
+    model = default_model("field3d")
+    rng = np.random.default_rng(3)
+    x = np.cumsum(rng.standard_normal((20, 30, 24)), axis=1)
+    x[2, 3, 4] = np.nan
+    _both(x.astype(">f4"), model, rel=1e-3)
+    _both(x[:, ::2, 1:], model, rel=1e-3)
+
+
+def test_decode_is_bit_identical_across_thread_counts():
+    model = default_model("field3d")
+    rng = np.random.default_rng(4)
+    x = np.cumsum(np.cumsum(rng.standard_normal((96, 80, 72)), axis=0), axis=2).astype(np.float32)
+    h = phcomp.core.chunk.parse_chunk(phcomp.compress(x, model, rel=1e-3))
+    items, sp = 1, x.shape
+    bits, group, words, escapes = phcomp.core.interp.parse_section(h.sections[8], h.size)
+    handle = native.interp_handle(model.decoder)
+    outs = []
+    for threads in (1, 2, 3, 7):
+        out = np.empty(x.shape, np.float32)
+        handle.decode(bits, group, items, sp, words, escapes, h.mid, h.step, out, threads=threads)
+        outs.append(out.tobytes())
+        enc = handle.encode(np.ascontiguousarray(x), items, sp, h.mid, h.step, h.eps, bits, group, threads=threads)
+        assert np.array_equal(enc[0], words) and np.array_equal(enc[1], escapes)
+    assert len(set(outs)) == 1
+
+
+def test_chunks_decode_on_many_threads_at_once():
+    """The library keeps no global state: chunks decoded concurrently (ctypes drops the GIL)
+    give what they give one at a time."""
+    model = default_model("field3d")
+    rng = np.random.default_rng(5)
+    blobs = [phcomp.compress(np.cumsum(rng.standard_normal((24, 20, 16)), axis=0), model, rel=1e-3) for _ in range(12)]
+    serial = [_bits(phcomp.decompress(b, model)) for b in blobs]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(lambda b: _bits(phcomp.decompress(b, model)), blobs)) == serial
+        assert list(pool.map(lambda b: phcomp.compress(phcomp.decompress(b, model), model, rel=1e-3), blobs))
+
+
+def test_phcomp_threads_setting():
+    old = os.environ.get("PHCOMP_THREADS")
+    try:
+        os.environ["PHCOMP_THREADS"] = "3"
+        assert native.thread_count() == 3
+        assert native.thread_count(5) == 5
+        os.environ["PHCOMP_THREADS"] = "many"
+        with pytest.raises(phcomp.PhcompError, match="PHCOMP_THREADS"):
+            native.thread_count()
+    finally:
+        if old is None:
+            os.environ.pop("PHCOMP_THREADS", None)
+        else:
+            os.environ["PHCOMP_THREADS"] = old
+    with pytest.raises(phcomp.PhcompError):
+        native.thread_count(0)
+
+
+def test_corrupt_model_arrays_are_refused_in_c():
+    model = default_model("field3d")
+    spec = model.decoder
+
+    class Bad:
+        ndim, exps, tables = spec.ndim, spec.exps, spec.tables
+        weights = spec.weights.copy()
+    Bad.weights[0, 0] = 1 << 40  # past the exact-arithmetic limit
+    with pytest.raises(phcomp.PhcompError, match="weights too large"):
+        native.NativeInterp(Bad)
+    Bad.weights = spec.weights
+    Bad.tables = spec.tables[:-1]
+    with pytest.raises(phcomp.PhcompError, match="tables"):
+        native.NativeInterp(Bad)
+
+
+def _campaign(extra_env: dict, cases: int, timeout: int) -> dict:
+    env = dict(os.environ, **extra_env)
+    env.pop("PHCOMP_MAX_ELEMENTS", None)
+    try:
+        r = subprocess.run([sys.executable, CAMPAIGN, "chunks", "--cases", str(cases), "--seed", "7", "--only", "interp",
+                            "--compare"], capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"native fuzz campaign hung: no result within {timeout} s")
+    assert r.returncode == 0, f"campaign crashed (rc {r.returncode}):\n{r.stderr[-4000:]}"
+    return json.loads(r.stdout)
+
+
+def _assert_clean(result: dict) -> None:
+    counts = result["counts"]
+    assert not {k for k in counts if k not in ("error", "ok", "noop")}, json.dumps(result["bad"][:10], indent=1)
+    assert counts.get("error", 0) > 0 and counts.get("ok", 0) > 0
+
+
+def test_mutated_interp_chunks_native_and_numpy_agree():
+    """Truncations, flips with a valid CRC, edited shapes and section sizes of interp chunks:
+    the C decoder errs exactly where numpy does and otherwise gives the same bits."""
+    result = _campaign({}, 1500, 600)
+    assert result["native"], "the campaign did not run the native decoder"
+    _assert_clean(result)
+
+
+def _sanitizer_runtime() -> list[str]:
+    libs = []
+    for name in ("libasan.so", "libubsan.so"):
+        try:
+            p = subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
+        except FileNotFoundError:
+            return []
+        if not os.path.isabs(p) or not os.path.exists(p):
+            return []
+        libs.append(p)
+    return libs
+
+
+def test_native_codec_under_address_and_ub_sanitizers(tmp_path):
+    """The same sources built with -fsanitize=address,undefined (UB aborts), encoding the
+    campaign's chunks and decoding its mutations: any out-of-bounds access, use after free or
+    undefined behaviour kills the child."""
+    runtime = _sanitizer_runtime()
+    if not runtime:
+        pytest.skip("gcc's sanitizer runtimes are not installed")
+    lib = tmp_path / "libphcomp.so"
+    sources = [str(ROOT / "native" / "src" / f) for f in ("rangecoder.c", "interp.c")]
+    subprocess.run(["gcc", "-std=c11", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+                    "-fno-omit-frame-pointer", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fPIC", "-shared",
+                    f"-I{ROOT / 'native' / 'include'}", *sources, "-o", str(lib), "-lm", "-lpthread"], check=True)
+    result = _campaign({"LD_PRELOAD": " ".join(runtime), "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
+                        "PHCOMP_NATIVE_LIB": str(lib)}, 500, 600)
+    assert result["native"] == str(lib)
+    _assert_clean(result)
