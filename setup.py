@@ -41,7 +41,7 @@ hdf5_plugin = Extension(
 
 # One set of C sources for the codec (native/src); hosts link them. -ffp-contract=off: no fused
 # multiply-add, so the float stages (grid <-> values) give numpy's bits on every CPU.
-NATIVE_SOURCES = ["native/src/rangecoder.c", "native/src/interp.c"]
+NATIVE_SOURCES = ["native/src/rangecoder.c", "native/src/parallel.c", "native/src/interp.c"]
 native_codec = Extension(
     NATIVE,
     sources=NATIVE_SOURCES,

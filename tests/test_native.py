@@ -221,7 +221,7 @@ def test_native_codec_under_address_and_ub_sanitizers(tmp_path):
     if not runtime:
         pytest.skip("gcc's sanitizer runtimes are not installed")
     lib = tmp_path / "libphcomp.so"
-    sources = [str(ROOT / "native" / "src" / f) for f in ("rangecoder.c", "interp.c")]
+    sources = [str(ROOT / "native" / "src" / f) for f in ("rangecoder.c", "parallel.c", "interp.c")]
     subprocess.run(["gcc", "-std=c11", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
                     "-fno-omit-frame-pointer", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fPIC", "-shared",
                     f"-I{ROOT / 'native' / 'include'}", *sources, "-o", str(lib), "-lm", "-lpthread"], check=True)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "phcomp_codec.h"
+#include "parallel.h"
 #include "rangecoder.h"
 
 #define TAPS 8
@@ -19,7 +20,7 @@
 #define ACTIVITIES 4
 #define MAX_ND 4
 #define MAX_EDGES 64
-#define PHC_MAX_THREADS 256
+#define SORT_PARTS 8 /* the context sort uses at most this many threads */
 
 static const int TAP_SHIFT[TAPS] = {-3, -2, -1, 0, 1, 2, 3, 4}; /* offset o -> known index m + (o+1)/2 */
 
@@ -138,7 +139,8 @@ typedef struct {
     int64_t *off, *p1, *pred, *q;
     int32_t *ctx;
     int64_t *order;  /* targets sorted by context (stable) */
-    int64_t *bucket; /* ntables + 1 counters; after the sort, bucket[c] ends context c */
+    int64_t *bucket; /* SORT_PARTS x (ntables + 1) counters of the sort */
+    int64_t *ends;   /* after the sort, context c's targets are order[ends[c-1] .. ends[c]) */
 } subpass;
 
 typedef struct {
@@ -255,42 +257,47 @@ static void predict_rows(const passjob *j, int64_t r0, int64_t r1) {
     }
 }
 
-typedef struct {
-    const passjob *job;
-    int64_t r0, r1;
-} rowrange;
-
-static void *predict_thread(void *arg) {
-    const rowrange *rr = arg;
-    predict_rows(rr->job, rr->r0, rr->r1);
-    return NULL;
+static void predict_part(void *arg, int part, int64_t r0, int64_t r1) {
+    (void)part;
+    predict_rows(arg, r0, r1);
 }
 
-/* predict_rows over all rows, on up to `threads` threads (each target is written by one
- * thread and reads only points of earlier sub-passes: the result does not depend on it) */
-static void run_rows(const passjob *j, int threads) {
-    const int64_t work = j->rows * j->inner;
-    int nt = threads;
-    if (nt > j->rows) nt = (int)j->rows;
-    if (work < (1 << 15) || nt < 2) {
-        predict_rows(j, 0, j->rows);
-        return;
+/* the stable counting sort by context, in parts: per-part histograms, offsets by (context,
+ * part), then each part fills its own slots; the same order whatever the split */
+typedef struct {
+    subpass *p;
+    int64_t stride; /* ntables + 1 */
+} sortjob;
+
+static void hist_part(void *arg, int part, int64_t i0, int64_t i1) {
+    sortjob *s = arg;
+    int64_t *b = s->p->bucket + part * s->stride;
+    memset(b, 0, (size_t)s->stride * sizeof *b);
+    for (int64_t i = i0; i < i1; i++) b[s->p->ctx[i]]++;
+}
+
+static void fill_part(void *arg, int part, int64_t i0, int64_t i1) {
+    sortjob *s = arg;
+    int64_t *b = s->p->bucket + part * s->stride;
+    for (int64_t i = i0; i < i1; i++) s->p->order[b[s->p->ctx[i]]++] = i;
+}
+
+static void sort_by_context(subpass *p, int ntables, int threads) {
+    sortjob s = {p, (int64_t)ntables + 1};
+    int th = threads < SORT_PARTS ? threads : SORT_PARTS;
+    const int parts = phc_parts(th, p->count, 1 << 16);
+    phc_parallel_for(th, p->count, 1 << 16, hist_part, &s);
+    int64_t run = 0;
+    for (int c = 0; c < ntables; c++) {
+        for (int k = 0; k < parts; k++) {
+            int64_t *b = p->bucket + k * s.stride + c;
+            const int64_t n = *b;
+            *b = run;
+            run += n;
+        }
+        p->ends[c] = run;
     }
-    if (nt > PHC_MAX_THREADS) nt = PHC_MAX_THREADS;
-    pthread_t tid[PHC_MAX_THREADS];
-    rowrange rr[PHC_MAX_THREADS];
-    int started[PHC_MAX_THREADS] = {0};
-    for (int i = 0; i < nt; i++) {
-        rr[i].job = j;
-        rr[i].r0 = j->rows * i / nt;
-        rr[i].r1 = j->rows * (i + 1) / nt;
-        if (i) started[i] = pthread_create(&tid[i], NULL, predict_thread, &rr[i]) == 0;
-    }
-    predict_rows(j, rr[0].r0, rr[0].r1);
-    for (int i = 1; i < nt; i++) {
-        if (started[i]) pthread_join(tid[i], NULL);
-        else predict_rows(j, rr[i].r0, rr[i].r1); /* no thread to be had: do its share here */
-    }
+    phc_parallel_for(th, p->count, 1 << 16, fill_part, &s);
 }
 
 /* predictions and contexts (decoder) or the closed loop (encoder, v given) of the sub-pass
@@ -335,14 +342,10 @@ static int64_t predict(const phc_interp *m, const grid *g, int64_t *rec, int64_t
     for (int a = 0; a < ax; a++)
         if (odd[a]) j.axes[j.naxes++] = a;
     j.cls = lv < m->classes - 1 ? lv : m->classes - 1;
-    run_rows(&j, threads);
     const int64_t t = j.rows * j.inner;
+    phc_parallel_for(t < (1 << 15) ? 1 : threads, j.rows, 1, predict_part, &j);
     p->count = t;
-    /* stable counting sort by context: the coding order */
-    memset(p->bucket, 0, ((size_t)m->ntables + 1) * sizeof *p->bucket);
-    for (int64_t i = 0; i < t; i++) p->bucket[p->ctx[i] + 1]++;
-    for (int i = 0; i < m->ntables; i++) p->bucket[i + 1] += p->bucket[i];
-    for (int64_t i = 0; i < t; i++) p->order[p->bucket[p->ctx[i]]++] = i;
+    sort_by_context(p, m->ntables, threads); /* the coding order */
     return t;
 }
 
@@ -455,9 +458,10 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     c->p.q = malloc(nt * sizeof *c->p.q);
     c->p.ctx = malloc(nt * sizeof *c->p.ctx);
     c->p.order = malloc(nt * sizeof *c->p.order);
-    c->p.bucket = malloc(((size_t)m->ntables + 1) * sizeof *c->p.bucket);
+    c->p.bucket = malloc(SORT_PARTS * ((size_t)m->ntables + 1) * sizeof *c->p.bucket);
+    c->p.ends = malloc((size_t)m->ntables * sizeof *c->p.ends);
     c->g.tapd = malloc((size_t)maxn * TAPS * sizeof *c->g.tapd);
-    if (!c->rec || !c->err || !c->p.off || !c->p.p1 || !c->p.pred || !c->p.q || !c->p.ctx || !c->p.order || !c->p.bucket ||
+    if (!c->rec || !c->err || !c->p.off || !c->p.p1 || !c->p.pred || !c->p.q || !c->p.ctx || !c->p.order || !c->p.bucket || !c->p.ends ||
         !c->g.tapd)
         return fail(err, errlen, PHC_ENOMEM, "out of memory (interpolation of %lld values)", (long long)n);
     return 0;
@@ -473,7 +477,81 @@ static void teardown(coder *c) {
     free(c->p.ctx);
     free(c->p.order);
     free(c->p.bucket);
+    free(c->p.ends);
     free(c->g.tapd);
+}
+
+/* the per-value loops, in parts on threads (each writes only its own elements) */
+typedef struct {
+    const void *x;
+    void *out;
+    int dtype;
+    double mid, delta, eps;
+    int64_t base;
+    int64_t *rec, *err, qstep;
+    double *v;
+    uint8_t *flag;
+    const subpass *p;
+    int bad[PHC_MAX_THREADS];
+} elemjob;
+
+#define PER_VALUE_WORK (1 << 16)
+
+static inline double value_at(const elemjob *e, int64_t i) {
+    return e->dtype == PHC_FLOAT32 ? (double)((const float *)e->x)[e->base + i] : ((const double *)e->x)[e->base + i];
+}
+
+static void values_part(void *arg, int part, int64_t i0, int64_t i1) { /* v = (x - mid) / delta */
+    elemjob *e = arg;
+    (void)part;
+    for (int64_t i = i0; i < i1; i++) {
+        double t = value_at(e, i) - e->mid;
+        t /= e->delta;
+        e->v[i] = isfinite(t) ? t : 0.0; /* non-finite values are stored exactly; 0 is mid */
+    }
+}
+
+static inline double from_grid(const elemjob *e, int64_t r) { /* numpy's _from_grid, in float64 */
+    double y = (double)r;
+    y *= e->delta;
+    y += e->mid;
+    return y;
+}
+
+static void check_part(void *arg, int part, int64_t i0, int64_t i1) { /* 1: non-finite, 2: breaks the bound */
+    elemjob *e = arg;
+    (void)part;
+    for (int64_t i = i0; i < i1; i++) {
+        const double xv = value_at(e, i);
+        double y = from_grid(e, e->rec[i]);
+        if (e->dtype == PHC_FLOAT32) y = (double)(float)y;
+        e->flag[i] = !isfinite(xv) ? 1 : !(fabs(y - xv) <= e->eps) ? 2 : 0;
+    }
+}
+
+static void output_part(void *arg, int part, int64_t i0, int64_t i1) {
+    elemjob *e = arg;
+    (void)part;
+    for (int64_t i = i0; i < i1; i++) {
+        const double y = from_grid(e, e->rec[i]);
+        if (e->dtype == PHC_FLOAT32) ((float *)e->out)[e->base + i] = (float)y;
+        else ((double *)e->out)[e->base + i] = y;
+    }
+}
+
+static void finalize_part(void *arg, int part, int64_t i0, int64_t i1) { /* decoder: rec = pred + q Q */
+    elemjob *e = arg;
+    const subpass *p = e->p;
+    for (int64_t i = i0; i < i1; i++) {
+        const int64_t r = p->pred[i] + p->q[i] * e->qstep;
+        if (r > REC_LIMIT || r < -REC_LIMIT) {
+            e->bad[part] = 1;
+            return;
+        }
+        const int64_t o = p->off[i];
+        e->rec[o] = r;
+        e->err[o] = r - p->p1[i];
+    }
 }
 
 static int encode_pass(void *arg, int lv, int ax, const int *odd) {
@@ -484,7 +562,7 @@ static int encode_pass(void *arg, int lv, int ax, const int *odd) {
     int64_t j = 0;
     for (int ctx = 0; ctx < c->m->ntables; ctx++) {
         const phc_table *t = &c->m->tables[ctx];
-        for (const int64_t end = p->bucket[ctx]; j < end; j++) phc_encode_value(c->enc, t, p->q[p->order[j]]);
+        for (const int64_t end = p->ends[ctx]; j < end; j++) phc_encode_value(c->enc, t, p->q[p->order[j]]);
     }
     return c->enc->oom ? fail(c->errmsg, c->errlen, PHC_ENOMEM, "out of memory (range coder)") : 0;
 }
@@ -496,7 +574,7 @@ static int decode_pass(void *arg, int lv, int ax, const int *odd) {
     int64_t j = 0;
     for (int ctx = 0; ctx < c->m->ntables; ctx++) {
         const phc_table *t = &c->m->tables[ctx];
-        for (const int64_t end = p->bucket[ctx]; j < end; j++) {
+        for (const int64_t end = p->ends[ctx]; j < end; j++) {
             int64_t q;
             int rc = phc_decode_value(c->dec, t, &q);
             if (rc == -1) return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt range-coded stream: invalid data");
@@ -508,14 +586,15 @@ static int decode_pass(void *arg, int lv, int ax, const int *odd) {
             p->q[p->order[j]] = q;
         }
     }
-    for (int64_t i = 0; i < p->count; i++) {
-        const int64_t r = p->pred[i] + p->q[i] * c->qstep;
-        if (r > REC_LIMIT || r < -REC_LIMIT)
-            return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt interpolation section: value outside the grid");
-        const int64_t o = p->off[i];
-        c->rec[o] = r;
-        c->err[o] = r - p->p1[i];
-    }
+    elemjob e;
+    memset(&e, 0, sizeof e);
+    e.p = p;
+    e.rec = c->rec;
+    e.err = c->err;
+    e.qstep = c->qstep;
+    phc_parallel_for(c->threads, p->count, PER_VALUE_WORK, finalize_part, &e);
+    for (int k = 0; k < PHC_MAX_THREADS; k++)
+        if (e.bad[k]) return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt interpolation section: value outside the grid");
     return 0;
 }
 
@@ -551,12 +630,14 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
     phc_encoder enc;
     phc_encoder_init(&enc);
     double *v = NULL;
+    uint8_t *flag = NULL;
     size_t exc_cap = 0, nf_cap = 0;
     rc = setup(&c, m, nd, sp, gmax, bits, err, errlen);
     c.threads = threads;
     if (!rc) {
         v = malloc((size_t)(gmax * c.g.per) * sizeof *v);
-        if (!v) rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
+        flag = malloc((size_t)(gmax * c.g.per));
+        if (!v || !flag) rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
     }
     c.enc = &enc;
     c.v = v;
@@ -566,12 +647,11 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
         const int64_t gi = (items - i0) < group ? items - i0 : group;
         const int64_t n = gi * per, base = i0 * per;
         c.g.gi = gi;
-        for (int64_t i = 0; i < n; i++) {
-            const double xv = dtype == PHC_FLOAT32 ? (double)((const float *)x)[base + i] : ((const double *)x)[base + i];
-            double t = xv - mid;
-            t /= delta;
-            v[i] = isfinite(t) ? t : 0.0; /* non-finite values are stored exactly; 0 is mid */
-        }
+        elemjob e;
+        memset(&e, 0, sizeof e);
+        e = (elemjob){.x = x, .dtype = dtype, .mid = mid, .delta = delta, .eps = eps, .base = base, .rec = c.rec,
+                      .v = v, .flag = flag};
+        phc_parallel_for(threads, n, PER_VALUE_WORK, values_part, &e);
         memset(c.rec, 0, (size_t)n * sizeof *c.rec);
         memset(c.err, 0, (size_t)n * sizeof *c.err);
         for (int64_t it = 0; it < gi; it++) {
@@ -581,16 +661,12 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
         }
         rc = for_passes(&c.g, encode_pass, &c);
         /* what the decoder will produce, checked against the bound */
+        if (!rc) phc_parallel_for(threads, n, PER_VALUE_WORK, check_part, &e);
         for (int64_t i = 0; !rc && i < n; i++) {
-            const double xv = dtype == PHC_FLOAT32 ? (double)((const float *)x)[base + i] : ((const double *)x)[base + i];
-            double y = (double)c.rec[i];
-            y *= delta;
-            y += mid;
-            if (dtype == PHC_FLOAT32) y = (double)(float)y;
-            int bad = 0;
-            if (!isfinite(xv)) bad = grow(&out->nonfinite, &out->nnonfinite, &nf_cap, base + i);
-            else if (!(fabs(y - xv) <= eps)) bad = grow(&out->exceptions, &out->nexceptions, &exc_cap, base + i);
-            if (bad) rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
+            if (!flag[i]) continue;
+            if (flag[i] == 1 ? grow(&out->nonfinite, &out->nnonfinite, &nf_cap, base + i)
+                             : grow(&out->exceptions, &out->nexceptions, &exc_cap, base + i))
+                rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
         }
     }
     if (!rc) {
@@ -607,6 +683,7 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
         phc_interp_stream_free(out);
     }
     free(v);
+    free(flag);
     teardown(&c);
     return rc;
 }
@@ -641,12 +718,9 @@ int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t item
             else c.rec[it * per] = q0 * c.qstep;
         }
         if (!rc) rc = for_passes(&c.g, decode_pass, &c);
-        for (int64_t i = 0; !rc && i < n; i++) {
-            double y = (double)c.rec[i];
-            y *= delta;
-            y += mid;
-            if (dtype == PHC_FLOAT32) ((float *)out)[base + i] = (float)y;
-            else ((double *)out)[base + i] = y;
+        if (!rc) {
+            elemjob e = {.out = out, .dtype = dtype, .mid = mid, .delta = delta, .base = base, .rec = c.rec};
+            phc_parallel_for(threads, n, PER_VALUE_WORK, output_part, &e);
         }
     }
     if (!rc && dec.esc_pos != dec.nesc) rc = fail(err, errlen, PHC_ECORRUPT, "corrupt range-coded stream: unused escape values");
