@@ -41,13 +41,13 @@ hdf5_plugin = Extension(
 
 # One set of C sources for the codec (native/src); hosts link them. -ffp-contract=off: no fused
 # multiply-add, so the float stages (grid <-> values) give numpy's bits on every CPU.
-NATIVE_SOURCES = ["native/src/rangecoder.c", "native/src/parallel.c", "native/src/interp.c"]
+NATIVE_SOURCES = [f"native/src/{f}.c" for f in ("rangecoder", "parallel", "interp", "json", "zstd_rt", "model", "chunk")]
 native_codec = Extension(
     NATIVE,
     sources=NATIVE_SOURCES,
     include_dirs=["native/include"],
     extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-ffp-contract=off", "-fno-fast-math"],
-    extra_link_args=["-lm"],
+    extra_link_args=["-lm", "-lpthread", "-ldl"],
 )
 
 setup(

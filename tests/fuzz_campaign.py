@@ -227,6 +227,45 @@ def run_chunks(cases: int, seed: int, only: str = "", compare: bool = False) -> 
             "native": str(native._LIB_PATH) if native.enabled() else None}
 
 
+def run_chunks_c(cases: int, seed: int) -> dict:
+    """Mutations of the lossless and interpolation chunks decoded by the whole-chunk C decoder
+    (native/src/chunk.c, the HDF5 plugin's path, the model found by the chunk's declared id)
+    and by numpy: both must err, or give the same bits."""
+    from phcomp.core import native
+
+    rng = np.random.default_rng(seed)
+    chunks = [c for c in build_chunks(rng) if "interp" in c[0] or c[0].startswith("lossless-f")]
+    models = {}
+    for _, blob in chunks:
+        mid = ck.parse_chunk(blob).model_id
+        if mid != ck.NO_MODEL and mid not in models:
+            models[mid] = native.NativeModel(phcomp.core.find_model(mid).to_bytes())
+    counts: Counter = Counter()
+    bad: list[dict] = []
+    for i in range(cases):
+        name, blob = chunks[i % len(chunks)]
+        kind, data = mutate_chunk(blob, rng)
+        if data == blob:
+            counts["noop"] += 1
+            continue
+        ref = _decode_with(data, False)
+        try:
+            declared = bytes(data[12:20]).hex() if len(data) >= 20 else ck.NO_MODEL
+            y = native.decode_chunk(data, models.get(declared))
+            got = ("ok", y.shape, y.dtype.newbyteorder("=").str, y.tobytes())
+        except phcomp.PhcompError:
+            got = ("error",)
+        except Exception as e:  # noqa: BLE001
+            got = (f"bad:{type(e).__name__}", str(e)[:200])
+        outcome = got[0] if got == ref else "bad:c-differs"
+        counts[outcome] += 1
+        if outcome.startswith("bad") and len(bad) < 40:
+            bad.append({"case": i, "chunk": name, "mutation": kind, "outcome": outcome,
+                        "message": f"C {got[0]}, numpy {ref[0]}"})
+    return {"campaign": "chunks-c", "seed": seed, "cases": cases, "chunks": len(chunks), "counts": dict(counts),
+            "bad": bad, "native": str(native._LIB_PATH)}
+
+
 # ---------------------------------------------------------------- models
 
 def _hostile_json(rng: np.random.Generator):
@@ -374,7 +413,7 @@ def run_models(cases: int, seed: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("campaign", choices=["chunks", "models"])
+    ap.add_argument("campaign", choices=["chunks", "chunks-c", "models"])
     ap.add_argument("--cases", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default="", help="chunks: only the chunks whose name contains this")
@@ -386,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("error")  # a leaked RuntimeWarning is a finding too
     if args.campaign == "chunks":
         result = run_chunks(args.cases, args.seed, args.only, args.compare)
+    elif args.campaign == "chunks-c":
+        result = run_chunks_c(args.cases, args.seed)
     else:
         result = run_models(args.cases, args.seed)
     print(json.dumps(result, indent=1))

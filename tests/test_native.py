@@ -174,12 +174,13 @@ def test_corrupt_model_arrays_are_refused_in_c():
         native.NativeInterp(Bad)
 
 
-def _campaign(extra_env: dict, cases: int, timeout: int) -> dict:
+def _campaign(extra_env: dict, cases: int, timeout: int, campaign: str = "chunks") -> dict:
     env = dict(os.environ, **extra_env)
     env.pop("PHCOMP_MAX_ELEMENTS", None)
+    args = ["--only", "interp", "--compare"] if campaign == "chunks" else []
     try:
-        r = subprocess.run([sys.executable, CAMPAIGN, "chunks", "--cases", str(cases), "--seed", "7", "--only", "interp",
-                            "--compare"], capture_output=True, text=True, timeout=timeout, env=env)
+        r = subprocess.run([sys.executable, CAMPAIGN, campaign, "--cases", str(cases), "--seed", "7", *args],
+                           capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         pytest.fail(f"native fuzz campaign hung: no result within {timeout} s")
     assert r.returncode == 0, f"campaign crashed (rc {r.returncode}):\n{r.stderr[-4000:]}"
@@ -198,6 +199,23 @@ def test_mutated_interp_chunks_native_and_numpy_agree():
     result = _campaign({}, 1500, 600)
     assert result["native"], "the campaign did not run the native decoder"
     _assert_clean(result)
+
+
+def test_mutated_chunks_whole_chunk_c_decoder_agrees():
+    """The HDF5 plugin's path (native/src/chunk.c + model.c: header, CRC, sections, zstd, point
+    lists, the model read from its container) against numpy on mutated lossless and interp chunks."""
+    result = _campaign({}, 2000, 600, "chunks-c")
+    _assert_clean(result)
+
+
+def test_c_model_reader_refuses_corrupt_containers():
+    data = default_model("field3d").to_bytes()
+    native.NativeModel(data)  # the real one loads
+    for bad in (data[:7], b"XX" + data[2:], data[:100], data[:-50], data[:12] + b"\xff\xff\xff\x7f" + data[16:]):
+        with pytest.raises(phcomp.PhcompError):
+            native.NativeModel(bad)
+    with pytest.raises(phcomp.PhcompError, match="only interp"):
+        native.NativeModel(default_model("field").to_bytes())
 
 
 def _sanitizer_runtime() -> list[str]:
@@ -221,11 +239,12 @@ def test_native_codec_under_address_and_ub_sanitizers(tmp_path):
     if not runtime:
         pytest.skip("gcc's sanitizer runtimes are not installed")
     lib = tmp_path / "libphcomp.so"
-    sources = [str(ROOT / "native" / "src" / f) for f in ("rangecoder.c", "parallel.c", "interp.c")]
+    sources = sorted(str(p) for p in (ROOT / "native" / "src").glob("*.c"))
     subprocess.run(["gcc", "-std=c11", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
                     "-fno-omit-frame-pointer", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fPIC", "-shared",
-                    f"-I{ROOT / 'native' / 'include'}", *sources, "-o", str(lib), "-lm", "-lpthread"], check=True)
-    result = _campaign({"LD_PRELOAD": " ".join(runtime), "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
-                        "PHCOMP_NATIVE_LIB": str(lib)}, 500, 600)
-    assert result["native"] == str(lib)
-    _assert_clean(result)
+                    f"-I{ROOT / 'native' / 'include'}", *sources, "-o", str(lib), "-lm", "-lpthread", "-ldl"], check=True)
+    env = {"LD_PRELOAD": " ".join(runtime), "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1", "PHCOMP_NATIVE_LIB": str(lib)}
+    for campaign, cases in (("chunks", 500), ("chunks-c", 800)):
+        result = _campaign(env, cases, 600, campaign)
+        assert result["native"] == str(lib)
+        _assert_clean(result)

@@ -21,6 +21,7 @@ extern "C" {
 #define PHC_EMODEL -2   /* the model's arrays are invalid */
 #define PHC_ENOMEM -3
 #define PHC_EARG -4 /* a caller error (bad dtype, shape...) */
+#define PHC_EUNSUPPORTED -5 /* valid, but not decoded natively (modes 1-2: the transform kinds) */
 
 #define PHC_FLOAT32 1 /* the chunk format's dtype codes */
 #define PHC_FLOAT64 2
@@ -36,6 +37,7 @@ int phc_interp_new(phc_interp **out, int ndim, int classes, const int64_t *weigh
                    const int32_t *exps, int ntables, const int64_t *lo, const uint32_t *nfreq, const uint32_t *freq,
                    char *err, size_t errlen);
 void phc_interp_free(phc_interp *m);
+int phc_interp_ndim(const phc_interp *m);
 
 /* What the encoder produced; every array is malloc'ed and owned by the struct. */
 typedef struct {
@@ -63,6 +65,31 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
 int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t items, int nd, const int64_t *sp,
                       const uint32_t *words, size_t nwords, const int64_t *escapes, size_t nesc, double mid,
                       double delta, int dtype, int threads, void *out, char *err, size_t errlen);
+
+/* A model container (docs/format.md) loaded from its bytes. Kinds decoded natively: interp
+ * (PHC_EUNSUPPORTED for the others). The id is the name the host found it under. */
+#define PHC_KIND_INTERP 1
+typedef struct phc_model phc_model;
+int phc_model_new(phc_model **out, const void *bytes, size_t n, char *err, size_t errlen);
+void phc_model_free(phc_model *m);
+const phc_interp *phc_model_interp(const phc_model *m);
+
+/* What a chunk's header declares (after its magic, version, CRC and section table are checked). */
+typedef struct {
+    int mode;   /* 0 lossless, 1 latent only, 2 error-bounded, 3 interpolation */
+    int dtype;  /* the format's dtype code: 1 float32, 2 float64, 3-10 integers (lossless) */
+    int itemsize;
+    int ndim;
+    uint64_t shape[8];
+    uint64_t nvalues;
+    char model_id[17]; /* 16 hex digits; all zeros: no model */
+} phc_chunk_info;
+int phc_chunk_inspect(const void *data, size_t n, phc_chunk_info *info, char *err, size_t errlen);
+
+/* Decodes a whole chunk into out (out_bytes must equal nvalues * itemsize; little-endian host
+ * order). Modes 0 and 3 (with `model`, the chunk's model); PHC_EUNSUPPORTED for modes 1-2. */
+int phc_chunk_decode(const void *data, size_t n, const phc_model *model, void *out, size_t out_bytes, int threads,
+                     char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

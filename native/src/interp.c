@@ -44,6 +44,8 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
 
 int phc_version(void) { return 100; }
 
+int phc_interp_ndim(const phc_interp *m) { return m->ndim; }
+
 void phc_interp_free(phc_interp *m) {
     if (!m) return;
     if (m->tables)

@@ -36,6 +36,11 @@ class _Stream(ctypes.Structure):
                 ("nnonfinite", ctypes.c_size_t)]
 
 
+class ChunkInfo(ctypes.Structure):
+    _fields_ = [("mode", ctypes.c_int), ("dtype", ctypes.c_int), ("itemsize", ctypes.c_int), ("ndim", ctypes.c_int),
+                ("shape", ctypes.c_uint64 * 8), ("nvalues", ctypes.c_uint64), ("model_id", ctypes.c_char * 17)]
+
+
 def _load():
     global _lib, _why
     if _lib is not None or _why:
@@ -64,6 +69,14 @@ def _load():
                                           _c_i64p, _c_u32p, ctypes.c_size_t, _c_i64p, ctypes.c_size_t,
                                           ctypes.c_double, ctypes.c_double, ctypes.c_int, ctypes.c_int,
                                           ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+        lib.phc_model_new.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p,
+                                      ctypes.c_size_t]
+        lib.phc_model_free.argtypes = [ctypes.c_void_p]
+        lib.phc_model_free.restype = None
+        lib.phc_chunk_decode.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p,
+                                         ctypes.c_size_t, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
+        lib.phc_chunk_inspect.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ChunkInfo), ctypes.c_char_p,
+                                          ctypes.c_size_t]
         _lib = lib
         return lib
 
@@ -198,3 +211,53 @@ def interp_handle(spec) -> NativeInterp:
                 h = NativeInterp(spec)
                 spec._native = h
     return h
+
+
+class NativeModel:
+    """A model container loaded by the C reader (native/src/model.c): what the HDF5 plugin
+    uses in hosts without Python. Here for tests of the whole-chunk C decoder."""
+
+    def __init__(self, data: bytes) -> None:
+        lib = _load()
+        if lib is None:
+            raise PhcompError(_why)
+        self._lib = lib
+        h = ctypes.c_void_p()
+        err = ctypes.create_string_buffer(_ERRLEN)
+        rc = lib.phc_model_new(ctypes.byref(h), data, len(data), err, _ERRLEN)
+        if rc:
+            _raise(rc, err)
+        self._h = h
+
+    def __del__(self) -> None:
+        h = getattr(self, "_h", None)
+        if h:
+            self._lib.phc_model_free(h)
+            self._h = None
+
+
+_DTYPE_OF_CODE = {1: "<f4", 2: "<f8", 3: "|i1", 4: "<i2", 5: "<i4", 6: "<i8", 7: "|u1", 8: "<u2", 9: "<u4", 10: "<u8"}
+
+
+def decode_chunk(data: bytes, model: NativeModel | None = None, threads: int | None = None) -> np.ndarray:
+    """A whole chunk decoded in C (modes 0 and 3): the HDF5 plugin's path."""
+    lib = _load()
+    if lib is None:
+        raise PhcompError(_why)
+    data = bytes(data)
+    info = ChunkInfo()
+    err = ctypes.create_string_buffer(_ERRLEN)
+    rc = lib.phc_chunk_inspect(data, len(data), ctypes.byref(info), err, _ERRLEN)
+    if rc:
+        _raise(rc, err)
+    shape = tuple(info.shape[i] for i in range(info.ndim))
+    from .limits import max_elements
+
+    if info.nvalues > max_elements():  # a host passes its own buffer; here the declared shape is allocated
+        raise PhcompError(f"chunk declares {info.nvalues} values, more than this process may decode")
+    out = np.empty(shape, np.dtype(_DTYPE_OF_CODE[info.dtype]))
+    rc = lib.phc_chunk_decode(data, len(data), model._h if model else None, out.ctypes.data, out.nbytes,
+                              thread_count(threads), err, _ERRLEN)
+    if rc:
+        _raise(rc, err)
+    return out

@@ -1,0 +1,273 @@
+/* The chunk format (docs/format.md, phcomp/core/chunk.py) read in C: header, section table,
+ * CRC32 trailer, then the lossless and interpolation payloads and the point lists. Every
+ * declared size is checked against the bytes present (and the caller's buffer) before use. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "phcomp_codec.h"
+#include "zstd_rt.h"
+
+enum { SEC_LATENT = 1, SEC_RESIDUAL, SEC_NONFINITE, SEC_EXCEPTIONS, SEC_RAW, SEC_CHECKS, SEC_RESIDUAL_RUNS, SEC_INTERP };
+#define NSEC 9
+
+static const int ITEMSIZE[11] = {0, 4, 8, 1, 2, 4, 8, 1, 2, 4, 8};
+
+typedef struct {
+    phc_chunk_info info;
+    double eps, mid, half, step;
+    const uint8_t *sec[NSEC];
+    uint64_t seclen[NSEC];
+} parsed;
+
+static uint32_t crc32_of(const uint8_t *p, size_t n) { /* zlib's CRC-32 */
+    static uint32_t table[256];
+    static int ready = 0; /* benign race: every thread writes the same table */
+    if (!ready) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+        ready = 1;
+    }
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+static int bad(char *err, size_t errlen, const char *msg) {
+    snprintf(err, errlen, "%s", msg);
+    return PHC_ECORRUPT;
+}
+
+static int parse(const uint8_t *data, size_t n, parsed *c, char *err, size_t errlen) {
+    memset(c, 0, sizeof *c);
+    if (n < 4 || memcmp(data, "\x89PHC", 4)) return bad(err, errlen, "not a phcomp chunk (bad magic)");
+    if (n < 12) return bad(err, errlen, "truncated phcomp chunk");
+    phc_reader r = {data, n - 4, 4, 0};
+    const unsigned version = (unsigned)phc_le(&r, 2);
+    if (version != 1) {
+        snprintf(err, errlen, "phcomp chunk format version %u is not supported (this phcomp reads (1,))", version);
+        return PHC_ECORRUPT;
+    }
+    phc_reader t = {data + n - 4, 4, 0, 0};
+    if (crc32_of(data, n - 4) != (uint32_t)phc_le(&t, 4)) return bad(err, errlen, "corrupt or truncated phcomp chunk: CRC32 mismatch");
+    phc_chunk_info *in = &c->info;
+    in->mode = (int)phc_le(&r, 1);
+    phc_le(&r, 1);
+    in->dtype = (int)phc_le(&r, 1);
+    in->ndim = (int)phc_le(&r, 1);
+    phc_le(&r, 2);
+    if (in->mode > 3) return bad(err, errlen, "corrupt chunk: unknown mode");
+    if (in->dtype < 1 || in->dtype > 10 || (in->dtype > 2 && in->mode != 0)) return bad(err, errlen, "corrupt chunk: unknown dtype code");
+    if (in->ndim > 8) return bad(err, errlen, "corrupt chunk: ndim");
+    in->itemsize = ITEMSIZE[in->dtype];
+    const uint8_t *id = phc_take(&r, 8);
+    for (int i = 0; id && i < 8; i++) snprintf(in->model_id + 2 * i, 3, "%02x", id[i]);
+    in->nvalues = 1;
+    for (int i = 0; i < in->ndim; i++) {
+        in->shape[i] = phc_le(&r, 8);
+        if (in->shape[i] && in->nvalues > ((uint64_t)1 << 40) / in->shape[i])
+            return bad(err, errlen, "corrupt chunk: shape beyond the format's 2**40 values");
+        in->nvalues *= in->shape[i];
+    }
+    if (in->nvalues > ((uint64_t)1 << 40)) return bad(err, errlen, "corrupt chunk: shape beyond the format's 2**40 values");
+    c->eps = phc_f64(&r);
+    c->mid = phc_f64(&r);
+    c->half = phc_f64(&r);
+    c->step = phc_f64(&r);
+    const unsigned nsec = (unsigned)phc_le(&r, 1);
+    unsigned kinds[256];
+    uint64_t lens[256];
+    for (unsigned i = 0; i < nsec; i++) {
+        kinds[i] = (unsigned)phc_le(&r, 1);
+        lens[i] = phc_le(&r, 8);
+    }
+    for (unsigned i = 0; i < nsec; i++) {
+        if (kinds[i] < 1 || kinds[i] >= NSEC || c->sec[kinds[i]]) return bad(err, errlen, "corrupt chunk: bad section kind");
+        c->sec[kinds[i]] = phc_take(&r, lens[i]);
+        c->seclen[kinds[i]] = lens[i];
+        if (!c->sec[kinds[i]] && !r.bad) c->sec[kinds[i]] = data; /* an empty section is present */
+    }
+    if (r.bad) {
+        snprintf(err, errlen, "truncated or corrupt chunk: sections run past its %zu bytes", n);
+        return PHC_ECORRUPT;
+    }
+    if (r.pos != r.n) return bad(err, errlen, "corrupt chunk: unexpected trailing bytes");
+    if (in->mode != 0 && in->nvalues == 0) return bad(err, errlen, "corrupt chunk: empty shape in a lossy mode");
+    if (in->mode == 3) {
+        if (!(isfinite(c->mid) && isfinite(c->eps) && c->eps > 0 && isfinite(c->step) && c->step > 0))
+            return bad(err, errlen, "corrupt chunk: bad bound, offset or grid unit");
+        if (!c->sec[SEC_INTERP] || !strcmp(in->model_id, "0000000000000000"))
+            return bad(err, errlen, "corrupt chunk: interpolation section or model id missing");
+    }
+    if (in->mode == 0 && in->nvalues && !c->sec[SEC_RAW]) return bad(err, errlen, "corrupt chunk: lossless payload missing");
+    return PHC_OK;
+}
+
+int phc_chunk_inspect(const void *data, size_t n, phc_chunk_info *info, char *err, size_t errlen) {
+    parsed c;
+    int rc = parse(data, n, &c, err, errlen);
+    *info = c.info;
+    return rc;
+}
+
+/* pack_ints (phcomp/core/intpack.py): u8 width, u64 count <= max, u64 length + zstd frame */
+static int ints(phc_reader *r, uint64_t max, int64_t **out, uint64_t *count, const char *what, char *err, size_t errlen) {
+    *out = NULL;
+    const unsigned width = (unsigned)phc_le(r, 1);
+    *count = phc_le(r, 8);
+    const uint64_t len = phc_le(r, 8);
+    const uint8_t *blob = phc_take(r, len);
+    if (r->bad) {
+        snprintf(err, errlen, "truncated or corrupt %s", what);
+        return PHC_ECORRUPT;
+    }
+    if (width != 1 && width != 2 && width != 4 && width != 8) {
+        snprintf(err, errlen, "corrupt %s: bad integer width %u", what, width);
+        return PHC_ECORRUPT;
+    }
+    if (*count > max) {
+        snprintf(err, errlen, "corrupt %s: %llu values declared, at most %llu possible", what, (unsigned long long)*count,
+                 (unsigned long long)max);
+        return PHC_ECORRUPT;
+    }
+    if (phc_zstd_check(*count * width, blob ? blob : (const uint8_t *)"", len, what, err, errlen)) return PHC_ECORRUPT;
+    uint8_t *raw = malloc(*count * width + 1);
+    int64_t *v = malloc((*count ? *count : 1) * sizeof *v);
+    if (!raw || !v) {
+        free(raw);
+        free(v);
+        snprintf(err, errlen, "out of memory");
+        return PHC_ENOMEM;
+    }
+    if (phc_zstd_decompress(raw, *count * width, blob ? blob : (const uint8_t *)"", len, what, err, errlen)) {
+        free(raw);
+        free(v);
+        return PHC_ECORRUPT;
+    }
+    for (uint64_t i = 0; i < *count; i++) {
+        phc_reader a = {raw + i * width, width, 0, 0};
+        const uint64_t u = phc_le(&a, (int)width);
+        const int sh = 64 - 8 * (int)width; /* sign-extend */
+        v[i] = sh ? (int64_t)(u << sh) >> sh : (int64_t)u;
+    }
+    free(raw);
+    *out = v;
+    return PHC_OK;
+}
+
+/* a point list (phcomp/core/points.py): delta-coded positions, then their exact values */
+static int points(const uint8_t *body, uint64_t len, const phc_chunk_info *in, void *out, const char *what, char *err,
+                  size_t errlen) {
+    phc_reader r = {body, len, 0, 0};
+    int64_t *gaps;
+    uint64_t n;
+    int rc = ints(&r, in->nvalues, &gaps, &n, what, err, errlen);
+    if (rc) return rc;
+    int64_t pos = 0;
+    for (uint64_t i = 0; i < n && !rc; i++) {
+        if (gaps[i] < (i ? 1 : 0) || gaps[i] >= (int64_t)in->nvalues) {
+            snprintf(err, errlen, "corrupt %s: positions not increasing", what);
+            rc = PHC_ECORRUPT;
+            break;
+        }
+        pos += gaps[i];
+        if (pos >= (int64_t)in->nvalues) {
+            snprintf(err, errlen, "corrupt %s: position %lld outside array of %llu values", what, (long long)pos,
+                     (unsigned long long)in->nvalues);
+            rc = PHC_ECORRUPT;
+        }
+        gaps[i] = pos;
+    }
+    const uint64_t vlen = rc ? 0 : phc_le(&r, 8);
+    const uint8_t *vblob = rc ? NULL : phc_take(&r, vlen);
+    if (!rc && (r.bad || r.pos != r.n)) {
+        snprintf(err, errlen, "truncated or corrupt %s", what);
+        rc = PHC_ECORRUPT;
+    }
+    uint8_t *vals = NULL;
+    if (!rc && !phc_zstd_check(n * in->itemsize, vblob ? vblob : (const uint8_t *)"", vlen, what, err, errlen)) {
+        vals = malloc(n * in->itemsize + 1);
+        if (!vals) rc = PHC_ENOMEM;
+        else if (phc_zstd_decompress(vals, n * in->itemsize, vblob ? vblob : (const uint8_t *)"", vlen, what, err, errlen))
+            rc = PHC_ECORRUPT;
+    } else if (!rc) {
+        rc = PHC_ECORRUPT;
+    }
+    for (uint64_t i = 0; !rc && i < n; i++) /* little-endian values onto a little-endian host */
+        memcpy((uint8_t *)out + gaps[i] * in->itemsize, vals + i * in->itemsize, (size_t)in->itemsize);
+    free(vals);
+    free(gaps);
+    return rc;
+}
+
+static int interp_payload(const parsed *c, const phc_model *model, void *out, int threads, char *err, size_t errlen) {
+    const phc_interp *m = phc_model_interp(model);
+    if (!m) return bad(err, errlen, "interpolation chunk without an interp model");
+    const phc_chunk_info *in = &c->info;
+    const int nd_model = phc_interp_ndim(m);
+    const int nd = in->ndim < nd_model ? in->ndim : nd_model;
+    int64_t sp[8], items = 1;
+    for (int i = 0; i < in->ndim - nd; i++) items *= (int64_t)in->shape[i];
+    for (int i = 0; i < nd; i++) sp[i] = (int64_t)in->shape[in->ndim - nd + i];
+    phc_reader r = {c->sec[SEC_INTERP], c->seclen[SEC_INTERP], 0, 0};
+    const int bits = (int)phc_le(&r, 1);
+    const uint64_t group = phc_le(&r, 8);
+    const uint64_t nwords = phc_le(&r, 8);
+    if (r.bad || bits < 2 || bits > 10 || group < 1 || nwords > (r.n - r.pos) / 4)
+        return bad(err, errlen, "corrupt interpolation section: header");
+    if (c->step != c->eps / ldexp(1.0, bits)) return bad(err, errlen, "corrupt chunk: grid unit does not match the bound");
+    uint32_t *words = malloc((size_t)(nwords ? nwords : 1) * 4); /* nwords is bounded by the section's bytes */
+    if (!words) return bad(err, errlen, "out of memory");
+    for (uint64_t i = 0; i < nwords; i++) words[i] = (uint32_t)phc_le(&r, 4);
+    int64_t *esc;
+    uint64_t nesc;
+    int rc = ints(&r, in->nvalues, &esc, &nesc, "escape values", err, errlen);
+    if (!rc && r.pos != r.n) rc = bad(err, errlen, "corrupt interpolation section: trailing bytes");
+    if (!rc) {
+        const int64_t g = group > (uint64_t)items ? items : (int64_t)group;
+        rc = phc_interp_decode(m, bits, g, items, nd, sp, words, nwords, esc, nesc, c->mid, c->step, in->dtype, threads,
+                               out, err, errlen);
+    }
+    free(words);
+    free(esc);
+    return rc;
+}
+
+int phc_chunk_decode(const void *data, size_t n, const phc_model *model, void *out, size_t out_bytes, int threads,
+                     char *err, size_t errlen) {
+    parsed c;
+    int rc = parse(data, n, &c, err, errlen);
+    if (rc) return rc;
+    const phc_chunk_info *in = &c.info;
+    if (in->nvalues * (uint64_t)in->itemsize != out_bytes) {
+        snprintf(err, errlen, "chunk holds %llu values of %d bytes, not the %zu bytes expected",
+                 (unsigned long long)in->nvalues, in->itemsize, out_bytes);
+        return PHC_ECORRUPT;
+    }
+    if (in->mode == 1 || in->mode == 2) {
+        snprintf(err, errlen, "chunk mode %d (a transform kind) is not decoded natively", in->mode);
+        return PHC_EUNSUPPORTED;
+    }
+    if (in->mode == 0) {
+        if (!in->nvalues) return PHC_OK;
+        const size_t isz = (size_t)in->itemsize, nv = (size_t)in->nvalues;
+        if (phc_zstd_check(out_bytes, c.sec[SEC_RAW], c.seclen[SEC_RAW], "lossless payload", err, errlen)) return PHC_ECORRUPT;
+        uint8_t *raw = malloc(out_bytes);
+        if (!raw) return bad(err, errlen, "out of memory");
+        rc = phc_zstd_decompress(raw, out_bytes, c.sec[SEC_RAW], c.seclen[SEC_RAW], "lossless payload", err, errlen)
+                 ? PHC_ECORRUPT : PHC_OK;
+        for (size_t i = 0; !rc && i < nv; i++) /* byte-unshuffle */
+            for (size_t b = 0; b < isz; b++) ((uint8_t *)out)[i * isz + b] = raw[b * nv + i];
+        free(raw);
+        return rc;
+    }
+    rc = interp_payload(&c, model, out, threads, err, errlen);
+    if (!rc && c.sec[SEC_EXCEPTIONS]) rc = points(c.sec[SEC_EXCEPTIONS], c.seclen[SEC_EXCEPTIONS], in, out, "exceptions", err, errlen);
+    if (!rc && c.sec[SEC_NONFINITE]) rc = points(c.sec[SEC_NONFINITE], c.seclen[SEC_NONFINITE], in, out, "nonfinite", err, errlen);
+    return rc;
+}

@@ -1,0 +1,198 @@
+/* Model containers (docs/format.md, "Model container") read in C: the kinds the native codec
+ * decodes (interp). The id is not recomputed here (it hashes Python's canonical JSON): hosts
+ * find a model by the id it is stored under, and the Python reader checks ids. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "json.h"
+#include "phcomp_codec.h"
+#include "zstd_rt.h"
+
+#define MAX_HEADER ((uint64_t)16 << 20)
+#define MAX_PAYLOAD ((uint64_t)4 << 30)
+
+struct phc_model {
+    int kind;
+    phc_interp *interp;
+};
+
+static int fail(char *err, size_t errlen, const char *msg) {
+    snprintf(err, errlen, "corrupt model file: %s", msg);
+    return PHC_EMODEL;
+}
+
+/* the array `name` of the header: dtype, a shape of `rank` dims, its bytes in the payload */
+static int array(const phc_json *arrays, const char *name, const char *dtype, int rank, int64_t *shape,
+                 const uint8_t *payload, uint64_t plen, const uint8_t **data) {
+    const phc_json *e = phc_json_get(arrays, name);
+    const phc_json *sh = phc_json_get(e, "shape");
+    int64_t off, nbytes, count = 1;
+    if (!e || !phc_json_is_str(phc_json_get(e, "dtype"), dtype) || !sh || sh->type != PHC_JARR || (int)sh->n != rank ||
+        phc_json_int(phc_json_get(e, "offset"), 0, INT64_MAX / 2, &off) ||
+        phc_json_int(phc_json_get(e, "nbytes"), 0, INT64_MAX / 2, &nbytes))
+        return -1;
+    for (int i = 0; i < rank; i++) {
+        if (phc_json_int(&sh->kids[i], 0, (int64_t)1 << 40, &shape[i])) return -1;
+        count *= shape[i];
+        if (count > ((int64_t)1 << 40)) return -1;
+    }
+    if ((uint64_t)off > plen || (uint64_t)nbytes > plen - (uint64_t)off || nbytes != count * (dtype[2] == '8' ? 8 : 4))
+        return -1;
+    *data = payload + off;
+    return 0;
+}
+
+int phc_model_new(phc_model **out, const void *bytes, size_t n, char *err, size_t errlen) {
+    *out = NULL;
+    phc_reader r = {bytes, n, 0, 0};
+    const uint8_t *magic = phc_take(&r, 8);
+    if (!magic || memcmp(magic, "PHCMODEL", 8)) {
+        snprintf(err, errlen, "not a phcomp model file (bad magic)");
+        return PHC_EMODEL;
+    }
+    if (phc_le(&r, 4) != 1) {
+        snprintf(err, errlen, "model container version not supported by this phcomp");
+        return PHC_EMODEL;
+    }
+    const uint64_t hlen = phc_le(&r, 4);
+    const uint8_t *htext = hlen <= MAX_HEADER ? phc_take(&r, hlen) : NULL;
+    const uint64_t plen = phc_le(&r, 8);
+    if (!htext || r.bad || plen > MAX_PAYLOAD) return fail(err, errlen, "truncated, or header or payload too large");
+    phc_json h;
+    if (phc_json_parse((const char *)htext, hlen, &h)) {
+        phc_json_free(&h);
+        return fail(err, errlen, "bad JSON header");
+    }
+    int rc = PHC_OK;
+    uint8_t *payload = NULL;
+    const phc_json *params = phc_json_get(&h, "params"), *dec = phc_json_get(params, "decoder");
+    const phc_json *exps = phc_json_get(dec, "context_exps"), *arrays = phc_json_get(&h, "arrays");
+    int64_t ndim;
+    if (!phc_json_is_str(phc_json_get(&h, "kind"), "interp") || !phc_json_is_str(phc_json_get(dec, "type"), "interp_int")) {
+        snprintf(err, errlen, "model kind not decoded natively (only interp)");
+        rc = PHC_EUNSUPPORTED;
+        goto done;
+    }
+    if (phc_json_int(phc_json_get(dec, "ndim"), 1, 4, &ndim) || !exps || exps->type != PHC_JARR || exps->n != 4) {
+        rc = fail(err, errlen, "interpolation decoder spec");
+        goto done;
+    }
+    int32_t nexps[4], ev[4 * 64];
+    int ne = 0;
+    for (int i = 0; i < 4; i++) {
+        const phc_json *l = &exps->kids[i];
+        if (l->type != PHC_JARR || l->n > 64) {
+            rc = fail(err, errlen, "bad context exponents");
+            goto done;
+        }
+        nexps[i] = (int32_t)l->n;
+        for (size_t j = 0; j < l->n; j++) {
+            int64_t e;
+            if (phc_json_int(&l->kids[j], -64, 24, &e)) {
+                rc = fail(err, errlen, "bad context exponents");
+                goto done;
+            }
+            ev[ne++] = (int32_t)e;
+        }
+    }
+    const size_t rest = r.n - r.pos;
+    char zerr[256];
+    if (phc_zstd_check(plen, r.p + r.pos, rest, "model payload", zerr, sizeof zerr)) { /* before allocating */
+        snprintf(err, errlen, "%s", zerr);
+        rc = PHC_EMODEL;
+        goto done;
+    }
+    payload = malloc(plen ? plen : 1);
+    if (!payload) {
+        snprintf(err, errlen, "out of memory (model payload of %llu bytes)", (unsigned long long)plen);
+        rc = PHC_ENOMEM;
+        goto done;
+    }
+    if (phc_zstd_decompress(payload, plen, r.p + r.pos, rest, "model payload", zerr, sizeof zerr)) {
+        snprintf(err, errlen, "%s", zerr);
+        rc = PHC_EMODEL;
+        goto done;
+    }
+    int64_t wshape[2], fshape[1], ishape[2];
+    const uint8_t *w8, *f8, *i8;
+    if (array(arrays, "decoder.weights", "<i8", 2, wshape, payload, plen, &w8) || wshape[1] != 8 || wshape[0] < 1 ||
+        array(arrays, "tables.freq", "<u4", 1, fshape, payload, plen, &f8) ||
+        array(arrays, "tables.index", "<i8", 2, ishape, payload, plen, &i8) || ishape[1] != 3 || ishape[0] < 1 ||
+        ishape[0] > (1 << 24)) {
+        rc = fail(err, errlen, "interp arrays missing or of the wrong dtype or shape");
+        goto done;
+    }
+    const int64_t ntab = ishape[0];
+    int64_t *weights = malloc((size_t)wshape[0] * 8 * sizeof *weights), *lo = malloc((size_t)ntab * sizeof *lo);
+    uint32_t *nfreq = malloc((size_t)ntab * sizeof *nfreq), *freq = malloc((size_t)(fshape[0] ? fshape[0] : 1) * 4);
+    uint32_t *fcat = NULL;
+    if (!weights || !lo || !nfreq || !freq) {
+        rc = PHC_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+    } else {
+        for (int64_t i = 0; i < wshape[0] * 8; i++) {
+            phc_reader a = {w8 + 8 * i, 8, 0, 0};
+            weights[i] = (int64_t)phc_le(&a, 8);
+        }
+        for (int64_t i = 0; i < fshape[0]; i++) {
+            phc_reader a = {f8 + 4 * i, 4, 0, 0};
+            freq[i] = (uint32_t)phc_le(&a, 4);
+        }
+        /* tables.index rows (offset, count, lo) into tables.freq; concatenated for phc_interp_new */
+        int64_t total = 0;
+        for (int64_t i = 0; i < ntab && !rc; i++) {
+            phc_reader a = {i8 + 24 * i, 24, 0, 0};
+            const int64_t off = (int64_t)phc_le(&a, 8), cnt = (int64_t)phc_le(&a, 8);
+            lo[i] = (int64_t)phc_le(&a, 8);
+            if (off < 0 || cnt < 2 || cnt > fshape[0] || off > fshape[0] - cnt || cnt > UINT32_MAX)
+                rc = fail(err, errlen, "table outside the frequency array");
+            nfreq[i] = (uint32_t)cnt;
+            total += cnt;
+            if (total > ((int64_t)1 << 32)) rc = fail(err, errlen, "tables too large");
+        }
+        if (!rc) {
+            fcat = malloc((size_t)total * sizeof *fcat);
+            if (!fcat) {
+                rc = PHC_ENOMEM;
+                snprintf(err, errlen, "out of memory");
+            } else {
+                int64_t k = 0;
+                for (int64_t i = 0; i < ntab; i++) {
+                    phc_reader a = {i8 + 24 * i, 8, 0, 0};
+                    const int64_t off = (int64_t)phc_le(&a, 8);
+                    memcpy(fcat + k, freq + off, nfreq[i] * sizeof *fcat);
+                    k += nfreq[i];
+                }
+                phc_model *m = calloc(1, sizeof *m);
+                if (!m) {
+                    rc = PHC_ENOMEM;
+                } else {
+                    m->kind = PHC_KIND_INTERP;
+                    rc = phc_interp_new(&m->interp, (int)ndim, (int)wshape[0], weights, nexps, ev, (int)ntab, lo, nfreq,
+                                        fcat, err, errlen);
+                    if (rc) free(m);
+                    else *out = m;
+                }
+            }
+        }
+    }
+    free(weights);
+    free(lo);
+    free(nfreq);
+    free(freq);
+    free(fcat);
+done:
+    free(payload);
+    phc_json_free(&h);
+    return rc;
+}
+
+void phc_model_free(phc_model *m) {
+    if (!m) return;
+    phc_interp_free(m->interp);
+    free(m);
+}
+
+const phc_interp *phc_model_interp(const phc_model *m) { return m ? m->interp : NULL; }

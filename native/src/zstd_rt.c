@@ -1,0 +1,66 @@
+#define _GNU_SOURCE
+#include "zstd_rt.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#define ZSTD_BLOCK_MAX ((unsigned long long)128 << 10) /* a block holds <= 128 KiB, takes >= 4 bytes */
+
+static struct {
+    unsigned long long (*content_size)(const void *, size_t);
+    size_t (*decompress)(void *, size_t, const void *, size_t);
+    unsigned (*is_error)(size_t);
+    const char *(*error_name)(size_t);
+    int state; /* 0 not tried, 1 loaded, -1 missing */
+} z;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void load(void) {
+    void *h = dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!h) h = dlopen("libzstd.so", RTLD_NOW | RTLD_LOCAL);
+    if (h) {
+        *(void **)&z.content_size = dlsym(h, "ZSTD_getFrameContentSize");
+        *(void **)&z.decompress = dlsym(h, "ZSTD_decompress");
+        *(void **)&z.is_error = dlsym(h, "ZSTD_isError");
+        *(void **)&z.error_name = dlsym(h, "ZSTD_getErrorName");
+    }
+    z.state = (h && z.content_size && z.decompress && z.is_error && z.error_name) ? 1 : -1;
+}
+
+int phc_zstd_check(size_t expected, const void *src, size_t n, const char *what, char *err, size_t errlen) {
+    pthread_once(&once, load);
+    if (z.state != 1) {
+        snprintf(err, errlen, "libzstd.so.1 not found (install Debian's libzstd1)");
+        return -1;
+    }
+    const unsigned long long size = z.content_size(src, n);
+    if (size >= 0ULL - 2) { /* ZSTD_CONTENTSIZE_ERROR / UNKNOWN */
+        snprintf(err, errlen, "corrupt %s: not a zstd frame with a declared content size", what);
+        return -1;
+    }
+    if (size > ((unsigned long long)n / 4 + 1) * ZSTD_BLOCK_MAX) {
+        snprintf(err, errlen, "corrupt %s: zstd frame of %zu bytes declares %llu bytes of content", what, n, size);
+        return -1;
+    }
+    if (size != expected) {
+        snprintf(err, errlen, "corrupt %s: frame holds %llu bytes, expected %zu", what, size, expected);
+        return -1;
+    }
+    return 0;
+}
+
+int phc_zstd_decompress(void *dst, size_t expected, const void *src, size_t n, const char *what, char *err,
+                        size_t errlen) {
+    if (phc_zstd_check(expected, src, n, what, err, errlen)) return -1;
+    const size_t got = z.decompress(dst, expected, src, n);
+    if (z.is_error(got)) {
+        snprintf(err, errlen, "corrupt %s: %s", what, z.error_name(got));
+        return -1;
+    }
+    if (got != expected) {
+        snprintf(err, errlen, "corrupt %s: decoded %zu bytes, expected %zu", what, got, expected);
+        return -1;
+    }
+    return 0;
+}
