@@ -31,13 +31,6 @@ class BuildExt(build_ext):
         return [] if ext.name in PLAIN_LIBS else super().get_export_symbols(ext)
 
 
-hdf5_plugin = Extension(
-    PLUGIN,
-    sources=["hdf5_filter/phcomp_h5filter.c"],
-    define_macros=[("PHCOMP_PYTHON_DEFAULT", '"%s"' % sys.executable.replace("\\", "\\\\"))],
-    extra_compile_args=["-O2", "-fvisibility=hidden", "-std=c11"],
-    extra_link_args=["-ldl", "-lpthread"],
-)
 
 # One set of C sources for the codec (native/src); hosts link them. -ffp-contract=off: no fused
 # multiply-add, so the float stages (grid <-> values) give numpy's bits on every CPU.
@@ -48,6 +41,16 @@ native_codec = Extension(
     include_dirs=["native/include"],
     extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-ffp-contract=off", "-fno-fast-math"],
     extra_link_args=["-lm", "-lpthread", "-ldl"],
+)
+
+hdf5_plugin = Extension(
+    PLUGIN,
+    # the native codec's sources compiled in (hidden symbols): in-process decoding, no Python
+    sources=["hdf5_filter/phcomp_h5filter.c"] + NATIVE_SOURCES,
+    include_dirs=["native/include"],
+    define_macros=[("PHCOMP_PYTHON_DEFAULT", '"%s"' % sys.executable.replace("\\", "\\\\"))],
+    extra_compile_args=["-O2", "-fvisibility=hidden", "-std=c11", "-Wall", "-Wextra", "-ffp-contract=off"],
+    extra_link_args=["-ldl", "-lpthread", "-lm"],
 )
 
 setup(

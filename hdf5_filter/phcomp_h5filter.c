@@ -6,10 +6,14 @@
  *  - HDF5 functions are found at run time: first in the global namespace (h5dump links
  *    libhdf5 normally), else in the library that called H5PLget_plugin_info (h5py loads its
  *    bundled HDF5 with RTLD_LOCAL), found with dladdr on our return address;
- *  - the codec runs in a helper process (`python -m phcomp.hdf5_helper`), started on first
- *    use and fed over a socket, so the host needs no Python and a failure in the codec can
- *    never crash the host. The interpreter is PHCOMP_PYTHON, else the one that built this
- *    plugin.
+ *  - decoding of lossless and interpolation chunks (the `interp` kind: the shipped field3d
+ *    and sas defaults) runs in-process with the native codec (native/, the same sources as the
+ *    Python package), the model read from the file's /_phcomp/models/<id> (or a .phcm file in
+ *    PHCOMP_MODEL_PATH, the user cache, the package's zoo): no Python needed;
+ *  - everything else (encoding, and decoding the transform kinds' chunks) runs in a helper
+ *    process (`python -m phcomp.hdf5_helper`), started on first use and fed over a socket, so
+ *    a failure there can never crash the host. The interpreter is PHCOMP_PYTHON, else the one
+ *    that built this plugin.
  * Every failure is reported on stderr ("phcomp HDF5 plugin: ...") and returned to HDF5 as a
  * filter failure; nothing is ever written raw silently (set_local makes the filter mandatory).
  *
@@ -28,6 +32,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "phcomp_codec.h"
 
 #ifndef PHCOMP_PYTHON_DEFAULT
 #define PHCOMP_PYTHON_DEFAULT "python3"
@@ -76,6 +82,15 @@ static struct {
     ssize_t (*fget_obj_count)(hid_t, unsigned);
     ssize_t (*fget_obj_ids)(hid_t, unsigned, size_t, hid_t *);
     ssize_t (*fget_name)(hid_t, char *, size_t);
+    htri_t (*lexists)(hid_t, const char *, hid_t);
+    hid_t (*dopen2)(hid_t, const char *, hid_t);
+    hid_t (*dget_space)(hid_t);
+    hid_t (*dget_type)(hid_t);
+    int64_t (*sget_npoints)(hid_t);
+    herr_t (*dread)(hid_t, hid_t, hid_t, hid_t, hid_t, void *);
+    herr_t (*dclose)(hid_t);
+    herr_t (*sclose)(hid_t);
+    herr_t (*tclose)(hid_t);
     int ready;
 } h5;
 
@@ -113,6 +128,15 @@ static int load_hdf5(void) {
     LOAD(fget_obj_count, "H5Fget_obj_count");
     LOAD(fget_obj_ids, "H5Fget_obj_ids");
     LOAD(fget_name, "H5Fget_name");
+    LOAD(lexists, "H5Lexists");
+    LOAD(dopen2, "H5Dopen2");
+    LOAD(dget_space, "H5Dget_space");
+    LOAD(dget_type, "H5Dget_type");
+    LOAD(sget_npoints, "H5Sget_simple_extent_npoints");
+    LOAD(dread, "H5Dread");
+    LOAD(dclose, "H5Dclose");
+    LOAD(sclose, "H5Sclose");
+    LOAD(tclose, "H5Tclose");
 #undef LOAD
     h5.ready = 1;
     return 0;
@@ -243,6 +267,172 @@ static int call_helper(uint8_t op, size_t ncd, const unsigned cd[], const void *
     return -1;
 }
 
+/* ---- in-process decoding (native codec) -------------------------------------------------- */
+
+#define MAX_MODELS 16
+static struct {
+    char id[17];
+    phc_model *model;
+} models[MAX_MODELS];
+static int nmodels = 0;
+
+static int read_file(const char *path, uint8_t **data, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    int rc = -1;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long len = ftell(f);
+        if (len > 0 && len < (4L << 30) && fseek(f, 0, SEEK_SET) == 0 && (*data = malloc((size_t)len))) {
+            if (fread(*data, 1, (size_t)len, f) == (size_t)len) {
+                *n = (size_t)len;
+                rc = 0;
+            } else {
+                free(*data);
+            }
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* /_phcomp/models/<id> of an open file (a uint8 dataset holding the container) */
+static int read_model_dataset(hid_t file, const char *id, uint8_t **data, size_t *n) {
+    char path[64];
+    snprintf(path, sizeof path, "/_phcomp/models/%s", id);
+    if (h5.lexists(file, "/_phcomp", 0) <= 0 || h5.lexists(file, "/_phcomp/models", 0) <= 0 ||
+        h5.lexists(file, path, 0) <= 0)
+        return -1;
+    hid_t d = h5.dopen2(file, path, 0);
+    if (d < 0) return -1;
+    int rc = -1;
+    hid_t sp = h5.dget_space(d), ty = h5.dget_type(d);
+    int64_t count = sp >= 0 ? h5.sget_npoints(sp) : -1;
+    if (count > 0 && count < (4LL << 30) && ty >= 0 && (*data = malloc((size_t)count))) {
+        if (h5.dread(d, ty, 0, 0, 0, *data) >= 0) { /* H5S_ALL, H5S_ALL, H5P_DEFAULT */
+            *n = (size_t)count;
+            rc = 0;
+        } else {
+            free(*data);
+        }
+    }
+    if (ty >= 0) h5.tclose(ty);
+    if (sp >= 0) h5.sclose(sp);
+    h5.dclose(d);
+    return rc;
+}
+
+/* the model of a chunk: cached, else found where the Python package looks (and in open files) */
+static phc_model *find_model(const char *id) {
+    for (int i = 0; i < nmodels; i++)
+        if (!strcmp(models[i].id, id)) return models[i].model;
+    char searched[8192] = "", path[2048], err[512];
+    uint8_t *data = NULL;
+    size_t n = 0;
+    const char *mp = getenv("PHCOMP_MODEL_PATH");
+    char dirs[4096] = "";
+    if (mp) snprintf(dirs, sizeof dirs, "%s", mp);
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    size_t used = strlen(dirs);
+    if (xdg && *xdg) used += (size_t)snprintf(dirs + used, sizeof dirs - used, ":%s/phcomp/models", xdg);
+    else if (home) used += (size_t)snprintf(dirs + used, sizeof dirs - used, ":%s/.cache/phcomp/models", home);
+    Dl_info self;
+    if (used < sizeof dirs && dladdr((void *)find_model, &self) && self.dli_fname) { /* <package>/hdf5_plugin/lib*.so */
+        char pkg[2048];
+        snprintf(pkg, sizeof pkg, "%s", self.dli_fname);
+        char *slash = strrchr(pkg, '/');
+        if (slash) {
+            *slash = 0;
+            slash = strrchr(pkg, '/');
+            if (slash) {
+                *slash = 0;
+                snprintf(dirs + used, sizeof dirs - used, ":%s/zoo", pkg);
+            }
+        }
+    }
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d && !data; d = strtok_r(NULL, ":", &save)) {
+        snprintf(path, sizeof path, "%s/%s.phcm", d, id);
+        size_t l = strlen(searched);
+        snprintf(searched + l, sizeof searched - l, "%s, ", path);
+        read_file(path, &data, &n);
+    }
+    if (!data) {
+        hid_t ids[MAX_FILES];
+        ssize_t nf = h5.fget_obj_ids((hid_t)H5F_OBJ_ALL, H5F_OBJ_FILE, MAX_FILES, ids);
+        for (ssize_t i = 0; i < nf && !data; i++) read_model_dataset(ids[i], id, &data, &n);
+        /* the ids are the host's own (H5Fget_obj_ids does not add references): never closed here */
+        size_t l = strlen(searched);
+        snprintf(searched + l, sizeof searched - l, "/_phcomp/models/%s in the HDF5 files open in this program", id);
+    }
+    if (!data) {
+        fprintf(stderr, "phcomp HDF5 plugin: model %s not found; looked in %s\n", id, searched);
+        return NULL;
+    }
+    phc_model *m = NULL;
+    if (phc_model_new(&m, data, n, err, sizeof err)) fprintf(stderr, "phcomp HDF5 plugin: model %s: %s\n", id, err);
+    free(data);
+    if (m && nmodels < MAX_MODELS) {
+        snprintf(models[nmodels].id, sizeof models[nmodels].id, "%s", id);
+        models[nmodels++].model = m;
+    }
+    return m; /* beyond MAX_MODELS the model is loaded per chunk (and leaked no more than that chunk) */
+}
+
+static int decode_threads(void) {
+    const char *t = getenv("PHCOMP_THREADS");
+    long v = t && *t ? strtol(t, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    return v < 1 ? 1 : v > 256 ? 256 : (int)v;
+}
+
+/* Decodes *buf in-process when the native codec handles its mode; 1: done (result in *buf),
+   0: not handled here (the helper decodes it), -1: failed (reported). */
+static int native_decode(size_t ncd, const unsigned cd[], size_t nbytes, size_t *buf_size, void **buf, size_t *out_n) {
+    phc_chunk_info info;
+    char err[512];
+    if (phc_chunk_inspect(*buf, nbytes, &info, err, sizeof err)) {
+        fprintf(stderr, "phcomp HDF5 plugin: %s\n", err);
+        return -1;
+    }
+    if (info.mode != 0 && info.mode != 3) return 0;
+    if (ncd < 9 || cd[0] != CD_VERSION) return 0;
+    const size_t base = 9 + (cd[8] + 3) / 4;
+    if (base + 3 > ncd) return 0;
+    const int ds_size = cd[base] == 1 ? 4 : 8, ds_be = cd[base + 1] == 1;
+    if ((info.dtype != 1 && info.dtype != 2) || info.itemsize != ds_size) return 0; /* a conversion: Python does it */
+    const size_t out_bytes = (size_t)info.nvalues * (size_t)info.itemsize;
+    phc_model *m = NULL;
+    if (info.mode == 3) {
+        pthread_mutex_lock(&lock);
+        m = find_model(info.model_id);
+        pthread_mutex_unlock(&lock);
+        if (!m) return -1;
+    }
+    void *dst = h5.allocate_memory(out_bytes ? out_bytes : 1, 0);
+    if (!dst) {
+        report("H5allocate_memory failed");
+        return -1;
+    }
+    int rc = phc_chunk_decode(*buf, nbytes, m, dst, out_bytes, decode_threads(), err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "phcomp HDF5 plugin: %s\n", err);
+        h5.free_memory(dst);
+        return -1;
+    }
+    if (ds_be) { /* the dataset is big-endian: the chunk bytes are in its order */
+        uint8_t *b = dst;
+        for (size_t i = 0; i < out_bytes; i += (size_t)ds_size)
+            for (int k = 0; k < ds_size / 2; k++) {
+                uint8_t t = b[i + (size_t)k];
+                b[i + (size_t)k] = b[i + (size_t)ds_size - 1 - (size_t)k];
+                b[i + (size_t)ds_size - 1 - (size_t)k] = t;
+            }
+    }
+    h5.free_memory(*buf);
+    *buf = dst;
+    *buf_size = out_bytes;
+    *out_n = out_bytes;
+    return 1;
+}
+
 /* ---- filter callbacks --------------------------------------------------------------- */
 
 static htri_t can_apply(hid_t dcpl, hid_t type, hid_t space) {
@@ -285,6 +475,11 @@ static size_t filter(unsigned flags, size_t ncd, const unsigned cd[], size_t nby
     char *out = NULL;
     uint64_t out_n = 0;
     if (load_hdf5() < 0) return 0;
+    if (flags & H5Z_FLAG_REVERSE) {
+        size_t n = 0;
+        int done = native_decode(ncd, cd, nbytes, buf_size, buf, &n);
+        if (done) return done > 0 ? n : 0;
+    }
     pthread_mutex_lock(&lock);
     int rc = call_helper((flags & H5Z_FLAG_REVERSE) ? 2 : 1, ncd, cd, *buf, nbytes, &out, &out_n);
     pthread_mutex_unlock(&lock);

@@ -11,6 +11,7 @@ import pytest
 h5py = pytest.importorskip("h5py")
 import phcomp  # noqa: E402
 import phcomp.hdf5  # noqa: E402
+from test_interp import interp_models  # noqa: E402,F401 -- trained interp models (session fixture)
 
 PLUGIN_DIR = phcomp.hdf5.PLUGIN_PATH
 H5DUMP = shutil.which("h5dump")
@@ -122,3 +123,88 @@ def test_netcdf4_file_via_h5netcdf_opens_in_xarray(tmp_path, model3d, gs_data):
     ds = xr.open_dataset(tmp_path / "n.nc", engine="h5netcdf")
     assert ds["u"].attrs["units"] == "1"
     assert np.abs(ds["u"].values - x).max() <= 1e-3 * (x.max() - x.min())
+
+
+def _no_python_env(tmp_path, **extra):
+    """A host with no Python reachable: PATH holding only h5dump, PHCOMP_PYTHON pointing nowhere."""
+    bindir = tmp_path / "bin-without-python"
+    bindir.mkdir(exist_ok=True)
+    if H5DUMP and not (bindir / "h5dump").exists():
+        (bindir / "h5dump").symlink_to(H5DUMP)
+    env = {"PATH": str(bindir), "HOME": str(tmp_path), "HDF5_PLUGIN_PATH": PLUGIN_DIR, "PHCOMP_PYTHON": str(tmp_path / "no-python"),
+           "PHCOMP_MODEL_PATH": "", "XDG_CACHE_HOME": str(tmp_path / "empty-cache")}
+    env.update(extra)
+    return env
+
+
+def _chunk_mode(dset) -> int:
+    from phcomp.core import chunk as ck
+
+    return ck.parse_chunk(dset.id.read_direct_chunk((0,) * dset.ndim)[1]).mode
+
+
+@needs_h5dump
+def test_h5dump_without_python_decodes_interp_and_lossless_in_process(tmp_path, gs_data, interp_models):
+    """The plugin decodes lossless and interpolation chunks itself (the native codec, the model
+    read from the file): h5dump with no Python anywhere reads them within the bound; the
+    transform kinds still need the helper and say so."""
+    from phcomp.core.model import default_model
+
+    x = gs_data.copy()
+    x[0, 1, 2, 3] = np.nan
+    rng = float(np.nanmax(x) - np.nanmin(x))
+    field3d = default_model("field3d")
+    cases = {"shipped": (field3d, {"rel": 1e-3}, np.float32, 3), "trained": (interp_models[3], {"rel": 1e-4}, np.float32, 3),
+             "be64": (field3d, {"abs": 1e-6 * rng}, np.dtype(">f8"), 3), "lossless": (field3d, {"abs": 0}, np.float32, 0)}
+    path = tmp_path / "nopy.h5"
+    with h5py.File(path, "w") as f:
+        for name, (model, bound, dt, mode) in cases.items():
+            d = f.create_dataset(name, data=x.astype(dt), chunks=(1, 24, 24, 24), **phcomp.hdf5.Phcomp(model, **bound))
+            assert _chunk_mode(d) == mode
+        d = f.create_dataset("separable", data=gs_data, chunks=(1, 24, 24, 24),
+                             **phcomp.hdf5.Phcomp(default_model("field"), rel=1e-2))
+        assert _chunk_mode(d) == 2
+    env = _no_python_env(tmp_path)
+    for name, (model, bound, dt, mode) in cases.items():
+        out = tmp_path / f"{name}.bin"
+        r = subprocess.run(["h5dump", "-d", f"/{name}", "-b", "LE", "-o", str(out), str(path)], capture_output=True,
+                           text=True, env=env)
+        assert r.returncode == 0 and "phcomp HDF5 plugin" not in r.stderr, r.stderr
+        got = np.fromfile(out, "<f8" if np.dtype(dt).itemsize == 8 else "<f4").reshape(x.shape)
+        assert np.isnan(got[0, 1, 2, 3]) and np.isnan(got).sum() == 1
+        eps = bound.get("abs", bound.get("rel", 0) * rng)
+        assert np.nanmax(np.abs(got.astype(np.float64) - x.astype(dt).astype(np.float64))) <= eps
+    r = subprocess.run(["h5dump", "-d", "/separable", "-c", "1,1,1,4", str(path)], capture_output=True, text=True, env=env)
+    assert "(0,0,0,0):" not in r.stdout and "PHCOMP_PYTHON" in r.stderr
+
+
+def test_h5py_reads_interp_in_process_with_no_helper(tmp_path, gs_data):
+    """h5py (its own bundled HDF5) without `import phcomp` and with the helper unreachable."""
+    from phcomp.core.model import default_model
+
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f.create_dataset("w", data=gs_data, chunks=(1, 24, 24, 24), **phcomp.hdf5.Phcomp(default_model("field3d"), rel=1e-3))
+    np.save(tmp_path / "x.npy", gs_data)
+    code = textwrap.dedent(f"""
+        import sys, numpy as np, h5py
+        y = h5py.File({str(tmp_path / "a.h5")!r})["w"][...]
+        x = np.load({str(tmp_path / "x.npy")!r})
+        print(np.abs(y - x).max() / (x.max() - x.min()), "phcomp" in sys.modules)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=env_for(tmp_path, PHCOMP_PYTHON=str(tmp_path / "no-python")))
+    assert r.returncode == 0, r.stderr
+    err, imported = r.stdout.split()
+    assert float(err) <= 1e-3 and imported == "False"
+
+
+@needs_h5dump
+def test_plugin_names_a_missing_interp_model_and_where_it_looked(tmp_path, gs_data, interp_models):
+    model = interp_models[3]
+    with h5py.File(tmp_path / "m.h5", "w") as f:
+        f.create_dataset("w", data=gs_data, chunks=(1, 24, 24, 24), **phcomp.hdf5.Phcomp(model, rel=1e-3))
+        del f["_phcomp"]
+    r = subprocess.run([H5DUMP, "-d", "/w", "-c", "1,1,1,4", str(tmp_path / "m.h5")], capture_output=True, text=True,
+                       env=_no_python_env(tmp_path, PHCOMP_MODEL_PATH=str(tmp_path / "nowhere")))
+    assert "(0,0,0,0):" not in r.stdout
+    assert model.id in r.stderr and str(tmp_path / "nowhere") in r.stderr and "/_phcomp/models" in r.stderr
