@@ -189,7 +189,25 @@ def render(out: dict) -> str:
               "| path | compress | decompress |", "|---|---|---|"]
     for p, (e, d) in out["peak_encode_x"].items():
         lines.append(f"| {p} | {e:.1f}x | {d:.1f}x |")
-    lines += [""]
+    lines += ["", "## Against the targets", ""]
+    nat = [r for r in rows if r.get("path") == "native" and r.get("rel") == 1e-3]
+    xs = [(r["compress_MBps"] / sz[(r["family"], 1e-3)]["compress_MBps"],
+           r["decompress_MBps"] / sz[(r["family"], 1e-3)]["decompress_MBps"]) for r in nat]
+    tr = [r for r in rows if r.get("path") == "numpy" and r.get("kind") in ("linear", "separable") and r.get("rel") == 1e-3]
+    txs = [r["decompress_MBps"] / sz[(r["family"], 1e-3)]["decompress_MBps"] for r in tr]
+    lines += [f"- `interp`, single thread, rel 1e-3: compress {min(x[0] for x in xs):.2f}-{max(x[0] for x in xs):.2f}x "
+              f"SZ3 (target 0.5x: met on {sum(x[0] >= 0.5 for x in xs)} of {len(xs)} families), decompress "
+              f"{min(x[1] for x in xs):.2f}-{max(x[1] for x in xs):.2f}x (target 0.5x): **not met**. About 2-4x faster than the numpy path; the rest is the format's sequential "
+              "range-coded stream (a 64-bit division and a table search per value) and the 8-tap, four-activity "
+              "context per value. Meeting it needs a faster coding id (table-lookup decoding, per-group streams "
+              "that decode in parallel), which this format version does not have yet.",
+              f"- `linear` / `separable`: not ported to C; decompress {min(txs):.2f}-{max(txs):.2f}x SZ3 here "
+              "(target 1.0x): **not met**.",
+              f"- 2 threads on a {out['big_MB']:.0f} MB array: {two['compress_MBps'] / one['compress_MBps']:.2f}x / "
+              f"{two['decompress_MBps'] / one['decompress_MBps']:.2f}x (target 1.8x): **not met** (the coder is serial). "
+              "Across chunks (zarr reads, HDF5 chunks decoded on threads) the codec scales freely: it keeps no "
+              "global state and releases the GIL.",
+              "- Ratios: identical to the numpy path (the same bytes) — met. Peak memory: lower than the numpy path.", ""]
     return "\n".join(lines) + "\n"
 
 
