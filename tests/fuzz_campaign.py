@@ -200,11 +200,8 @@ def _decode_with(data: bytes, use_native: bool):
             os.environ["PHCOMP_NATIVE"] = old
 
 
-def run_chunks(cases: int, seed: int, only: str = "", compare: bool = False) -> dict:
-    """``only``: chunks whose name contains it; ``compare``: every mutation is decoded by the
-    native and the numpy decoder too, and any difference (one errs, or other bits) is counted."""
-    rng = np.random.default_rng(seed)
-    chunks = [c for c in build_chunks(rng) if only in c[0]]
+def _mutations(chunks: list[tuple[str, bytes]], cases: int, rng: np.random.Generator, classify) -> tuple[Counter, list]:
+    """``cases`` mutations of the chunks in turn; ``classify(data) -> (outcome, message)``."""
     counts: Counter = Counter()
     bad: list[dict] = []
     for i in range(cases):
@@ -213,16 +210,30 @@ def run_chunks(cases: int, seed: int, only: str = "", compare: bool = False) -> 
         if data == blob:
             counts["noop"] += 1
             continue
+        outcome, msg = classify(data)
+        counts[outcome] += 1
+        if outcome.startswith("bad") and len(bad) < 40:
+            bad.append({"case": i, "chunk": name, "mutation": kind, "outcome": outcome, "message": msg})
+    return counts, bad
+
+
+def run_chunks(cases: int, seed: int, only: str = "", compare: bool = False) -> dict:
+    """``only``: chunks whose name contains it; ``compare``: every mutation is decoded by the
+    native and the numpy decoder too, and any difference (one errs, or other bits) is counted."""
+    from phcomp.core import native
+
+    rng = np.random.default_rng(seed)
+    chunks = [c for c in build_chunks(rng) if only in c[0]]
+
+    def classify(data: bytes) -> tuple[str, str]:
         outcome, msg = _classify_chunk(data)
         if compare and not outcome.startswith("bad"):
             a, b = _decode_with(data, True), _decode_with(data, False)
             if a != b:
-                outcome, msg = "bad:native-differs", f"native {a[0]}, numpy {b[0]}"
-        counts[outcome] += 1
-        if outcome.startswith("bad") and len(bad) < 40:
-            bad.append({"case": i, "chunk": name, "mutation": kind, "outcome": outcome, "message": msg})
-    from phcomp.core import native
+                return "bad:native-differs", f"native {a[0]}, numpy {b[0]}"
+        return outcome, msg
 
+    counts, bad = _mutations(chunks, cases, rng, classify)
     return {"campaign": "chunks", "seed": seed, "cases": cases, "chunks": len(chunks), "counts": dict(counts), "bad": bad,
             "native": str(native._LIB_PATH) if native.enabled() else None}
 
@@ -240,14 +251,8 @@ def run_chunks_c(cases: int, seed: int) -> dict:
         mid = ck.parse_chunk(blob).model_id
         if mid != ck.NO_MODEL and mid not in models:
             models[mid] = native.NativeModel(phcomp.core.find_model(mid).to_bytes())
-    counts: Counter = Counter()
-    bad: list[dict] = []
-    for i in range(cases):
-        name, blob = chunks[i % len(chunks)]
-        kind, data = mutate_chunk(blob, rng)
-        if data == blob:
-            counts["noop"] += 1
-            continue
+
+    def classify(data: bytes) -> tuple[str, str]:
         ref = _decode_with(data, False)
         try:
             declared = bytes(data[12:20]).hex() if len(data) >= 20 else ck.NO_MODEL
@@ -257,11 +262,9 @@ def run_chunks_c(cases: int, seed: int) -> dict:
             got = ("error",)
         except Exception as e:  # noqa: BLE001
             got = (f"bad:{type(e).__name__}", str(e)[:200])
-        outcome = got[0] if got == ref else "bad:c-differs"
-        counts[outcome] += 1
-        if outcome.startswith("bad") and len(bad) < 40:
-            bad.append({"case": i, "chunk": name, "mutation": kind, "outcome": outcome,
-                        "message": f"C {got[0]}, numpy {ref[0]}"})
+        return (got[0], "") if got == ref else ("bad:c-differs", f"C {got[0]}, numpy {ref[0]}")
+
+    counts, bad = _mutations(chunks, cases, rng, classify)
     return {"campaign": "chunks-c", "seed": seed, "cases": cases, "chunks": len(chunks), "counts": dict(counts),
             "bad": bad, "native": str(native._LIB_PATH)}
 

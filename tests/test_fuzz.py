@@ -16,12 +16,16 @@ def _limit() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
 
 
-def _run(campaign: str, cases: int, seed: int, timeout: int) -> dict:
-    env = dict(os.environ)
+def _run(campaign: str, cases: int, seed: int, timeout: int, args: tuple[str, ...] = (), env: dict | None = None,
+         limit: bool = True) -> dict:
+    """The campaign in a child; ``limit=False`` drops the address-space limit (a sanitizer
+    runtime reserves terabytes of shadow memory up front)."""
+    env = dict(os.environ, **(env or {}))
     env.pop("PHCOMP_MAX_ELEMENTS", None)  # the memory-derived default is what is tested
     try:
-        r = subprocess.run([sys.executable, CAMPAIGN, campaign, "--cases", str(cases), "--seed", str(seed)],
-                           preexec_fn=_limit, capture_output=True, text=True, timeout=timeout, env=env)
+        r = subprocess.run([sys.executable, CAMPAIGN, campaign, "--cases", str(cases), "--seed", str(seed), *args],
+                           preexec_fn=_limit if limit else None, capture_output=True, text=True, timeout=timeout,
+                           env=env)
     except subprocess.TimeoutExpired:
         pytest.fail(f"{campaign} campaign (seed {seed}) hung: no result within {timeout} s")
     assert r.returncode == 0, f"campaign crashed (rc {r.returncode}):\n{r.stderr[-4000:]}"

@@ -2,10 +2,8 @@
 bytes out of the encoder, the same bits out of the decoder, on the frozen fixtures, on random
 arrays of every shape class, on mutated chunks, whatever the thread count; and under
 AddressSanitizer + UBSan."""
-import json
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,10 +17,11 @@ from conftest import FIXTURES, frozen_index
 from phcomp.core import native
 from phcomp.core.model import default_model
 from test_bound import SETTINGS, arrays, check_roundtrip
+from test_fuzz import _assert_clean
+from test_fuzz import _run as run_campaign
 from test_interp import interp_models  # noqa: F401 -- the session fixture of trained interp models
 
 ROOT = Path(__file__).resolve().parents[1]
-CAMPAIGN = os.path.join(os.path.dirname(__file__), "fuzz_campaign.py")
 
 
 class numpy_path:
@@ -174,23 +173,9 @@ def test_corrupt_model_arrays_are_refused_in_c():
         native.NativeInterp(Bad)
 
 
-def _campaign(extra_env: dict, cases: int, timeout: int, campaign: str = "chunks") -> dict:
-    env = dict(os.environ, **extra_env)
-    env.pop("PHCOMP_MAX_ELEMENTS", None)
-    args = ["--only", "interp", "--compare"] if campaign == "chunks" else []
-    try:
-        r = subprocess.run([sys.executable, CAMPAIGN, campaign, "--cases", str(cases), "--seed", "7", *args],
-                           capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"native fuzz campaign hung: no result within {timeout} s")
-    assert r.returncode == 0, f"campaign crashed (rc {r.returncode}):\n{r.stderr[-4000:]}"
-    return json.loads(r.stdout)
-
-
-def _assert_clean(result: dict) -> None:
-    counts = result["counts"]
-    assert not {k for k in counts if k not in ("error", "ok", "noop")}, json.dumps(result["bad"][:10], indent=1)
-    assert counts.get("error", 0) > 0 and counts.get("ok", 0) > 0
+def _campaign(extra_env: dict, cases: int, timeout: int, campaign: str = "chunks", limit: bool = True) -> dict:
+    args = ("--only", "interp", "--compare") if campaign == "chunks" else ()
+    return run_campaign(campaign, cases, 7, timeout, args, extra_env, limit)
 
 
 def test_mutated_interp_chunks_native_and_numpy_agree():
@@ -245,6 +230,6 @@ def test_native_codec_under_address_and_ub_sanitizers(tmp_path):
                     f"-I{ROOT / 'native' / 'include'}", *sources, "-o", str(lib), "-lm", "-lpthread", "-ldl"], check=True)
     env = {"LD_PRELOAD": " ".join(runtime), "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1", "PHCOMP_NATIVE_LIB": str(lib)}
     for campaign, cases in (("chunks", 500), ("chunks-c", 800)):
-        result = _campaign(env, cases, 600, campaign)
+        result = _campaign(env, cases, 600, campaign, limit=False)
         assert result["native"] == str(lib)
         _assert_clean(result)

@@ -408,10 +408,11 @@ static int count_pass(void *arg, int lv, int ax, const int *odd) {
     return 0;
 }
 
-static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64_t gmax, int bits, char *err,
-                 size_t errlen) {
+static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64_t gmax, int bits, int threads,
+                 char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
     c->m = m;
+    c->threads = threads;
     c->errmsg = err;
     c->errlen = errlen;
     if (nd < 0 || nd > m->ndim) /* fewer axes than the model: a chunk of lower rank */
@@ -569,6 +570,16 @@ static int encode_pass(void *arg, int lv, int ax, const int *odd) {
     return c->enc->oom ? fail(c->errmsg, c->errlen, PHC_ENOMEM, "out of memory (range coder)") : 0;
 }
 
+/* one value from the stream with table t, checked within what an encoder writes (|q| <= 2**40) */
+static int decode_q(coder *c, const phc_table *t, int64_t *q) {
+    const int rc = phc_decode_value(c->dec, t, q);
+    if (rc == -1) return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt range-coded stream: invalid data");
+    if (rc == -2) return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt range-coded stream: escape list exhausted");
+    if (*q > Q_LIMIT || *q < -Q_LIMIT)
+        return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt interpolation section: quantized value out of range");
+    return 0;
+}
+
 static int decode_pass(void *arg, int lv, int ax, const int *odd) {
     coder *c = arg;
     subpass *p = &c->p;
@@ -578,13 +589,7 @@ static int decode_pass(void *arg, int lv, int ax, const int *odd) {
         const phc_table *t = &c->m->tables[ctx];
         for (const int64_t end = p->ends[ctx]; j < end; j++) {
             int64_t q;
-            int rc = phc_decode_value(c->dec, t, &q);
-            if (rc == -1) return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt range-coded stream: invalid data");
-            if (rc == -2)
-                return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt range-coded stream: escape list exhausted");
-            if (q > Q_LIMIT || q < -Q_LIMIT)
-                return fail(c->errmsg, c->errlen, PHC_ECORRUPT,
-                            "corrupt interpolation section: quantized value out of range");
+            if (decode_q(c, t, &q)) return PHC_ECORRUPT;
             p->q[p->order[j]] = q;
         }
     }
@@ -612,6 +617,15 @@ static int grow(int64_t **a, size_t *n, size_t *cap, int64_t v) {
     return 0;
 }
 
+/* items i0.. of the next group: sets its item count, clears rec / err, returns its values */
+static int64_t begin_group(coder *c, int64_t i0, int64_t items, int64_t group) {
+    c->g.gi = (items - i0) < group ? items - i0 : group;
+    const int64_t n = c->g.gi * c->g.per;
+    memset(c->rec, 0, (size_t)n * sizeof *c->rec);
+    memset(c->err, 0, (size_t)n * sizeof *c->err);
+    return n;
+}
+
 static int check_common(int dtype, int bits, int64_t items, int64_t group, char *err, size_t errlen) {
     if (dtype != PHC_FLOAT32 && dtype != PHC_FLOAT64) return fail(err, errlen, PHC_EARG, "dtype code %d", dtype);
     if (bits < 2 || bits > MAX_GRID_BITS)
@@ -634,8 +648,7 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
     double *v = NULL;
     uint8_t *flag = NULL;
     size_t exc_cap = 0, nf_cap = 0;
-    rc = setup(&c, m, nd, sp, gmax, bits, err, errlen);
-    c.threads = threads;
+    rc = setup(&c, m, nd, sp, gmax, bits, threads, err, errlen);
     if (!rc) {
         v = malloc((size_t)(gmax * c.g.per) * sizeof *v);
         flag = malloc((size_t)(gmax * c.g.per));
@@ -646,17 +659,11 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
     const int64_t per = c.g.per;
     const phc_table *origin = &m->tables[m->ntables - 1];
     for (int64_t i0 = 0; !rc && i0 < items; i0 += group) {
-        const int64_t gi = (items - i0) < group ? items - i0 : group;
-        const int64_t n = gi * per, base = i0 * per;
-        c.g.gi = gi;
-        elemjob e;
-        memset(&e, 0, sizeof e);
-        e = (elemjob){.x = x, .dtype = dtype, .mid = mid, .delta = delta, .eps = eps, .base = base, .rec = c.rec,
-                      .v = v, .flag = flag};
+        const int64_t n = begin_group(&c, i0, items, group), base = i0 * per;
+        elemjob e = {.x = x, .dtype = dtype, .mid = mid, .delta = delta, .eps = eps, .base = base, .rec = c.rec,
+                     .v = v, .flag = flag};
         phc_parallel_for(threads, n, PER_VALUE_WORK, values_part, &e);
-        memset(c.rec, 0, (size_t)n * sizeof *c.rec);
-        memset(c.err, 0, (size_t)n * sizeof *c.err);
-        for (int64_t it = 0; it < gi; it++) {
+        for (int64_t it = 0; it < c.g.gi; it++) {
             const int64_t q0 = (int64_t)rint(v[it * per] / (double)c.qstep);
             c.rec[it * per] = q0 * c.qstep;
             phc_encode_value(&enc, origin, q0);
@@ -699,25 +706,16 @@ int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t item
     coder c;
     phc_decoder dec;
     phc_decoder_init(&dec, words, nwords, escapes, nesc);
-    rc = setup(&c, m, nd, sp, gmax, bits, err, errlen);
-    c.threads = threads;
+    rc = setup(&c, m, nd, sp, gmax, bits, threads, err, errlen);
     c.dec = &dec;
     const int64_t per = c.g.per;
     const phc_table *origin = &m->tables[m->ntables - 1];
     for (int64_t i0 = 0; !rc && i0 < items; i0 += group) {
-        const int64_t gi = (items - i0) < group ? items - i0 : group;
-        const int64_t n = gi * per, base = i0 * per;
-        c.g.gi = gi;
-        memset(c.rec, 0, (size_t)n * sizeof *c.rec);
-        memset(c.err, 0, (size_t)n * sizeof *c.err);
-        for (int64_t it = 0; !rc && it < gi; it++) {
+        const int64_t n = begin_group(&c, i0, items, group), base = i0 * per;
+        for (int64_t it = 0; !rc && it < c.g.gi; it++) {
             int64_t q0;
-            int d = phc_decode_value(&dec, origin, &q0);
-            if (d == -1) rc = fail(err, errlen, PHC_ECORRUPT, "corrupt range-coded stream: invalid data");
-            else if (d == -2) rc = fail(err, errlen, PHC_ECORRUPT, "corrupt range-coded stream: escape list exhausted");
-            else if (q0 > Q_LIMIT || q0 < -Q_LIMIT)
-                rc = fail(err, errlen, PHC_ECORRUPT, "corrupt interpolation section: quantized value out of range");
-            else c.rec[it * per] = q0 * c.qstep;
+            rc = decode_q(&c, origin, &q0);
+            if (!rc) c.rec[it * per] = q0 * c.qstep;
         }
         if (!rc) rc = for_passes(&c.g, decode_pass, &c);
         if (!rc) {

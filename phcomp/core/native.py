@@ -158,7 +158,7 @@ class NativeInterp:
     def decode(self, bits: int, group: int, items: int, spatial: tuple[int, ...], words: np.ndarray,
                escapes: np.ndarray, mid: float, delta: float, out: np.ndarray, threads: int | None = None) -> None:
         """Decode into ``out`` (C-contiguous, native order, items x spatial values)."""
-        if not out.flags.c_contiguous or out.dtype.byteorder not in "=|" and out.dtype.byteorder != _native_order():
+        if not (out.flags.c_contiguous and out.dtype.isnative):
             raise PhcompError("native decode needs a C-contiguous native-order output array")
         code = {4: 1, 8: 2}[out.dtype.itemsize]
         sp = np.array(spatial or [1], np.int64)
@@ -187,12 +187,6 @@ def thread_count(threads: int | None = None) -> int:
     if threads < 1:
         raise PhcompError(f"threads must be >= 1, got {threads}")
     return min(int(threads), 256)
-
-
-def _native_order() -> str:
-    import sys
-
-    return "<" if sys.byteorder == "little" else ">"
 
 
 def _copy(p, n: int, dtype) -> np.ndarray:
