@@ -83,7 +83,9 @@ setup(
                  # the read idioms of analysis code: dask-chunked xarray, netCDF4-python (own HDF5)
                  "dask>=2024.1", "netCDF4>=1.6",
                  # phcomp.mpi under a real `mpiexec -n 2`: the PyPI mpich wheel needs no system MPI
-                 "mpich>=4.1", "mpi4py>=4.0"],
+                 "mpich>=4.1", "mpi4py>=4.0",
+                 # a hung test fails with its stack trace instead of stalling CI past its limit
+                 "pytest-timeout>=2"],
         # torch is for training neural kinds only; install torch==2.13.0 first (CPU wheel)
         "train": ["torch>=2.1"],
     },

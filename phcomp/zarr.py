@@ -172,32 +172,32 @@ def _in_zarr_loop() -> bool:
 
 
 def _model_from_open_stores(model_id: str) -> bytes | None:
-    """Synchronous lookup (the numcodecs codec decodes in worker threads)."""
+    """Synchronous lookup (a codec decoding in a worker thread: numcodecs, or zarr's to_thread).
+
+    It runs the stores' async API on a private event loop in this thread, never through zarr's
+    synchronous API: that one waits on zarr's loop, whose store reads need worker threads of
+    the same pool the decoding chunks already hold, and a read of many chunks deadlocks."""
     if _in_zarr_loop():
         return None
-    import zarr
-
-    for store in _open_stores():
-        try:
-            raw = zarr.open_array(store=store, path=f"{STORE_MODEL_DIR}/{model_id}", mode="r")[...].tobytes()
-        except Exception:  # noqa: BLE001 -- any store that cannot answer simply does not hold it
-            continue
-        return raw
-    return None
+    return asyncio.run(_raw_from_open_stores(model_id))
 
 
-async def _load_from_open_stores(model_id: str) -> bool:
-    """Asynchronous lookup for the zarr v3 codec, which decodes on zarr's event loop."""
+async def _raw_from_open_stores(model_id: str) -> bytes | None:
     from zarr.api.asynchronous import open_array
 
     for store in _open_stores():
         try:
             arr = await open_array(store=store, path=f"{STORE_MODEL_DIR}/{model_id}", mode="r")
-            raw = (await arr.getitem(slice(None))).tobytes()
-        except Exception:  # noqa: BLE001 -- as above
+            return (await arr.getitem(slice(None))).tobytes()
+        except Exception:  # noqa: BLE001 -- any store that cannot answer simply does not hold it
             continue
-        return _accept(model_id, raw)
-    return False
+    return None
+
+
+async def _load_from_open_stores(model_id: str) -> bool:
+    """Asynchronous lookup for the zarr v3 codec, on zarr's event loop."""
+    raw = await _raw_from_open_stores(model_id)
+    return raw is not None and _accept(model_id, raw)
 
 
 core.register_model_source(f"zarr stores open in this process ({STORE_MODEL_DIR}/<id>)", _model_from_open_stores)
