@@ -32,9 +32,10 @@ ARRAYS = [
 ]
 
 
-def run_py(code, env_extra=None, cwd=None):
+def run_py(code, env_extra=None, cwd=None, timeout=180):
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, cwd=cwd)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=timeout)
 
 
 @pytest.mark.parametrize("arr", ARRAYS, ids=range(len(ARRAYS)))
@@ -102,6 +103,20 @@ def test_store_carries_its_model_to_a_fresh_process(tmp_path, model3d, gs_data):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[1] == f"read {gs_data.shape}" and model3d.id in lines[2] and lines[3] == str(gs_data.shape)
+
+
+def test_many_chunk_read_finds_the_model_without_deadlock(tmp_path, model3d):
+    """Regression: the model lookup from zarr's worker threads once used zarr's sync API, which
+    waits on zarr's loop while every worker thread holds a chunk: 16 chunks hung every time."""
+    x = np.random.default_rng(0).standard_normal((16, 12, 24, 24)).astype("f4").cumsum(axis=3)
+    _write_v3(tmp_path / "m.zarr", model3d, x)
+    code = """
+    import zarr
+    print(zarr.open_group("m.zarr", mode="r")["u"][...].shape)
+    """
+    r = run_py(code, {"XDG_CACHE_HOME": str(tmp_path / "empty"), "PHCOMP_MODEL_PATH": ""}, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(x.shape)
 
 
 def _write_v3(path, model, x):
