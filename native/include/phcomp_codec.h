@@ -1,9 +1,9 @@
 /* phcomp's native codec: the public C interface (C11). Hosts (the Python package, the HDF5
  * plugin, the ADIOS2 operator) link the same sources: native/src/.
  *
- * Today it holds the hot path of interpolation chunks (mode 3, docs/format.md): the model's
- * interpolation predictor and the range-coded stream of section 8, encode and decode, bit
- * for bit what phcomp/core/interp.py produces. Every function returns 0 on success or a
+ * It holds interpolation chunks (mode 3, docs/format.md) and lossless chunks (mode 0): the
+ * model's interpolation predictor and the range-coded stream of section 8, encode and decode,
+ * bit for bit what phcomp/core/interp.py produces, and whole chunks read and written. Every function returns 0 on success or a
  * negative PHC_E* code with a message in `err` (at most errlen bytes, NUL-terminated); no
  * function keeps global state, so every call may run on its own thread. */
 #ifndef PHCOMP_CODEC_H
@@ -73,6 +73,7 @@ typedef struct phc_model phc_model;
 int phc_model_new(phc_model **out, const void *bytes, size_t n, char *err, size_t errlen);
 void phc_model_free(phc_model *m);
 const phc_interp *phc_model_interp(const phc_model *m);
+double phc_model_default_rel(const phc_model *m); /* params.default_rel (0: none) */
 
 /* What a chunk's header declares (after its magic, version, CRC and section table are checked). */
 typedef struct {
@@ -90,6 +91,21 @@ int phc_chunk_inspect(const void *data, size_t n, phc_chunk_info *info, char *er
  * order). Modes 0 and 3 (with `model`, the chunk's model); PHC_EUNSUPPORTED for modes 1-2. */
 int phc_chunk_decode(const void *data, size_t n, const phc_model *model, void *out, size_t out_bytes, int threads,
                      char *err, size_t errlen);
+
+/* The most bytes phc_chunk_encode writes for an array of this dtype code (1-10) and shape
+ * (0: bad arguments). A hard bound: hosts size their output buffers with it. */
+size_t phc_chunk_bound(int dtype, int ndim, const uint64_t *shape);
+
+/* Encodes a whole chunk, as phcomp.compress does: C-contiguous x (native little-endian order)
+ * of dtype code `dtype` and shape[0..ndim-1] into dst (cap >= phc_chunk_bound), *written its
+ * length. abs_bound / rel_bound: the absolute bound and the bound relative to the finite
+ * values' range, negative when not given (both: the tighter; 0: lossless; neither: the
+ * model's default_rel). Bounded chunks need an interp model with its 16-hex-digit id
+ * (written into the chunk); integer dtypes, empty, constant or all-non-finite arrays are
+ * stored losslessly. The chunk decodes to the bits of Python's chunk of the same array. */
+int phc_chunk_encode(const void *x, int dtype, int ndim, const uint64_t *shape, const phc_model *model,
+                     const char *model_id, double abs_bound, double rel_bound, int threads, void *dst, size_t cap,
+                     size_t *written, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "crc32.h"
 #include "phcomp_codec.h"
 #include "zstd_rt.h"
 
@@ -21,22 +22,6 @@ typedef struct {
     const uint8_t *sec[NSEC];
     uint64_t seclen[NSEC];
 } parsed;
-
-static uint32_t crc32_of(const uint8_t *p, size_t n) { /* zlib's CRC-32 */
-    static uint32_t table[256];
-    static int ready = 0; /* benign race: every thread writes the same table */
-    if (!ready) {
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        ready = 1;
-    }
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
-}
 
 static int bad(char *err, size_t errlen, const char *msg) {
     snprintf(err, errlen, "%s", msg);
@@ -54,7 +39,7 @@ static int parse(const uint8_t *data, size_t n, parsed *c, char *err, size_t err
         return PHC_ECORRUPT;
     }
     phc_reader t = {data + n - 4, 4, 0, 0};
-    if (crc32_of(data, n - 4) != (uint32_t)phc_le(&t, 4)) return bad(err, errlen, "corrupt or truncated phcomp chunk: CRC32 mismatch");
+    if (phc_crc32(data, n - 4) != (uint32_t)phc_le(&t, 4)) return bad(err, errlen, "corrupt or truncated phcomp chunk: CRC32 mismatch");
     phc_chunk_info *in = &c->info;
     in->mode = (int)phc_le(&r, 1);
     phc_le(&r, 1);

@@ -16,6 +16,7 @@
 struct phc_model {
     int kind;
     phc_interp *interp;
+    double default_rel; /* params.default_rel: the bound relative to the range when none is given; 0 if absent */
 };
 
 static int fail(char *err, size_t errlen, const char *msg) {
@@ -170,6 +171,8 @@ int phc_model_new(phc_model **out, const void *bytes, size_t n, char *err, size_
                     rc = PHC_ENOMEM;
                 } else {
                     m->kind = PHC_KIND_INTERP;
+                    const phc_json *dr = phc_json_get(params, "default_rel");
+                    m->default_rel = dr && dr->type == PHC_JNUM && dr->num > 0 && dr->num <= 1 ? dr->num : 0.0;
                     rc = phc_interp_new(&m->interp, (int)ndim, (int)wshape[0], weights, nexps, ev, (int)ntab, lo, nfreq,
                                         fcat, err, errlen);
                     if (rc) free(m);
@@ -196,3 +199,5 @@ void phc_model_free(phc_model *m) {
 }
 
 const phc_interp *phc_model_interp(const phc_model *m) { return m ? m->interp : NULL; }
+
+double phc_model_default_rel(const phc_model *m) { return m ? m->default_rel : 0.0; }

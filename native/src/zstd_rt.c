@@ -12,6 +12,8 @@ static struct {
     size_t (*decompress)(void *, size_t, const void *, size_t);
     unsigned (*is_error)(size_t);
     const char *(*error_name)(size_t);
+    size_t (*compress)(void *, size_t, const void *, size_t, int);
+    size_t (*compress_bound)(size_t);
     int state; /* 0 not tried, 1 loaded, -1 missing */
 } z;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -24,16 +26,37 @@ static void load(void) {
         *(void **)&z.decompress = dlsym(h, "ZSTD_decompress");
         *(void **)&z.is_error = dlsym(h, "ZSTD_isError");
         *(void **)&z.error_name = dlsym(h, "ZSTD_getErrorName");
+        *(void **)&z.compress = dlsym(h, "ZSTD_compress");
+        *(void **)&z.compress_bound = dlsym(h, "ZSTD_compressBound");
     }
-    z.state = (h && z.content_size && z.decompress && z.is_error && z.error_name) ? 1 : -1;
+    z.state = (h && z.content_size && z.decompress && z.is_error && z.error_name && z.compress && z.compress_bound) ? 1 : -1;
+}
+
+static int loaded(char *err, size_t errlen) {
+    pthread_once(&once, load);
+    if (z.state == 1) return 1;
+    snprintf(err, errlen, "libzstd.so.1 not found (install Debian's libzstd1)");
+    return 0;
+}
+
+size_t phc_zstd_bound(size_t n) { /* ZSTD_COMPRESSBOUND, valid before the library is loaded */
+    return n + (n >> 8) + (n < (128 << 10) ? ((128 << 10) - n) >> 11 : 0);
+}
+
+int phc_zstd_compress(void *dst, size_t cap, const void *src, size_t n, int level, size_t *written, char *err,
+                      size_t errlen) {
+    if (!loaded(err, errlen)) return -1;
+    const size_t got = z.compress(dst, cap, src, n, level); /* the frame declares its content size */
+    if (z.is_error(got)) {
+        snprintf(err, errlen, "zstd compression failed: %s", z.error_name(got));
+        return -1;
+    }
+    *written = got;
+    return 0;
 }
 
 int phc_zstd_check(size_t expected, const void *src, size_t n, const char *what, char *err, size_t errlen) {
-    pthread_once(&once, load);
-    if (z.state != 1) {
-        snprintf(err, errlen, "libzstd.so.1 not found (install Debian's libzstd1)");
-        return -1;
-    }
+    if (!loaded(err, errlen)) return -1;
     const unsigned long long size = z.content_size(src, n);
     if (size >= 0ULL - 2) { /* ZSTD_CONTENTSIZE_ERROR / UNKNOWN */
         snprintf(err, errlen, "corrupt %s: not a zstd frame with a declared content size", what);

@@ -24,6 +24,7 @@ _LIB_PATH = Path(os.environ.get("PHCOMP_NATIVE_LIB") or Path(__file__).with_name
 _c_i64p = ctypes.POINTER(ctypes.c_int64)
 _c_u32p = ctypes.POINTER(ctypes.c_uint32)
 _c_i32p = ctypes.POINTER(ctypes.c_int32)
+_c_u64p = ctypes.POINTER(ctypes.c_uint64)
 _ERRLEN = 512
 _lock = threading.RLock()  # reentrant: interp_handle holds it while the library loads
 _lib = None
@@ -77,6 +78,12 @@ def _load():
                                          ctypes.c_size_t, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
         lib.phc_chunk_inspect.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ChunkInfo), ctypes.c_char_p,
                                           ctypes.c_size_t]
+        lib.phc_chunk_bound.argtypes = [ctypes.c_int, ctypes.c_int, _c_u64p]
+        lib.phc_chunk_bound.restype = ctypes.c_size_t
+        lib.phc_chunk_encode.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, _c_u64p, ctypes.c_void_p,
+                                         ctypes.c_char_p, ctypes.c_double, ctypes.c_double, ctypes.c_int,
+                                         ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t),
+                                         ctypes.c_char_p, ctypes.c_size_t]
         _lib = lib
         return lib
 
@@ -255,3 +262,35 @@ def decode_chunk(data: bytes, model: NativeModel | None = None, threads: int | N
     if rc:
         _raise(rc, err)
     return out
+
+
+_CODE_OF_DTYPE = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPE_OF_CODE.items()}
+
+
+def encode_chunk(x: np.ndarray, model: NativeModel | None = None, model_id: str | None = None, *,
+                 abs: float | None = None, rel: float | None = None, threads: int | None = None) -> bytes:
+    """A whole chunk written in C (native/src/chunk_write.c): the ADIOS2 operator's path."""
+    lib = _load()
+    if lib is None:
+        raise PhcompError(_why)
+    for name, v in (("abs", abs), ("rel", rel)):
+        if v is not None and not (np.isfinite(v) and v >= 0):
+            raise PhcompError(f"{name} must be finite and >= 0, got {v}")
+    x = np.ascontiguousarray(x, dtype=np.asarray(x).dtype.newbyteorder("="))
+    code = _CODE_OF_DTYPE.get(x.dtype)
+    if code is None:
+        raise PhcompError(f"phcomp cannot store arrays of dtype {x.dtype}")
+    shape = np.array(x.shape or (1,), np.uint64)
+    cap = lib.phc_chunk_bound(code, x.ndim, _ptr(shape, _c_u64p))
+    if not cap:
+        raise PhcompError(f"cannot encode an array of shape {x.shape}")
+    out = ctypes.create_string_buffer(cap)
+    n = ctypes.c_size_t()
+    err = ctypes.create_string_buffer(_ERRLEN)
+    rc = lib.phc_chunk_encode(x.ctypes.data, code, x.ndim, _ptr(shape, _c_u64p), model._h if model else None,
+                              model_id.encode() if model_id else None, -1.0 if abs is None else float(abs),
+                              -1.0 if rel is None else float(rel), thread_count(threads), out, cap, ctypes.byref(n),
+                              err, _ERRLEN)
+    if rc:
+        _raise(rc, err)
+    return out.raw[: n.value]
