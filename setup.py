@@ -3,8 +3,10 @@
 The plugin is compiled like an extension module but is not one: it is a plain HDF5 plugin,
 `phcomp/hdf5_plugin/libh5phcomp.so` (HDF5 only loads lib*.so files from a plugin directory),
 linking neither libhdf5 nor libpython. The interpreter that builds it is baked in as the
-default for its codec helper (PHCOMP_PYTHON overrides it). The C++ ADIOS2 operator will be
-built here too (plugins/).
+default for its codec helper (PHCOMP_PYTHON overrides it). The C++ ADIOS2 operator
+(plugins/adios2/) is built against the adios2 wheel's own headers (a build requirement in
+pyproject.toml) into `phcomp/adios2_plugin/libphcomp_adios2.so`; without them it is skipped
+with a warning.
 """
 import os
 import sys
@@ -14,7 +16,20 @@ from setuptools.command.build_ext import build_ext
 
 PLUGIN = "phcomp.hdf5_plugin.libh5phcomp"
 NATIVE = "phcomp.core.libphcomp"  # the native codec, loaded with ctypes (phcomp/core/native.py)
-PLAIN_LIBS = (PLUGIN, NATIVE)  # shared libraries that are not Python extension modules
+OPERATOR = "phcomp.adios2_plugin.libphcomp_adios2"  # ADIOS2 loads lib<PluginLibrary>.so from ADIOS2_PLUGIN_PATH
+PLAIN_LIBS = (PLUGIN, NATIVE, OPERATOR)
+
+
+def adios2_include() -> str | None:
+    """The adios2 wheel's headers (plugin operator interface v2), found without importing adios2."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("adios2")
+    for d in spec.submodule_search_locations or [] if spec else []:
+        inc = os.path.join(d, "include")
+        if os.path.exists(os.path.join(inc, "adios2", "plugin", "PluginOperatorInterface.h")):
+            return inc
+    return None  # shared libraries that are not Python extension modules
 
 
 class BuildExt(build_ext):
@@ -29,6 +44,26 @@ class BuildExt(build_ext):
 
     def get_export_symbols(self, ext):
         return [] if ext.name in PLAIN_LIBS else super().get_export_symbols(ext)
+
+    def build_extension(self, ext):
+        if ext.name != OPERATOR:
+            return super().build_extension(ext)
+        # C and C++ sources need their own flags: compile each group, then link with the C++ runtime
+        inc = adios2_include()
+        if inc is None:
+            self.warn("adios2 headers not found: the ADIOS2 operator is not built (pip install adios2==2.12.*)")
+            return
+        out = self.get_ext_fullpath(ext.name)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        common = ["-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra", "-ffp-contract=off"]
+        tmp = os.path.join(self.build_temp, "adios2_operator")  # not the other libraries' objects: other flags
+        objs = self.compiler.compile(NATIVE_SOURCES, output_dir=tmp, include_dirs=["native/include"],
+                                     extra_postargs=common + ["-std=c11"])
+        objs += self.compiler.compile(OPERATOR_SOURCES, output_dir=tmp,
+                                      include_dirs=["native/include", "native/src"],
+                                      extra_postargs=common + ["-std=c++14", "-isystem", inc])
+        self.compiler.link_shared_object(objs, out, extra_postargs=["-lstdc++", "-ldl", "-lpthread", "-lm"],
+                                         target_lang="c++")
 
 
 
@@ -54,13 +89,17 @@ hdf5_plugin = Extension(
     extra_link_args=["-ldl", "-lpthread", "-lm"],
 )
 
+# the C++ ADIOS2 operator: its own sources plus the codec's (build_extension above)
+OPERATOR_SOURCES = ["plugins/adios2/phcomp_operator.cpp", "plugins/adios2/model_store.cpp"]
+adios2_operator = Extension(OPERATOR, sources=OPERATOR_SOURCES + NATIVE_SOURCES)
+
 setup(
     name="phcomp",
     version="0.1.0",
     description="Physics-aware learned compression for HPC scientific data",
     packages=find_packages(include=["phcomp", "phcomp.*"]),
     package_data={"phcomp": ["zoo/*.phcm", "zoo/index.json", "hdf5_plugin/README"]},
-    ext_modules=[hdf5_plugin, native_codec],
+    ext_modules=[hdf5_plugin, native_codec, adios2_operator],
     cmdclass={"build_ext": BuildExt},
     python_requires=">=3.10",
     install_requires=[
@@ -75,6 +114,8 @@ setup(
         # zfpy pinned: 1.0.1.post0 breaks numcodecs' import (version parse), see HOST-FACTS
         "bench": ["pysz>=1.1", "zfpy==1.0.1", "matplotlib>=3.7", "hdf5plugin>=5"],
         "hdf5": ["h5py>=3.10"],
+        # the 2.12 line: plugin operator interface v2 (2.11 and older load a different ABI)
+        "adios2": ["adios2>=2.12,<2.13"],
         # generators: sasmodels (SAS curves), scipy (sparse solver of the Darcy problem)
         "data": ["sasmodels>=1.0", "scipy>=1.10"],
         # numcodecs pinned below 0.17: 0.16 ships the codec checks the tests run (numcodecs.tests.common)
@@ -82,7 +123,7 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6.100", "pytest-xdist>=3", "h5py>=3.10", "zarr>=3.0",
                  "numcodecs>=0.16,<0.17", "xarray>=2024.1", "h5netcdf>=1.3", "sasmodels>=1.0", "scipy>=1.10",
                  # the read idioms of analysis code: dask-chunked xarray, netCDF4-python (own HDF5)
-                 "dask>=2024.1", "netCDF4>=1.6",
+                 "dask>=2024.1", "netCDF4>=1.6", "adios2>=2.12,<2.13",
                  # phcomp.mpi under a real `mpiexec -n 2`: the PyPI mpich wheel needs no system MPI
                  "mpich>=4.1", "mpi4py>=4.0",
                  # a hung test fails with its stack trace instead of stalling CI past its limit

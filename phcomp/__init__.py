@@ -9,6 +9,7 @@ from .core import (ModelNotFoundError, Model, PhcompError, decompress, default_m
                    install_model, load_model, register_model)
 from .models import train
 from ._hooks import install_adapter_hooks
+from . import adios2 as _adios2
 from . import observables  # noqa: F401,F811  (phcomp.observables, the registry; compress's keyword shadows it)
 
 
@@ -27,6 +28,7 @@ def compress(array, model: Model | None = None, *, abs: float | None = None, rel
 
 
 install_adapter_hooks()
+_adios2.set_plugin_path()  # adios2 readers find the phcomp operator (no adios2 import here)
 
 __version__ = "0.1.0"
 __all__ = ["compress", "decompress", "train", "default_model", "Model", "load_model", "register_model", "find_model",

@@ -1,0 +1,206 @@
+"""The ADIOS2 operator (plugins/adios2/, phcomp/adios2.py) through the adios2 package: BP files
+written with the operator and read back with a plain adios2.FileReader in a fresh process
+(after `import phcomp` only), by a C++ host with no Python, with the model found inside the
+output; the bound as a property; corrupt blocks, missing models and failures give clear errors
+or a lossless block, never garbage."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import phcomp
+import phcomp.adios2 as pa
+from test_bound import SETTINGS, arrays, check_roundtrip
+from test_interp import interp_models  # noqa: F401 -- the session fixture of trained interp models
+
+adios2 = pytest.importorskip("adios2")
+pytestmark = pytest.mark.skipif(not (pa.plugin_dir() / "libphcomp_adios2.so").exists(),
+                                reason="the ADIOS2 operator is not built")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def field(shape=(24, 28, 32), seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    for ax in range(len(shape)):
+        x = np.cumsum(x, axis=ax)
+    return x.astype(dtype)
+
+
+def write(path, arrays_by_step, op, name="u"):
+    with adios2.Stream(str(path), "w") as s:
+        for x, _ in zip(arrays_by_step, s.steps(len(arrays_by_step))):
+            s.write(name, x, list(x.shape), [0] * x.ndim, list(x.shape), operations=[op])
+
+
+def bp_bytes(path) -> int:
+    return sum(f.stat().st_size for f in Path(path).iterdir() if f.is_file())
+
+
+def read_fresh(path, name="u", env=None, steps=None):
+    """A plain adios2.FileReader read in a new interpreter that has only imported phcomp."""
+    out = Path(str(path) + ".npy")
+    sel = "" if steps is None else f", step_selection={list(steps)!r}"
+    code = (f"import numpy as np, phcomp, adios2\n"
+            f"with adios2.FileReader({str(path)!r}) as r:\n"
+            f"    np.save({str(out)!r}, r.read({name!r}{sel}))\n")
+    e = dict(os.environ, **(env or {}))
+    e.pop("ADIOS2_PLUGIN_PATH", None)  # `import phcomp` must set it
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=120)
+    return p, (np.load(out) if p.returncode == 0 else None)
+
+
+def test_write_and_read_in_a_fresh_process_within_the_bound(tmp_path):
+    xs = [field(seed=k) for k in range(3)]
+    path = tmp_path / "gs.bp"
+    write(path, xs, pa.operation(rel=1e-3))
+    p, y = read_fresh(path, steps=(0, 3))
+    assert p.returncode == 0, p.stderr
+    y = y.reshape((3,) + xs[0].shape)
+    for k, x in enumerate(xs):
+        assert np.abs(y[k] - x).max() <= 1e-3 * np.ptp(x)
+    assert bp_bytes(path) * 3 < sum(x.nbytes for x in xs)  # compressed, and not raw bytes
+    # the shipped default model travels with the output
+    assert (path / pa.MODELS_DIR / f"{phcomp.default_model('field3d').id}.phcm").is_file()
+
+
+def test_add_operation_on_variables_blocks_and_float32(tmp_path):
+    """The low-level API: two blocks of one global array, float32, an absolute bound."""
+    x = field((20, 30, 16), seed=4, dtype=np.float32)
+    path = tmp_path / "blocks.bp"
+    ad = adios2.Adios()
+    io = ad.declare_io("w")
+    var = io.define_variable("t", x, list(x.shape), [0, 0, 0], [10, 30, 16])
+    pa.add_operation(var, abs=0.05)
+    with io.open(str(path), adios2.bindings.Mode.Write) as eng:
+        eng.begin_step()
+        for i in (0, 10):
+            var.set_selection([[i, 0, 0], [10, 30, 16]])
+            eng.put(var, np.ascontiguousarray(x[i : i + 10]), adios2.bindings.Mode.Sync)
+        eng.end_step()
+    p, y = read_fresh(path, "t")
+    assert p.returncode == 0, p.stderr
+    assert y.dtype == np.float32 and y.shape == x.shape
+    assert np.abs(y.astype(np.float64) - x).max() <= 0.05
+
+
+def test_custom_model_found_inside_the_output_on_another_machine(tmp_path, interp_models):
+    """Only the BP directory travels: no cache, no PHCOMP_MODEL_PATH at the reader."""
+    model = interp_models[3]
+    x = field((16, 16, 16), seed=2)
+    path = tmp_path / "w" / "out.bp"
+    path.parent.mkdir()
+    write(path, [x], pa.operation(model, rel=1e-4))
+    moved = tmp_path / "elsewhere" / "out.bp"
+    shutil.copytree(path, moved)
+    shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+    env = {"XDG_CACHE_HOME": str(tmp_path / "empty-cache")}
+    p, y = read_fresh(moved, env=env)
+    assert p.returncode == 0, p.stderr
+    assert np.abs(y - x).max() <= 1e-4 * np.ptp(x)
+    # without the output's copy of the model the error names the id and every place searched
+    shutil.rmtree(moved / pa.MODELS_DIR)
+    p, _ = read_fresh(moved, env=env)
+    assert p.returncode != 0
+    assert f"model {model.id} not found" in p.stderr and "empty-cache" in p.stderr
+    assert f"out.bp/{pa.MODELS_DIR}/{model.id}.phcm" in p.stderr
+
+
+def test_cxx_host_without_python_reads_the_output(tmp_path):
+    """A C++ program linked against the wheel's libadios2 reads through the operator with no
+    Python anywhere: PATH holds no interpreter, PHCOMP_PYTHON points at nothing."""
+    gxx = shutil.which("g++")
+    if gxx is None:
+        pytest.skip("no C++ compiler")
+    site = Path(adios2.__file__).resolve().parent
+    exe = tmp_path / "adios2_read"
+    subprocess.run([gxx, "-std=c++14", "-O1", "-isystem", str(site / "include"), str(ROOT / "tests/hosts/adios2_read.cpp"),
+                    "-o", str(exe), f"-L{site}", "-ladios2_cxx", "-ladios2_core", f"-Wl,-rpath,{site}",
+                    f"-Wl,-rpath-link,{site.parent / 'adios2.libs'}"], check=True, capture_output=True)
+    xs = [field(seed=7), field(seed=8)]
+    path = tmp_path / "c.bp"
+    write(path, xs, pa.operation(rel=1e-3))
+    raw = tmp_path / "out.raw"
+    env = {"PATH": str(tmp_path / "no-bin"), "HOME": str(tmp_path / "home"), "PHCOMP_PYTHON": "/nonexistent/python",
+           "ADIOS2_PLUGIN_PATH": str(pa.plugin_dir())}
+    p = subprocess.run([str(exe), str(path), "u", str(raw)], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    y = np.fromfile(raw, np.float64).reshape((2,) + xs[0].shape)
+    for k, x in enumerate(xs):
+        assert np.abs(y[k] - x).max() <= 1e-3 * np.ptp(x)
+
+
+@SETTINGS
+@given(x=arrays(), rel=st.sampled_from([1e-1, 1e-3, 1e-6, 0.0]))
+def test_bound_holds_through_the_operator(tmp_path_factory, x, rel):
+    path = tmp_path_factory.mktemp("prop") / "p.bp"
+    write(path, [x], pa.operation(rel=rel))
+    with adios2.FileReader(str(path)) as r:
+        y = r.read("u")
+    y = y.reshape(x.shape).astype(x.dtype)
+    fin = x[np.isfinite(x)].astype(np.float64)
+    check_roundtrip(x, y, rel * float(np.ptp(fin)) if fin.size else 0.0)
+
+
+def test_corrupt_and_truncated_blocks_raise(tmp_path):
+    x = field((32, 32), seed=3)
+    path = tmp_path / "c.bp"
+    write(path, [x], pa.operation(rel=1e-4))
+    data = (path / "data.0").read_bytes()
+    at = data.find(b"PHCA")
+    assert at >= 0
+    for offset, what in ((at + 200, "CRC32"), (at + 10, "header"), (at, "not a phcomp block")):
+        bad = bytearray(data)
+        bad[offset] ^= 0x5A
+        (path / "data.0").write_bytes(bytes(bad))
+        with pytest.raises(Exception, match=what):
+            with adios2.FileReader(str(path)) as r:
+                r.read("u")
+    (path / "data.0").write_bytes(data)
+    with adios2.FileReader(str(path)) as r:
+        assert np.abs(r.read("u") - x).max() <= 1e-4 * np.ptp(x)
+
+
+def test_failure_in_operate_stores_the_block_losslessly_and_warns_once(tmp_path):
+    """A model that cannot be found (or observables, not checked in C++) must not corrupt the
+    engine: the block is stored in phcomp's lossless mode, with one warning."""
+    x = field((16, 16, 16), seed=5)
+    path = tmp_path / "f.bp"
+    code = (f"import numpy as np, phcomp, adios2\n"
+            f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
+            f"op = ('plugin', {{'PluginName': 'phcomp', 'PluginLibrary': 'phcomp_adios2', 'rel': '1e-3', "
+            f"'model': '0123456789abcdef'}})\n"
+            f"with adios2.Stream({str(path)!r}, 'w') as s:\n"
+            f"    for _ in s.steps(2):\n"
+            f"        s.write('u', x, list(x.shape), [0, 0, 0], list(x.shape), operations=[op])\n")
+    np.save(tmp_path / "x.npy", x)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.count("phcomp ADIOS2 operator: warning") == 1 and "0123456789abcdef" in p.stderr
+    p, y = read_fresh(path, steps=(0, 2))
+    assert p.returncode == 0, p.stderr
+    assert np.array_equal(y.reshape((2,) + x.shape), np.stack([x, x]))
+
+
+def test_python_side_errors_are_clear():
+    with pytest.raises(phcomp.PhcompError, match="observables"):
+        pa.operation(rel=1e-3, observables={"energy": 1e-4})
+    with pytest.raises(phcomp.PhcompError, match="rel must be finite"):
+        pa.operation(rel=-1)
+    with pytest.raises(phcomp.PhcompError, match="interp models"):
+        pa.operation(phcomp.default_model("field"), rel=1e-3)
+    with pytest.raises(phcomp.PhcompError, match="adios2 Variable"):
+        pa.add_operation(object(), rel=1e-3)
+
+
+def test_import_phcomp_sets_the_plugin_path():
+    code = "import os, phcomp; print(os.environ['ADIOS2_PLUGIN_PATH'])"
+    env = {k: v for k, v in os.environ.items() if k != "ADIOS2_PLUGIN_PATH"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert Path(out.strip()) == pa.plugin_dir()
