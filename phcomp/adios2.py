@@ -20,7 +20,8 @@ import os
 from pathlib import Path
 
 from .core.errors import PhcompError
-from .core.model import ZOO_DIR, MODEL_SUFFIX, Model, default_model, find_model, install_model, model_ref
+from .core.model import (MODEL_SUFFIX, ZOO_DIR, Model, cache_dir, default_model, find_model, install_model,
+                         model_ref)
 
 PLUGIN_NAME = "phcomp"
 PLUGIN_LIBRARY = "phcomp_adios2"  # ADIOS2 loads lib<PluginLibrary>.so from ADIOS2_PLUGIN_PATH
@@ -48,8 +49,10 @@ def _model_file(model: Model | str | os.PathLike | None) -> tuple[Model, Path]:
     if m.kind != "interp":
         raise PhcompError(f"the ADIOS2 operator encodes with interp models (native C codec); model {m.id} is of kind "
                           f"{m.kind!r}: train one with phcomp.train(..., kind='interp') or use the default")
-    shipped = ZOO_DIR / f"{m.id}{MODEL_SUFFIX}"
-    return m, shipped if shipped.is_file() else install_model(m)
+    for known in (ZOO_DIR / f"{m.id}{MODEL_SUFFIX}", cache_dir() / f"{m.id}{MODEL_SUFFIX}"):
+        if known.is_file():
+            return m, known
+    return m, install_model(m)
 
 
 def _number(name: str, v) -> str:

@@ -7,18 +7,27 @@
             ...simulate...
             w.write("u", local_u, offset=(z0, 0, 0), global_shape=(nz, ny, nx), step=k)
 
-Backend ``hdf5-vds`` (the one built so far; ``auto`` picks it): each rank writes its blocks through
-the phcomp HDF5 filter into its own file under ``out.h5.parts/`` with serial h5py (no MPI-enabled
-HDF5 needed), and rank 0 writes ``out.h5``: the model (``/_phcomp/models``) and, per step, a
-virtual dataset ``/step_<k>/<name>`` of the global shape mapping every rank's block. Readers use
-plain h5py / xarray, serially, and see one array per step.
+Backends (``auto``: ``hdf5-vds`` where h5py is installed, else ``adios2``):
+
+- ``hdf5-vds`` (phcomp/mpi_hdf5vds.py): each rank writes its blocks through the phcomp HDF5
+  filter into its own file under ``out.h5.parts/`` with serial h5py (no MPI-enabled HDF5
+  needed), and rank 0 writes ``out.h5``: the model (``/_phcomp/models``) and, per step, a
+  virtual dataset ``/step_<k>/<name>`` of the global shape mapping every rank's block. Readers
+  use plain h5py / xarray, serially, and see one array per step.
+- ``adios2`` (phcomp/mpi_adios2.py): the adios2 wheel is serial, so each rank writes its own
+  BP output ``out.bp/r<rank>.bp`` through the phcomp ADIOS2 operator (C++, in-process) and rank
+  0 keeps ``out.bp/index.json``; ``phcomp.mpi.read(path, name, step)`` assembles the global
+  array (each part is also a plain BP output).
+- ``hdf5-parallel`` (one shared file, collective writes) is not built: it needs an MPI-enabled
+  h5py.
 
 Faults: a rank whose encode fails (bad data, an exception) does not leave the others waiting:
 after each write every rank learns every rank's outcome (one allgather) and all raise the same
 PhcompError naming the failing ranks; an exception anywhere else inside the ``with`` block aborts
 the whole job (``MPI_Abort``) with the message. No partial step looks complete: a step's part
 files are written under temporary names and renamed, and its virtual datasets are made in a
-hidden group that is renamed to ``step_<k>`` only after every rank has finished.
+hidden group that is renamed to ``step_<k>`` only after every rank has finished (adios2: the
+step enters the index, replaced atomically, only after every rank has ended its ADIOS2 step).
 """
 from __future__ import annotations
 
@@ -33,9 +42,43 @@ import numpy as np
 from .core.errors import PhcompError
 from .core.model import Model
 
-BACKENDS = ("hdf5-vds",)
-PLANNED = {"hdf5-parallel": "an MPI-enabled h5py (collective filtered writes)",
-           "adios2": "the ADIOS2 plugin operator (native codec)"}
+def _hdf5_vds(w):
+    from .mpi_hdf5vds import Hdf5Vds
+
+    return Hdf5Vds(w)
+
+
+def _adios2(w):
+    from .mpi_adios2 import Adios2Parts
+
+    return Adios2Parts(w)
+
+
+BACKENDS = {"hdf5-vds": _hdf5_vds, "adios2": _adios2}
+PLANNED = {"hdf5-parallel": "an MPI-enabled h5py (collective filtered writes)"}
+
+
+def auto_backend() -> str:
+    """What ``backend="auto"`` picks: hdf5-vds where h5py is installed, else adios2."""
+    import importlib.util
+
+    for name, module in (("hdf5-vds", "h5py"), ("adios2", "adios2")):
+        if importlib.util.find_spec(module) is not None:
+            return name
+    raise PhcompError("phcomp.mpi needs h5py (backend hdf5-vds) or adios2 (backend adios2): pip install h5py")
+
+
+def read(path: str | os.PathLike, name: str, step: int) -> np.ndarray:
+    """The global array ``name`` of ``step`` from a phcomp.mpi output of either backend, in one
+    serial process (an ``hdf5-vds`` output is also plain h5py: ``f[f"step_{step:06d}/{name}"]``)."""
+    p = Path(path)
+    if p.is_dir():
+        from .mpi_adios2 import read as read_bp
+
+        return read_bp(p, name, step)
+    from .mpi_hdf5vds import read as read_h5
+
+    return read_h5(p, name, step)
 
 
 def _resolve_model(model):
@@ -57,9 +100,10 @@ class Writer:
             comm = MPI.COMM_WORLD
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
         if backend == "auto":
-            backend = "hdf5-vds"
+            backend = auto_backend()
         if backend in PLANNED:
-            raise PhcompError(f"backend {backend!r} is not built yet (needs {PLANNED[backend]}); use 'hdf5-vds'")
+            raise PhcompError(f"backend {backend!r} is not built yet (needs {PLANNED[backend]}); "
+                              f"use one of {', '.join(BACKENDS)}")
         if backend not in BACKENDS:
             raise PhcompError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
         self.backend = backend
@@ -68,7 +112,9 @@ class Writer:
         self.abs, self.rel, self.observables = abs, rel, observables
         self.model = _resolve_model(model)
         self._closed = False
-        self._collective(self._create)
+        self._backend = self._collective(BACKENDS[backend], self)
+        self._collective(self._backend.create)  # rank 0 makes the output; the allgather orders it first
+        self._collective(self._backend.open)
 
     # --- coordination ------------------------------------------------------------------------
 
@@ -85,22 +131,6 @@ class Writer:
             raise PhcompError("phcomp.mpi: " + "; ".join(f"rank {r}: {m}" for r, m in bad))
         return result if result is not None else True
 
-    def _create(self) -> None:
-        if self.rank == 0:
-            import h5py
-
-            from . import hdf5
-
-            self.parts.mkdir(parents=True, exist_ok=True)
-            if not self.path.exists():
-                tmp = self.path.with_name(self.path.name + ".tmp")
-                with h5py.File(tmp, "w") as f:
-                    f.attrs["phcomp_writer"] = f"phcomp.mpi.Writer {self.backend}, {self.size} ranks"
-                    if self.model is not None:
-                        hdf5.store_model_in_open_files(self.model)
-                os.replace(tmp, self.path)
-        self.comm.Barrier()
-
     # --- writing -------------------------------------------------------------------------------
 
     def write(self, name: str, local_block: np.ndarray, offset: tuple[int, ...], global_shape: tuple[int, ...],
@@ -110,7 +140,7 @@ class Writer:
         eps = self._global_bound(local_block)
         info = self._collective(self._write_part, name, local_block, tuple(offset), tuple(global_shape), step, eps)
         layout = self.comm.gather(info, root=0)
-        self._collective(self._make_vds, name, layout, tuple(global_shape), step)
+        self._collective(self._finish, name, layout, tuple(global_shape), step)
 
     def _global_bound(self, block) -> float | None:
         """The absolute bound for this write: ``rel`` is relative to the *global* array's finite
@@ -130,70 +160,39 @@ class Writer:
         lo, hi = (min(r[0] for r in ranges), max(r[1] for r in ranges)) if ranges else (0.0, 0.0)
         return resolve_bound(hi - lo, self.abs, self.rel)
 
-    def _part_file(self, step: int, rank: int) -> Path:
-        return self.parts / f"{self.path.stem}.s{step:06d}.r{rank:05d}.h5"
-
     def _write_part(self, name, block, offset, global_shape, step, eps) -> dict:
-        import h5py
-
-        from . import hdf5
-
         x = np.asarray(block)
         if x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
             raise PhcompError(f"{name}: phcomp writes float32/float64 blocks, not {x.dtype}")
         if len(offset) != x.ndim or len(global_shape) != x.ndim or any(
                 o < 0 or o + s > g for o, s, g in zip(offset, x.shape, global_shape)):
             raise PhcompError(f"{name}: block {x.shape} at {offset} does not fit {global_shape}")
-        part = self._part_file(step, self.rank)
-        tmp = part.with_name(part.name + ".tmp")
-        mode = "r+" if part.exists() else "w"
-        if mode == "r+":  # another variable of the same step: add it to this rank's file
-            os.replace(part, tmp)
-        try:
-            # the model is stored once, in the main file (the reader's VDS opens it)
-            with h5py.File(tmp, mode) as f, hdf5.without_model_copies():
-                if name in f:
-                    del f[name]
-                f.create_dataset(name, data=x, chunks=x.shape if x.size else None,
-                                 **hdf5.Phcomp(self.model, abs=eps, observables=self.observables))
-            os.replace(tmp, part)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return {"rank": self.rank, "file": part.name, "offset": offset, "shape": x.shape, "dtype": x.dtype.str}
+        return self._backend.write_part(name, x, offset, global_shape, step, eps)
 
-    def _make_vds(self, name, layout, global_shape, step) -> None:
+    def _finish(self, name, layout, global_shape, step) -> None:
         if self.rank != 0:
             return
-        import h5py
-
         dtypes = {e["dtype"] for e in layout}
         if len(dtypes) != 1:
             raise PhcompError(f"{name}: ranks wrote different dtypes {sorted(dtypes)}")
-        dt = np.dtype(dtypes.pop())
-        vl = h5py.VirtualLayout(shape=global_shape, dtype=dt)
-        for e in layout:
-            src = h5py.VirtualSource(f"{self.parts.name}/{e['file']}", name, shape=tuple(e["shape"]))
-            vl[tuple(slice(o, o + s) for o, s in zip(e["offset"], e["shape"]))] = src
-        group, hidden = f"step_{step:06d}", f".step_{step:06d}.incomplete"
-        with h5py.File(self.path, "a") as f:
-            g = f.require_group(hidden)
-            if name in g:
-                del g[name]
-            g.create_virtual_dataset(name, vl, fillvalue=np.nan)
-            if group in f:  # a step written variable by variable: move what is complete so far
-                for k in list(f[group]):
-                    if k not in g:
-                        f.move(f"{group}/{k}", f"{hidden}/{k}")
-                del f[group]
-            f.move(hidden, group)
+        self._backend.finish(name, layout, global_shape, step)
+
+    # --- what this rank wrote (for reports) -----------------------------------------------
+
+    def local_bytes(self) -> int:
+        """Bytes this rank has written so far (its own part files)."""
+        return self._backend.local_bytes()
+
+    def read_local(self, name: str, step: int) -> np.ndarray:
+        """This rank's block of ``name`` in ``step``, decoded from what it wrote."""
+        return self._backend.read_local(name, step)
 
     # --- end -------------------------------------------------------------------------------
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self.comm.Barrier()
+            self._collective(self._backend.close)
 
     def __enter__(self) -> "Writer":
         return self
@@ -203,7 +202,11 @@ class Writer:
             self.close()
             return
         if isinstance(exc, PhcompError) and str(exc).startswith("phcomp.mpi:"):
-            return  # every rank raises this one together: no one is left waiting
+            try:  # every rank raises this one together: no one is left waiting; keep what completed
+                self._backend.close()
+            except Exception:  # noqa: BLE001 -- the error being raised is the one to report
+                pass
+            return
         # an exception on this rank alone: the others would wait for it forever, so end the job
         print(f"phcomp.mpi: rank {self.rank} failed, aborting all {self.size} ranks:\n"
               + "".join(traceback.format_exception(exc_type, exc, tb)), file=sys.stderr, flush=True)

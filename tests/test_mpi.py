@@ -1,6 +1,8 @@
 """phcomp.mpi.Writer under a real `mpiexec -n 2` (PyPI mpich + mpi4py): each rank compresses its
 block; one serial reader sees one array per step within the bound; a failing rank ends every
 rank with a clear message, never a hang, and leaves no step that looks complete."""
+import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -22,14 +24,15 @@ import phcomp, phcomp.mpi
 from phcomp.data import grayscott3d
 comm = MPI.COMM_WORLD
 g = grayscott3d(n=24, steps=300, snapshots=2, seed=3)
-mode = sys.argv[1]
+mode, backend = sys.argv[1], sys.argv[2]
+out = "out.h5" if backend == "hdf5-vds" else "out.bp"
 # a model trained in the writer and never saved elsewhere: the reader finds it in the file
 m = phcomp.train(g[:1], kind="interp", ndim=3, seed=0) if comm.rank == 0 else None
 m = comm.bcast(m.to_bytes() if m is not None else None, root=0)
 m = phcomp.core.Model.from_bytes(m)
 n = g.shape[1]
 z0, z1 = comm.rank * n // comm.size, (comm.rank + 1) * n // comm.size
-with phcomp.mpi.Writer("out.h5", comm, model=m, rel=1e-3) as w:
+with phcomp.mpi.Writer(out, comm, backend=backend, model=m, rel=1e-3) as w:
     for k in range(2):
         u = g[k, z0:z1].astype(np.float32)
         if mode == "bad-data" and comm.rank == 1 and k == 1:
@@ -43,10 +46,10 @@ if comm.rank == 0:
 """
 
 
-def _mpi(tmp_path, mode, timeout=180):
+def _mpi(tmp_path, mode, timeout=180, backend="hdf5-vds"):
     (tmp_path / "w.py").write_text(WRITER)
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), PHCOMP_MODEL_PATH="")
-    return subprocess.run([MPIEXEC, "-n", "2", sys.executable, "w.py", mode], capture_output=True, text=True,
+    return subprocess.run([MPIEXEC, "-n", "2", sys.executable, "w.py", mode, backend], capture_output=True, text=True,
                           cwd=tmp_path, env=env, timeout=timeout)
 
 
@@ -94,6 +97,52 @@ def test_a_failing_rank_ends_every_rank(tmp_path, mode, message):
     assert not list((tmp_path / "out.h5.parts").glob("*.tmp"))
 
 
+def _adios2_built():
+    import phcomp.adios2 as pa
+
+    return (pa.plugin_dir() / "libphcomp_adios2.so").exists() and importlib.util.find_spec("adios2") is not None
+
+
+READ_BP = """
+import numpy as np, phcomp, phcomp.mpi
+g = np.load("orig.npy")
+for k in range(2):
+    x = g[k].astype(np.float32)
+    u, v = phcomp.mpi.read(OUT, "u", k), phcomp.mpi.read(OUT, "v", k)
+    assert u.shape == x.shape and u.dtype == np.float32 and v.dtype == np.float64
+    assert np.abs(u - x).max() <= 1e-3 * (x.max() - x.min())
+    assert np.abs(v - 2 * x).max() <= 2e-3 * (x.max() - x.min()) * 1.0000001
+print("ok")
+"""
+
+
+@pytest.mark.skipif("not _adios2_built()")
+def test_adios2_backend_two_ranks_read_serially_elsewhere(tmp_path):
+    r = _mpi(tmp_path, "ok", backend="adios2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = tmp_path / "out.bp"
+    assert sorted(p.name for p in out.iterdir()) == ["index.json", "r00000.bp", "r00001.bp"]
+    other = tmp_path / "elsewhere"
+    shutil.copytree(out, other / "out.bp")  # only the output travels: the model is inside each part
+    shutil.copy(tmp_path / "orig.npy", other)
+    r = subprocess.run([sys.executable, "-c", READ_BP.replace("OUT", repr(str(other / "out.bp")))], capture_output=True,
+                       text=True, cwd=other, env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "reader-cache")))
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
+
+
+@pytest.mark.skipif("not _adios2_built()")
+@pytest.mark.parametrize("mode, message", [("bad-data", "rank 1: PhcompError"),
+                                           ("exception", "the simulation blew up on rank 0")])
+def test_adios2_backend_a_failing_rank_ends_every_rank(tmp_path, mode, message):
+    r = _mpi(tmp_path, mode, timeout=120, backend="adios2")
+    assert r.returncode != 0 and message in r.stderr
+    index = json.loads((tmp_path / "out.bp" / "index.json").read_text())
+    assert sorted(index["steps"]) == ["0"]  # step 1 never looks complete
+    code = "import phcomp.mpi, numpy as np; print(np.isfinite(phcomp.mpi.read('out.bp', 'v', 0)).all())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert r.stdout.strip() == "True", r.stderr[-2000:]  # what completed reads back, files unclosed or not
+
+
 HALO = """
 import numpy as np
 from mpi4py import MPI
@@ -129,3 +178,13 @@ def test_grayscott_example_matches_the_serial_simulation_and_writes(tmp_path):
     assert [row[0] for row in rows] == ["20", "40"] and all(float(row[-1]) <= 1.0 for row in rows)
     with h5py.File(tmp_path / "gs.h5", "r") as f:
         assert f["step_000040/u"].shape == (16, 16, 16) and np.isfinite(f["step_000040/v"][...]).all()
+    if _adios2_built():  # the same run through the ADIOS2 operator
+        r = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "phcomp.examples.grayscott_mpi", "--n", "16",
+                            "--steps", "40", "--every", "20", "-o", "gs.bp", "--backend", "adios2"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        rows = [line.split() for line in r.stdout.splitlines() if line.strip()[:1].isdigit()]
+        assert [row[0] for row in rows] == ["20", "40"] and all(float(row[-1]) <= 1.0 for row in rows)
+        import phcomp.mpi
+
+        assert np.isfinite(phcomp.mpi.read(tmp_path / "gs.bp", "v", 40)).all()

@@ -98,7 +98,7 @@ class Model:
         p = Path(path)
         if p.is_dir():
             p = p / f"{self.id}{MODEL_SUFFIX}"
-        tmp = p.with_name(p.name + ".tmp")
+        tmp = p.with_name(f"{p.name}.{os.getpid()}.tmp")  # processes (MPI ranks) saving at once each write their own
         tmp.write_bytes(self.to_bytes())
         os.replace(tmp, p)
         return p
