@@ -8,8 +8,9 @@
 //
 // Parameters (keys arrive lower-cased; docs/guide.md): accuracy (absolute bound), rel (bound
 // relative to the block's value range; both: the tighter; 0: lossless), model (id or path to
-// <id>.phcm; default: the shipped "field3d" model), threads, observables. Without a bound, a
-// bound set with Variable.SetAccuracy (L-inf norm) is used, else the model's default rel.
+// <id>.phcm; default: the shipped "field3d" model), threads, observables. Without a bound:
+// the model's default rel. (ADIOS2 2.12 does not hand Variable.SetAccuracy to plugin operators:
+// measured, so it is not read here.)
 #include <adios2/plugin/PluginOperatorInterface.h>
 
 #include <algorithm>
@@ -169,8 +170,6 @@ private:
             ok = false;
             err = "observables=" + obs->second + " are not checked in C++";
         }
-        if (ok && abs_b < 0 && rel_b < 0 && m_AccuracyRequested.error > 0 && std::isinf(m_AccuracyRequested.norm))
-            (m_AccuracyRequested.relative ? rel_b : abs_b) = m_AccuracyRequested.error;
         phcomp_adios2::Found model;
         auto mp = p.find("model");
         if (ok && !(abs_b == 0 || rel_b == 0))
@@ -193,7 +192,7 @@ private:
                                  &written, msg, sizeof msg) != PHC_OK)
                 return 0; // out of memory even for lossless: ADIOS2 keeps the block as it is
         }
-        if (ok && (abs_b >= 0 || rel_b >= 0))
+        if (ok && (abs_b >= 0) != (rel_b >= 0)) // one bound asked: the one this block meets (L-inf)
             m_AccuracyProvided = {abs_b >= 0 ? abs_b : rel_b, INFINITY, abs_b < 0};
         std::memcpy(out, MAGIC, 4);
         PutLE(out + 4, BLOCK_VERSION, 2);
