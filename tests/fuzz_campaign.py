@@ -2,6 +2,7 @@
 
     python tests/fuzz_campaign.py chunks --cases 3000 --seed 0
     python tests/fuzz_campaign.py models --cases 600 --seed 0
+    python tests/fuzz_campaign.py encode-c --cases 2000 --seed 0
 
 Each prints one JSON object: the count of every outcome and the first cases of each bad one
 (with what was mutated, so a case can be reproduced from the seed). Good outcomes:
@@ -269,6 +270,74 @@ def run_chunks_c(cases: int, seed: int) -> dict:
             "bad": bad, "native": str(native._LIB_PATH)}
 
 
+def _hostile_array(rng: np.random.Generator) -> np.ndarray:
+    """Arrays an encoder meets at the edges: every shape class, float32/64, NaN/Inf, extremes
+    near the float limits, denormals, constants, a few values, big jumps."""
+    nd = int(rng.integers(0, 5))
+    shape = tuple(int(rng.integers(1, 14)) for _ in range(nd))
+    x = _smooth(rng, shape) if nd else np.array(rng.standard_normal())
+    kind = rng.integers(0, 6)
+    scale = float(_pick(rng, [1.0, 1e-300, 1e-30, 1e30, 1e300, 3e38, 1e-45]))
+    x = x * scale
+    if kind == 1 and x.size:
+        x.flat[rng.integers(0, x.size, max(1, x.size // 7))] = _pick(rng, [np.nan, np.inf, -np.inf, 1.7e308, -3.4e38])
+    elif kind == 2:
+        x = np.full(shape, _pick(rng, HOSTILE_F64))
+    elif kind == 3 and x.size:
+        x.flat[::3] += 1e6 * scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        return x.astype(np.float32 if rng.integers(0, 2) else np.float64)
+
+
+def run_encode_c(cases: int, seed: int) -> dict:
+    """The whole-chunk C writer (native/src/chunk_write.c, the ADIOS2 operator's encoder) on
+    hostile arrays and bounds: its chunk must decode (with numpy and in C) to the bits of
+    phcomp.compress's chunk of the same array, or both must refuse the array."""
+    from phcomp.core import native
+
+    rng = np.random.default_rng(seed)
+    idx = shipped_index()
+    models = [phcomp.load_model(ZOO_DIR / idx[r]["file"]) for r in ("field3d", "sas")]
+    handles = [native.NativeModel(m.to_bytes()) for m in models]
+    counts: Counter = Counter()
+    modes: Counter = Counter()  # of the chunks written: both kinds must be exercised
+    bad: list[dict] = []
+    for i in range(cases):
+        x = _hostile_array(rng)
+        k = int(rng.integers(0, len(models)))
+        bound = _pick(rng, [{"rel": 1e-3}, {"rel": 1e-7}, {"rel": 0.3}, {"abs": 1e-3}, {"abs": 1e-300}, {"abs": 0.0},
+                            {"abs": 1e300}, {}, {"abs": 1e-2, "rel": 1e-5}, {"abs": -1.0}, {"rel": float("nan")},
+                            {"rel": float("inf")}])  # the last three: refused by both
+        outcome, msg = "ok", ""
+        try:
+            ref = phcomp.compress(x, models[k], **bound)
+        except phcomp.PhcompError as e:
+            ref = e
+        try:
+            c = native.encode_chunk(x, handles[k], models[k].id, **bound)
+        except phcomp.PhcompError as e:
+            c = e
+        except Exception as e:  # noqa: BLE001
+            outcome, msg = f"bad:{type(e).__name__}", str(e)[:200]
+        if outcome == "ok":
+            if isinstance(ref, Exception) or isinstance(c, Exception):
+                outcome = "error" if type(ref) is type(c) else "bad:c-differs"
+                msg = f"python {ref!r:.100}, C {c!r:.100}"
+            else:
+                want = phcomp.decompress(ref, models[k]).tobytes()
+                mode = ck.parse_chunk(c).mode
+                modes[ck.MODE_NAMES[mode]] += 1
+                got = [phcomp.decompress(c, models[k]).tobytes(),
+                       native.decode_chunk(c, handles[k] if mode == ck.MODE_INTERP else None).tobytes()]
+                if got != [want, want]:
+                    outcome, msg = "bad:c-differs", f"shape {x.shape} {x.dtype} {bound}"
+        counts[outcome] += 1
+        if outcome.startswith("bad") and len(bad) < 40:
+            bad.append({"case": i, "outcome": outcome, "message": msg})
+    return {"campaign": "encode-c", "seed": seed, "cases": cases, "counts": dict(counts), "modes": dict(modes), "bad": bad,
+            "native": str(native._LIB_PATH)}
+
+
 # ---------------------------------------------------------------- models
 
 def _hostile_json(rng: np.random.Generator):
@@ -416,7 +485,7 @@ def run_models(cases: int, seed: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("campaign", choices=["chunks", "chunks-c", "models"])
+    ap.add_argument("campaign", choices=["chunks", "chunks-c", "encode-c", "models"])
     ap.add_argument("--cases", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default="", help="chunks: only the chunks whose name contains this")
@@ -430,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         result = run_chunks(args.cases, args.seed, args.only, args.compare)
     elif args.campaign == "chunks-c":
         result = run_chunks_c(args.cases, args.seed)
+    elif args.campaign == "encode-c":
+        result = run_encode_c(args.cases, args.seed)
     else:
         result = run_models(args.cases, args.seed)
     print(json.dumps(result, indent=1))

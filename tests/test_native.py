@@ -229,7 +229,7 @@ def test_native_codec_under_address_and_ub_sanitizers(tmp_path):
                     "-fno-omit-frame-pointer", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fPIC", "-shared",
                     f"-I{ROOT / 'native' / 'include'}", *sources, "-o", str(lib), "-lm", "-lpthread", "-ldl"], check=True)
     env = {"LD_PRELOAD": " ".join(runtime), "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1", "PHCOMP_NATIVE_LIB": str(lib)}
-    for campaign, cases in (("chunks", 500), ("chunks-c", 800)):
+    for campaign, cases in (("chunks", 500), ("chunks-c", 800), ("encode-c", 600)):
         result = _campaign(env, cases, 600, campaign, limit=False)
         assert result["native"] == str(lib)
         _assert_clean(result)

@@ -12,6 +12,8 @@ from phcomp.core import chunk as ck
 from phcomp.core import interp, native
 from phcomp.core.codec import compress_lossless
 from test_bound import SETTINGS, arrays, check_roundtrip
+from test_fuzz import _assert_clean
+from test_fuzz import _run as run_campaign
 from test_interp import interp_models  # noqa: F401 -- the session fixture of trained interp models
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="native codec not built")
@@ -99,3 +101,13 @@ def test_clear_errors():
         native.encode_chunk(x, None, None, abs=-1.0)
     with pytest.raises(phcomp.PhcompError, match="dtype"):
         native.encode_chunk(np.zeros(3, np.complex64))
+
+
+def test_hostile_arrays_campaign():
+    """tests/fuzz_campaign.py encode-c in a child under the address-space limit: extremes near
+    the float limits, denormals, NaN/Inf, constants, every shape class and bound; the C chunk
+    decodes to the bits of Python's chunk, or both refuse. (Also run under ASan + UBSan:
+    test_native.py.)"""
+    result = run_campaign("encode-c", 1500, 3, 600, (), {}, True)
+    _assert_clean(result)
+    assert min(result["modes"].values()) > 100 and len(result["modes"]) == 2
