@@ -204,3 +204,69 @@ def test_import_phcomp_sets_the_plugin_path():
     env = {k: v for k, v in os.environ.items() if k != "ADIOS2_PLUGIN_PATH"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert Path(out.strip()) == pa.plugin_dir()
+
+
+ASAN_CHILD = """
+import numpy as np, adios2, phcomp.adios2 as pa, os, sys
+rng = np.random.default_rng(0)
+out = sys.argv[1]
+x = np.cumsum(np.cumsum(rng.standard_normal((20, 24, 28)), 0), 2)
+x[1, 2, 3] = np.nan
+for k, (dtype, op) in enumerate([(np.float64, pa.operation(rel=1e-3)), (np.float32, pa.operation(abs=0.1)),
+                                 (np.float64, pa.operation(rel=0)),
+                                 (np.float64, ("plugin", {"PluginName": "phcomp", "PluginLibrary": "phcomp_adios2",
+                                                          "model": "0123456789abcdef"}))]):
+    p = f"{out}/a{k}.bp"
+    y0 = x.astype(dtype)
+    with adios2.Stream(p, "w") as s:
+        for _ in s.steps(1):
+            s.write("u", y0, list(y0.shape), [0, 0, 0], list(y0.shape), operations=[op])
+    with adios2.FileReader(p) as r:
+        y = r.read("u")
+    assert y.shape == y0.shape and np.isnan(y[1, 2, 3])
+    data = open(f"{p}/data.0", "rb").read()
+    at = data.find(b"PHCA")
+    for cut in (5, 30, 100, len(data) - at - 7):  # flips at several depths, then a truncated block
+        bad = bytearray(data)
+        bad[at + cut] ^= 0x41
+        open(f"{p}/data.0", "wb").write(bytes(bad))
+        try:
+            with adios2.FileReader(p) as r:
+                r.read("u")
+        except Exception as e:
+            assert "phcomp" in str(e), e
+first = os.environ["ADIOS2_PLUGIN_PATH"].split(os.pathsep)[0]
+assert any(first in line for line in open("/proc/self/maps")), "the sanitized operator was not the one loaded"
+print("clean")
+"""
+
+
+def test_operator_under_address_and_ub_sanitizers(tmp_path):
+    """The operator and the codec sources built with -fsanitize=address,undefined, loaded by the
+    adios2 package: writes of every path (interp, float32, lossless, the fallback) and reads of
+    corrupt blocks must finish without a sanitizer report."""
+    from test_native import _sanitizer_runtime
+
+    runtime = _sanitizer_runtime()
+    if not runtime or shutil.which("g++") is None:
+        pytest.skip("gcc's sanitizer runtimes or g++ are not installed")
+    site = Path(adios2.__file__).resolve().parent
+    lib = tmp_path / "plugin" / "libphcomp_adios2.so"
+    lib.parent.mkdir()
+    sanitize = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer",
+                "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fPIC"]
+    objs = []
+    for src in sorted((ROOT / "native" / "src").glob("*.c")) + sorted((ROOT / "plugins" / "adios2").glob("*.cpp")):
+        obj = tmp_path / (src.stem + ".o")
+        cc = ["gcc", "-std=c11"] if src.suffix == ".c" else ["g++", "-std=c++14", "-isystem", str(site / "include")]
+        subprocess.run([*cc, *sanitize, f"-I{ROOT / 'native' / 'include'}", f"-I{ROOT / 'native' / 'src'}", "-c",
+                        str(src), "-o", str(obj)], check=True)
+        objs.append(str(obj))
+    subprocess.run(["g++", "-shared", "-fsanitize=address,undefined", *objs, "-o", str(lib), "-ldl", "-lpthread", "-lm"],
+                   check=True)
+    # the sanitized copy first on the plugin path (import phcomp appends the installed one after it)
+    env = dict(os.environ, LD_PRELOAD=" ".join(runtime), ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
+               ADIOS2_PLUGIN_PATH=str(lib.parent), PHCOMP_MODEL_PATH=str(ROOT / "phcomp" / "zoo"))
+    p = subprocess.run([sys.executable, "-c", ASAN_CHILD, str(tmp_path)], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert p.returncode == 0 and p.stdout.strip().endswith("clean"), p.stderr[-4000:]
