@@ -10,7 +10,9 @@
  *    and sas defaults) runs in-process with the native codec (native/, the same sources as the
  *    Python package), the model read from the file's /_phcomp/models/<id> (or a .phcm file in
  *    PHCOMP_MODEL_PATH, the user cache, the package's zoo): no Python needed;
- *  - everything else (encoding, and decoding the transform kinds' chunks) runs in a helper
+ *  - encoding runs in-process too for lossless datasets and for interp models named in the
+ *    options (native_encode: phc_chunk_encode), when no observables are asked for;
+ *  - everything else (the default model, transform kinds, observables) runs in a helper
  *    process (`python -m phcomp.hdf5_helper`), started on first use and fed over a socket, so
  *    a failure there can never crash the host. The interpreter is PHCOMP_PYTHON, else the one
  *    that built this plugin.
@@ -275,6 +277,8 @@ static struct {
     phc_model *model;
 } models[MAX_MODELS];
 static int nmodels = 0;
+static char foreign[MAX_MODELS][17]; /* ids of models of kinds not coded natively (the helper's) */
+static int nforeign = 0;
 
 static int read_file(const char *path, uint8_t **data, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -321,10 +325,13 @@ static int read_model_dataset(hid_t file, const char *id, uint8_t **data, size_t
     return rc;
 }
 
-/* the model of a chunk: cached, else found where the Python package looks (and in open files) */
-static phc_model *find_model(const char *id) {
+/* the model of a chunk: cached, else found where the Python package looks (and in open files);
+   quiet: no message when it is missing or not native (the encoder then hands over to the helper) */
+static phc_model *find_model(const char *id, int quiet) {
     for (int i = 0; i < nmodels; i++)
         if (!strcmp(models[i].id, id)) return models[i].model;
+    for (int i = 0; i < nforeign; i++)
+        if (!strcmp(foreign[i], id)) return NULL;
     char searched[8192] = "", path[2048], err[512];
     uint8_t *data = NULL;
     size_t n = 0;
@@ -336,7 +343,7 @@ static phc_model *find_model(const char *id) {
     if (xdg && *xdg) used += (size_t)snprintf(dirs + used, sizeof dirs - used, ":%s/phcomp/models", xdg);
     else if (home) used += (size_t)snprintf(dirs + used, sizeof dirs - used, ":%s/.cache/phcomp/models", home);
     Dl_info self;
-    if (used < sizeof dirs && dladdr((void *)find_model, &self) && self.dli_fname) { /* <package>/hdf5_plugin/lib*.so */
+    if (used < sizeof dirs && dladdr((void *)report, &self) && self.dli_fname) { /* <package>/hdf5_plugin/lib*.so */
         char pkg[2048];
         snprintf(pkg, sizeof pkg, "%s", self.dli_fname);
         char *slash = strrchr(pkg, '/');
@@ -364,11 +371,13 @@ static phc_model *find_model(const char *id) {
         snprintf(searched + l, sizeof searched - l, "/_phcomp/models/%s in the HDF5 files open in this program", id);
     }
     if (!data) {
-        fprintf(stderr, "phcomp HDF5 plugin: model %s not found; looked in %s\n", id, searched);
+        if (!quiet) fprintf(stderr, "phcomp HDF5 plugin: model %s not found; looked in %s\n", id, searched);
         return NULL;
     }
     phc_model *m = NULL;
-    if (phc_model_new(&m, data, n, err, sizeof err)) fprintf(stderr, "phcomp HDF5 plugin: model %s: %s\n", id, err);
+    const int rc = phc_model_new(&m, data, n, err, sizeof err);
+    if (rc == PHC_EUNSUPPORTED && nforeign < MAX_MODELS) snprintf(foreign[nforeign++], 17, "%s", id);
+    if (rc && !(quiet && rc == PHC_EUNSUPPORTED)) fprintf(stderr, "phcomp HDF5 plugin: model %s: %s\n", id, err);
     free(data);
     if (m && nmodels < MAX_MODELS) {
         snprintf(models[nmodels].id, sizeof models[nmodels].id, "%s", id);
@@ -402,7 +411,7 @@ static int native_decode(size_t ncd, const unsigned cd[], size_t nbytes, size_t 
     phc_model *m = NULL;
     if (info.mode == 3) {
         pthread_mutex_lock(&lock);
-        m = find_model(info.model_id);
+        m = find_model(info.model_id, 0);
         pthread_mutex_unlock(&lock);
         if (!m) return -1;
     }
@@ -430,6 +439,55 @@ static int native_decode(size_t ncd, const unsigned cd[], size_t nbytes, size_t 
     *buf = dst;
     *buf_size = out_bytes;
     *out_n = out_bytes;
+    return 1;
+}
+
+static double cd_f64(const unsigned lo, const unsigned hi) {
+    const uint64_t u = (uint64_t)lo | ((uint64_t)hi << 32);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+/* Encodes *buf in-process when the native codec can (phc_chunk_encode: lossless, or an interp
+   model named in cd_values; no observables; a little-endian dataset); 1: done, 0: not handled
+   here (the helper encodes it: the default model, transform kinds, checks), -1: failed. */
+static int native_encode(size_t ncd, const unsigned cd[], size_t nbytes, size_t *buf_size, void **buf, size_t *out_n) {
+    if (ncd < 9 || cd[0] != CD_VERSION || cd[8] != 0) return 0; /* observables: Python checks them */
+    const size_t base = 9;
+    if (base + 3 > ncd || base + 3 + cd[base + 2] > ncd || cd[base + 2] > 8 || cd[base + 1] != 0) return 0;
+    const int dtype = cd[base] == 1 ? PHC_FLOAT32 : PHC_FLOAT64, nd = (int)cd[base + 2];
+    uint64_t shape[8], nv = 1;
+    for (int i = 0; i < nd; i++) nv *= shape[i] = cd[base + 3 + i];
+    if (nv * (uint64_t)(dtype == PHC_FLOAT32 ? 4 : 8) != nbytes) return 0;
+    const double a = cd[1] & 1 ? cd_f64(cd[2], cd[3]) : -1.0, r = cd[1] & 2 ? cd_f64(cd[4], cd[5]) : -1.0;
+    char id[17] = "";
+    for (int i = 0; i < 8; i++) snprintf(id + 2 * i, 3, "%02x", (cd[6 + i / 4] >> (8 * (i % 4))) & 0xFFu);
+    phc_model *m = NULL;
+    if (!(a == 0 || r == 0)) { /* a bounded chunk: the named model, when it is an interp model */
+        if (!strcmp(id, "0000000000000000")) return 0;
+        pthread_mutex_lock(&lock);
+        m = find_model(id, 1);
+        pthread_mutex_unlock(&lock);
+        if (!m || !phc_model_interp(m)) return 0; /* not found or not native: the helper reports or encodes */
+    }
+    const size_t cap = phc_chunk_bound(dtype, nd, shape);
+    void *dst = cap ? h5.allocate_memory(cap, 0) : NULL;
+    if (!dst) {
+        report("H5allocate_memory failed");
+        return -1;
+    }
+    char err[512];
+    size_t written = 0;
+    if (phc_chunk_encode(*buf, dtype, nd, shape, m, id, a, r, decode_threads(), dst, cap, &written, err, sizeof err)) {
+        fprintf(stderr, "phcomp HDF5 plugin: %s\n", err);
+        h5.free_memory(dst);
+        return -1;
+    }
+    h5.free_memory(*buf);
+    *buf = dst;
+    *buf_size = cap;
+    *out_n = written;
     return 1;
 }
 
@@ -475,11 +533,10 @@ static size_t filter(unsigned flags, size_t ncd, const unsigned cd[], size_t nby
     char *out = NULL;
     uint64_t out_n = 0;
     if (load_hdf5() < 0) return 0;
-    if (flags & H5Z_FLAG_REVERSE) {
-        size_t n = 0;
-        int done = native_decode(ncd, cd, nbytes, buf_size, buf, &n);
-        if (done) return done > 0 ? n : 0;
-    }
+    size_t n = 0;
+    const int done = (flags & H5Z_FLAG_REVERSE) ? native_decode(ncd, cd, nbytes, buf_size, buf, &n)
+                                                : native_encode(ncd, cd, nbytes, buf_size, buf, &n);
+    if (done) return done > 0 ? n : 0;
     pthread_mutex_lock(&lock);
     int rc = call_helper((flags & H5Z_FLAG_REVERSE) ? 2 : 1, ncd, cd, *buf, nbytes, &out, &out_n);
     pthread_mutex_unlock(&lock);

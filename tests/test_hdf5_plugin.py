@@ -208,3 +208,38 @@ def test_plugin_names_a_missing_interp_model_and_where_it_looked(tmp_path, gs_da
                        env=_no_python_env(tmp_path, PHCOMP_MODEL_PATH=str(tmp_path / "nowhere")))
     assert "(0,0,0,0):" not in r.stdout
     assert model.id in r.stderr and str(tmp_path / "nowhere") in r.stderr and "/_phcomp/models" in r.stderr
+
+
+def test_h5py_writes_interp_and_lossless_in_process_with_no_helper(tmp_path, gs_data, interp_models):
+    """Encoding through the compiled plugin (h5py without `import phcomp`, the helper
+    unreachable): interp models named in the options and lossless datasets encode in-process
+    (phc_chunk_encode); the result reads back within the bound with phcomp. (The default model,
+    a transform kind, still needs the helper.)"""
+    model = interp_models[3]
+    opts = {name: tuple(int(v) for v in phcomp.hdf5.Phcomp(m, **b)["compression_opts"])
+            for name, m, b in (("w", model, {"rel": 1e-3}), ("l", None, {"abs": 0.0}))}
+    np.save(tmp_path / "x.npy", gs_data)
+    (tmp_path / "m.phcm").write_bytes(model.to_bytes())
+    code = textwrap.dedent(f"""
+        import sys, numpy as np, h5py
+        x = np.load({str(tmp_path / "x.npy")!r})
+        opts = {opts!r}
+        with h5py.File({str(tmp_path / "w.h5")!r}, "w") as f:
+            m = np.frombuffer(open({str(tmp_path / "m.phcm")!r}, "rb").read(), np.uint8)
+            f.create_dataset("_phcomp/models/{model.id}", data=m)
+            f.create_dataset("w", data=x.astype(np.float32), chunks=(1, 24, 24, 24), compression=418,
+                             compression_opts=opts["w"])
+            f.create_dataset("l", data=x, chunks=(2, 12, 24, 24), compression=418, compression_opts=opts["l"])
+        print("phcomp" in sys.modules)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=env_for(tmp_path, PHCOMP_PYTHON=str(tmp_path / "no-python")))
+    assert r.returncode == 0 and r.stdout.split() == ["False"], r.stderr
+    assert "phcomp HDF5 plugin" not in r.stderr  # the helper was never needed
+    phcomp.register_model(model)
+    with h5py.File(tmp_path / "w.h5", "r") as f:
+        w, lossless = f["w"][...], f["l"][...]
+    x = gs_data.astype(np.float32)
+    for k in range(x.shape[0]):  # rel is per chunk (one item here)
+        assert np.abs(w[k].astype(np.float64) - x[k]).max() <= 1e-3 * np.ptp(x[k])
+    assert np.array_equal(lossless, gs_data)
