@@ -224,7 +224,13 @@ _CLASS = _H5ZClass2(1, FILTER_ID, 1, 1, FILTER_NAME, _CAN_APPLY(_can_apply), _SE
 
 def register() -> None:
     """Register the filter with h5py's HDF5 (done at import; safe to call again)."""
-    h5py.h5z.register_filter(ctypes.addressof(_CLASS))
+    if hasattr(h5py.h5z, "register_filter"):
+        h5py.h5z.register_filter(ctypes.addressof(_CLASS))
+    elif PLUGIN_PATH.encode() not in [h5py.h5pl.get(i) for i in range(h5py.h5pl.size())]:
+        # h5py < 3.8 (Debian 12's, the MPI build among them) cannot register a filter at run
+        # time: the compiled plugin serves the filter id instead (in-process for interp models)
+        # first in the search: appended after the default directory, HDF5 1.10.8 did not find it (measured)
+        h5py.h5pl.prepend(PLUGIN_PATH.encode())
     core.register_model_source(f"HDF5 files open in this process ({MODEL_GROUP}/<id>)", _model_from_open_files)
 
 

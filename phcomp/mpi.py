@@ -7,7 +7,12 @@
             ...simulate...
             w.write("u", local_u, offset=(z0, 0, 0), global_shape=(nz, ny, nx), step=k)
 
-Backends (``auto``: ``hdf5-vds`` where h5py is installed, else ``adios2``):
+Backends (``auto``: ``hdf5-parallel`` with an MPI-enabled h5py, else ``hdf5-vds`` where h5py
+is installed, else ``adios2``):
+
+- ``hdf5-parallel`` (phcomp/mpi_hdf5parallel.py): one shared file written collectively
+  (``driver="mpio"``), chunks tiled to the ranks' blocks, each rank's chunks encoded on that
+  rank in-process; ``/step_<k>/<name>`` as below. Needs an MPI-enabled h5py; interp models.
 
 - ``hdf5-vds`` (phcomp/mpi_hdf5vds.py): each rank writes its blocks through the phcomp HDF5
   filter into its own file under ``out.h5.parts/`` with serial h5py (no MPI-enabled HDF5
@@ -18,8 +23,6 @@ Backends (``auto``: ``hdf5-vds`` where h5py is installed, else ``adios2``):
   BP output ``out.bp/r<rank>.bp`` through the phcomp ADIOS2 operator (C++, in-process) and rank
   0 keeps ``out.bp/index.json``; ``phcomp.mpi.read(path, name, step)`` assembles the global
   array (each part is also a plain BP output).
-- ``hdf5-parallel`` (one shared file, collective writes) is not built: it needs an MPI-enabled
-  h5py.
 
 Faults: a rank whose encode fails (bad data, an exception) does not leave the others waiting:
 after each write every rank learns every rank's outcome (one allgather) and all raise the same
@@ -54,14 +57,24 @@ def _adios2(w):
     return Adios2Parts(w)
 
 
-BACKENDS = {"hdf5-vds": _hdf5_vds, "adios2": _adios2}
-PLANNED = {"hdf5-parallel": "an MPI-enabled h5py (collective filtered writes)"}
+def _hdf5_parallel(w):
+    from .mpi_hdf5parallel import Hdf5Parallel
+
+    return Hdf5Parallel(w)
+
+
+BACKENDS = {"hdf5-parallel": _hdf5_parallel, "hdf5-vds": _hdf5_vds, "adios2": _adios2}
 
 
 def auto_backend() -> str:
-    """What ``backend="auto"`` picks: hdf5-vds where h5py is installed, else adios2."""
+    """What ``backend="auto"`` picks: hdf5-parallel with an MPI-enabled h5py, else hdf5-vds
+    where h5py is installed, else adios2."""
     import importlib.util
 
+    from .mpi_hdf5parallel import available
+
+    if available():
+        return "hdf5-parallel"
     for name, module in (("hdf5-vds", "h5py"), ("adios2", "adios2")):
         if importlib.util.find_spec(module) is not None:
             return name
@@ -101,9 +114,6 @@ class Writer:
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
         if backend == "auto":
             backend = auto_backend()
-        if backend in PLANNED:
-            raise PhcompError(f"backend {backend!r} is not built yet (needs {PLANNED[backend]}); "
-                              f"use one of {', '.join(BACKENDS)}")
         if backend not in BACKENDS:
             raise PhcompError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
         self.backend = backend
@@ -139,7 +149,12 @@ class Writer:
         ``step``. Collective: every rank calls it for the same name and step."""
         eps = self._global_bound(local_block)
         info = self._collective(self._write_part, name, local_block, tuple(offset), tuple(global_shape), step, eps)
-        layout = self.comm.gather(info, root=0)
+        if getattr(self._backend, "collective", False):  # one shared file: every rank writes and renames together
+            layout = self.comm.allgather(info)
+            self._collective(self._backend.write_collective, name, np.asarray(local_block), info, layout,
+                             tuple(global_shape), step, eps)
+        else:
+            layout = self.comm.gather(info, root=0)
         self._collective(self._finish, name, layout, tuple(global_shape), step)
 
     def _global_bound(self, block) -> float | None:
@@ -167,10 +182,12 @@ class Writer:
         if len(offset) != x.ndim or len(global_shape) != x.ndim or any(
                 o < 0 or o + s > g for o, s, g in zip(offset, x.shape, global_shape)):
             raise PhcompError(f"{name}: block {x.shape} at {offset} does not fit {global_shape}")
+        if getattr(self._backend, "collective", False):  # the data are written after every rank checked its block
+            return {"rank": self.rank, "offset": list(offset), "shape": list(x.shape), "dtype": x.dtype.str}
         return self._backend.write_part(name, x, offset, global_shape, step, eps)
 
     def _finish(self, name, layout, global_shape, step) -> None:
-        if self.rank != 0:
+        if self.rank != 0 and not getattr(self._backend, "collective", False):
             return
         dtypes = {e["dtype"] for e in layout}
         if len(dtypes) != 1:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -25,7 +27,7 @@ from phcomp.data import grayscott3d
 comm = MPI.COMM_WORLD
 g = grayscott3d(n=24, steps=300, snapshots=2, seed=3)
 mode, backend = sys.argv[1], sys.argv[2]
-out = "out.h5" if backend == "hdf5-vds" else "out.bp"
+out = "out.bp" if backend == "adios2" else "out.h5"
 # a model trained in the writer and never saved elsewhere: the reader finds it in the file
 m = phcomp.train(g[:1], kind="interp", ndim=3, seed=0) if comm.rank == 0 else None
 m = comm.bcast(m.to_bytes() if m is not None else None, root=0)
@@ -49,8 +51,40 @@ if comm.rank == 0:
 def _mpi(tmp_path, mode, timeout=180, backend="hdf5-vds"):
     (tmp_path / "w.py").write_text(WRITER)
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), PHCOMP_MODEL_PATH="")
-    return subprocess.run([MPIEXEC, "-n", "2", sys.executable, "w.py", mode, backend], capture_output=True, text=True,
-                          cwd=tmp_path, env=env, timeout=timeout)
+    launcher = [MPIEXEC, "-n", "2", sys.executable]
+    if backend == "hdf5-parallel":
+        env.update(_system_python_env())
+        launcher = [MPIEXEC_OPENMPI, "--allow-run-as-root", "--oversubscribe", "-n", "2", SYSTEM_PYTHON]
+    return subprocess.run([*launcher, "w.py", mode, backend], capture_output=True, text=True, cwd=tmp_path, env=env,
+                          timeout=timeout)
+
+
+# hdf5-parallel: Debian's MPI-enabled h5py (python3-h5py-mpi, OpenMPI, HDF5 1.10) lives in the
+# system Python 3.11; phcomp runs there from this checkout, constriction from a --target folder
+SYSTEM_PYTHON = "/usr/bin/python3"
+MPIEXEC_OPENMPI = shutil.which("mpiexec.openmpi")
+SYSTEM_DEPS = Path(__file__).resolve().parents[1] / "build" / "system-python-deps"
+
+
+def _system_python_env() -> dict:
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env["PYTHONPATH"] = f"{root}{os.pathsep}{SYSTEM_DEPS}"
+    env["PATH"] = "/usr/bin:/bin"  # Debian's OpenMPI and Python, not the pip mpich's mpiexec
+    return env
+
+
+def _parallel_h5py_ready() -> str:
+    """'' when the system Python can run phcomp with an MPI-enabled h5py, else why not."""
+    if not (os.path.exists(SYSTEM_PYTHON) and MPIEXEC_OPENMPI):
+        return "no system python3 or OpenMPI (apt-get install python3-h5py-mpi; .ci/run does)"
+    if not (SYSTEM_DEPS / "constriction").exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(SYSTEM_DEPS),
+                        "constriction==0.5.0"], capture_output=True)
+    code = "import h5py, mpi4py, phcomp, phcomp.hdf5; assert h5py.get_config().mpi; print('ok')"
+    env = dict(_system_python_env(), H5PY_ALWAYS_USE_MPI="1")  # Debian's h5py picks MPI only under mpiexec
+    r = subprocess.run([SYSTEM_PYTHON, "-c", code], capture_output=True, text=True, env=env)
+    return "" if r.stdout.strip() == "ok" else f"system python3 cannot run phcomp with MPI h5py: {r.stderr[-500:]}"
 
 
 def test_two_ranks_write_one_array_per_step(tmp_path):
@@ -141,6 +175,52 @@ def test_adios2_backend_a_failing_rank_ends_every_rank(tmp_path, mode, message):
     code = "import phcomp.mpi, numpy as np; print(np.isfinite(phcomp.mpi.read('out.bp', 'v', 0)).all())"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert r.stdout.strip() == "True", r.stderr[-2000:]  # what completed reads back, files unclosed or not
+
+
+@pytest.fixture(scope="module")
+def parallel_h5py():
+    why = _parallel_h5py_ready()
+    if why:
+        pytest.skip(why)
+
+
+def test_hdf5_parallel_backend_one_shared_file(tmp_path, parallel_h5py):
+    r = _mpi(tmp_path, "ok", backend="hdf5-parallel")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "orig.npy", "out.h5", "w.py"]  # no part files
+    code = READ_BP.replace("OUT", repr(str(tmp_path / "out.h5")))
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    shutil.copy(tmp_path / "orig.npy", other)
+    # read by this (pip) h5py, serially, elsewhere, the model only in the file
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=other,
+                       env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "reader-cache"), PHCOMP_MODEL_PATH=""))
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
+    with h5py.File(tmp_path / "out.h5", "r") as f:
+        assert f["step_000001/u"].chunks == (12, 24, 24)  # tiled to the two ranks' slabs
+        assert len(f["_phcomp/models"]) == 1
+
+
+def test_hdf5_parallel_backend_runs_the_example(tmp_path, parallel_h5py):
+    r = subprocess.run([MPIEXEC_OPENMPI, "--allow-run-as-root", "--oversubscribe", "-n", "2", SYSTEM_PYTHON, "-m",
+                        "phcomp.examples.grayscott_mpi", "--n", "16", "--steps", "40", "--every", "20", "-o", "gs.h5",
+                        "--backend", "hdf5-parallel"], capture_output=True, text=True, cwd=tmp_path,
+                       env=_system_python_env(), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [line.split() for line in r.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[0] for row in rows] == ["20", "40"] and all(float(row[-1]) <= 1.0 for row in rows)
+    with h5py.File(tmp_path / "gs.h5", "r") as f:
+        assert f["step_000040/u"].shape == (16, 16, 16) and np.isfinite(f["step_000040/v"][...]).all()
+
+
+@pytest.mark.parametrize("mode, message", [("bad-data", "rank 1: PhcompError"),
+                                           ("exception", "the simulation blew up on rank 0")])
+def test_hdf5_parallel_backend_a_failing_rank_ends_every_rank(tmp_path, parallel_h5py, mode, message):
+    r = _mpi(tmp_path, mode, timeout=120, backend="hdf5-parallel")
+    assert r.returncode != 0 and message in r.stderr
+    if mode == "bad-data":  # every rank closed the file: step 0 is there, step 1 never looks complete
+        with h5py.File(tmp_path / "out.h5", "r") as f:
+            assert "step_000000" in f and "step_000001" not in f
 
 
 HALO = """
