@@ -80,6 +80,8 @@ def _convert(a: argparse.Namespace, kind: str, compressing: bool) -> int:
             core.install_model(model)
         chunks = tuple(int(c) for c in a.chunks.split(",")) if a.chunks else None
         kw = dict(model=model, abs=a.abs, rel=a.rel, chunks=chunks, observables=_observables(a.observable))
+        if kind == "hdf5":
+            kw["threads"] = getattr(a, "threads", None)
     with _atomic_path(out, a.force) as tmp, _progress(None, "compress" if compressing else "decompress") as bar:
         stats = fn(a.input, tmp, progress=bar.update, **kw)
     for key, names in stats.items():
@@ -511,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("input", help=".npy array (float32/float64), HDF5 file or Zarr store")
     c.add_argument("-o", "--output", help="output (.phc default: INPUT.phc; required for HDF5/Zarr)")
     c.add_argument("--chunks", help="HDF5/Zarr chunk shape, e.g. 1,64,64,64 (default: kept if sensible, else ~4 MiB)")
+    c.add_argument("--threads", type=int, help="HDF5: chunks encoded at once (default: PHCOMP_THREADS, else every "
+                   "core; the output decodes the same whatever the count)")
     c.add_argument("--observable", action="append", metavar="NAME=TOL",
                    help="observable checked on every chunk: energy=1e-5 (relative), mean=abs:1e-3, spectrum=rel:1e-2; "
                    "repeatable. A chunk that fails is re-encoded tighter, finally losslessly. Known: mean, sum, energy, "

@@ -10,6 +10,7 @@ tree that was never built) phcomp falls back to numpy and ``available()`` says w
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import threading
@@ -180,8 +181,26 @@ class NativeInterp:
             _raise(rc, err)
 
 
+_CALLER = threading.local()
+
+
+@contextlib.contextmanager
+def threads_per_call(n: int):
+    """Inside the block (this thread only), calls that are not given ``threads`` use ``n``: for
+    callers that already run one call per thread (a pool encoding chunks side by side)."""
+    old = getattr(_CALLER, "n", None)
+    _CALLER.n = n
+    try:
+        yield
+    finally:
+        _CALLER.n = old
+
+
 def thread_count(threads: int | None = None) -> int:
-    """Threads for one call: ``threads``, else PHCOMP_THREADS, else the cores this process may use."""
+    """Threads for one call: ``threads``, else the ``threads_per_call`` of this thread, else
+    PHCOMP_THREADS, else the cores this process may use."""
+    if threads is None:
+        threads = getattr(_CALLER, "n", None)
     if threads is None:
         env = os.environ.get("PHCOMP_THREADS", "").strip()
         if env:
