@@ -105,12 +105,18 @@ public:
     {
         try
         {
-            return Encode(in, count, type, out);
+            return Encode(in, count, type, out, false);
         }
         catch (...)
         {
-            WarnOnce("unexpected error in Operate");
-            return 0;
+            try
+            {
+                return Encode(in, count, type, out, true); // lossless, headed as always
+            }
+            catch (...)
+            {
+                return 0; // not even that (out of memory): 0, nothing written
+            }
         }
     }
 
@@ -137,7 +143,8 @@ private:
             shape.assign(1, count);
     }
 
-    size_t Encode(const char *in, const adios2::Dims &count, const adios2::DataType type, char *out)
+    size_t Encode(const char *in, const adios2::Dims &count, const adios2::DataType type, char *out,
+                  bool lossless_only)
     {
         const int dtype = type == adios2::DataType::Float ? PHC_FLOAT32 : PHC_FLOAT64;
         size_t values = 1;
@@ -150,10 +157,12 @@ private:
         const size_t isz = dtype == PHC_FLOAT32 ? 4 : 8;
         char msg[512] = "";
         std::string err;
-        double abs_b, rel_b;
+        double abs_b = -1, rel_b = -1;
         int threads = 1;
         const adios2::Params &p = m_Parameters;
-        bool ok = Bound(p, "accuracy", abs_b, err) && Bound(p, "rel", rel_b, err);
+        if (lossless_only)
+            err = "unexpected error in Operate";
+        bool ok = !lossless_only && Bound(p, "accuracy", abs_b, err) && Bound(p, "rel", rel_b, err);
         auto th = p.find("threads");
         if (ok && th != p.end())
         {
@@ -190,7 +199,7 @@ private:
             flags = FLAG_FALLBACK;
             if (phc_chunk_encode(in, dtype, nd, shape.data(), nullptr, nullptr, 0.0, -1.0, 1, out + HEADER, cap,
                                  &written, msg, sizeof msg) != PHC_OK)
-                return 0; // out of memory even for lossless: ADIOS2 keeps the block as it is
+                return 0; // out of memory even for lossless: 0, nothing written
         }
         if (ok && (abs_b >= 0) != (rel_b >= 0)) // one bound asked: the one this block meets (L-inf)
             m_AccuracyProvided = {abs_b >= 0 ? abs_b : rel_b, INFINITY, abs_b < 0};
