@@ -386,7 +386,7 @@ static phc_model *find_model(const char *id, int quiet) {
     return m; /* beyond MAX_MODELS the model is loaded per chunk (and leaked no more than that chunk) */
 }
 
-static int decode_threads(void) {
+static int codec_threads(void) { /* per chunk, encoding and decoding */
     const char *t = getenv("PHCOMP_THREADS");
     long v = t && *t ? strtol(t, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
     return v < 1 ? 1 : v > 256 ? 256 : (int)v;
@@ -420,7 +420,7 @@ static int native_decode(size_t ncd, const unsigned cd[], size_t nbytes, size_t 
         report("H5allocate_memory failed");
         return -1;
     }
-    int rc = phc_chunk_decode(*buf, nbytes, m, dst, out_bytes, decode_threads(), err, sizeof err);
+    int rc = phc_chunk_decode(*buf, nbytes, m, dst, out_bytes, codec_threads(), err, sizeof err);
     if (rc) {
         fprintf(stderr, "phcomp HDF5 plugin: %s\n", err);
         h5.free_memory(dst);
@@ -479,7 +479,7 @@ static int native_encode(size_t ncd, const unsigned cd[], size_t nbytes, size_t 
     }
     char err[512];
     size_t written = 0;
-    if (phc_chunk_encode(*buf, dtype, nd, shape, m, id, a, r, decode_threads(), dst, cap, &written, err, sizeof err)) {
+    if (phc_chunk_encode(*buf, dtype, nd, shape, m, id, a, r, codec_threads(), dst, cap, &written, err, sizeof err)) {
         fprintf(stderr, "phcomp HDF5 plugin: %s\n", err);
         h5.free_memory(dst);
         return -1;

@@ -42,8 +42,9 @@ def set_plugin_path() -> None:
         os.environ["ADIOS2_PLUGIN_PATH"] = os.pathsep.join(parts + [d])
 
 
-def _model_file(model: Model | str | os.PathLike | None) -> tuple[Model, Path]:
-    """The model and a file of it the C++ operator can load (shipped, or copied to the user cache)."""
+def native_model_file(model: Model | str | os.PathLike | None) -> tuple[Model, Path]:
+    """The interp model (default: the shipped ``field3d``) and a file of it that the C codec's
+    hosts (this operator, the compiled HDF5 plugin) find by id: shipped, or copied to the cache."""
     ref = model_ref(model)
     m = default_model("field3d") if ref is None else find_model(ref)
     if m.kind != "interp":
@@ -76,7 +77,7 @@ def operation(model: Model | str | os.PathLike | None = None, *, abs: float | No
         raise PhcompError("observables are checked by phcomp's Python encoder (phcomp.compress, the HDF5 filter, the "
                           "Zarr codec), not inside the ADIOS2 operator, which runs in C++: pass a bound, or write "
                           "through phcomp.compress")
-    m, path = _model_file(model)
+    m, path = native_model_file(model)
     params = {"PluginName": PLUGIN_NAME, "PluginLibrary": PLUGIN_LIBRARY, "model": str(path)}
     if abs is not None:
         params["accuracy"] = _number("abs", abs)

@@ -361,7 +361,7 @@ def _rebuild_dims(src, dst) -> None:
                     dst[name].dims[i].attach_scale(dst[scale.name])
 
 
-def _copy_file(src_path, dst_path, make_dataset, progress, threads: int | None = 1) -> dict:
+def _copy_file(src_path, dst_path, make_dataset, progress, threads: int | None = None) -> dict:
     """Walk ``src`` (groups first), recreate groups and attributes, let ``make_dataset(parent,
     leaf, name, obj)`` create each dataset, copy the values slab by slab, then dimension scales."""
     stats: dict[str, list[str]] = {}

@@ -82,8 +82,8 @@ def auto_backend() -> str:
 
 
 def read(path: str | os.PathLike, name: str, step: int) -> np.ndarray:
-    """The global array ``name`` of ``step`` from a phcomp.mpi output of either backend, in one
-    serial process (an ``hdf5-vds`` output is also plain h5py: ``f[f"step_{step:06d}/{name}"]``)."""
+    """The global array ``name`` of ``step`` from a phcomp.mpi output of any backend, in one
+    serial process (an HDF5 output is also plain h5py: ``f[f"step_{step:06d}/{name}"]``)."""
     p = Path(path)
     if p.is_dir():
         from .mpi_adios2 import read as read_bp
@@ -118,7 +118,6 @@ class Writer:
             raise PhcompError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
         self.backend = backend
         self.path = Path(path)
-        self.parts = self.path.with_name(self.path.name + ".parts")
         self.abs, self.rel, self.observables = abs, rel, observables
         self.model = _resolve_model(model)
         self._closed = False

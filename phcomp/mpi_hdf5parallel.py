@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from .core.errors import PhcompError
+from .mpi_hdf5vds import publish_step, step_groups
 
 
 def available() -> bool:
@@ -44,7 +45,7 @@ class Hdf5Parallel:
                               "use backend='hdf5-vds' for observables")
         from . import adios2 as pa  # the same model rule as the ADIOS2 operator: interp, found as a file
 
-        self.model, _ = pa._model_file(w.model)
+        self.model, _ = pa.native_model_file(w.model)
         self.w, self.h5py, self.f = w, h5py, None
         self._mine: dict = {}
 
@@ -84,8 +85,7 @@ class Hdf5Parallel:
     def write_collective(self, name, x, mine: dict, layout, global_shape, step, eps) -> None:
         from . import hdf5
 
-        hidden = f".step_{step:06d}.incomplete"
-        g = self.f.require_group(hidden)
+        g = self.f.require_group(step_groups(step)[1])
         if name in g:
             del g[name]
         with hdf5.without_model_copies():  # the model is in the file already
@@ -97,22 +97,15 @@ class Hdf5Parallel:
             d[sel] = np.ascontiguousarray(x)
 
     def finish(self, name, layout, global_shape, step) -> None:
-        group, hidden = f"step_{step:06d}", f".step_{step:06d}.incomplete"
-        f = self.f
-        if group in f:  # a step written variable by variable: move what is complete so far
-            for k in list(f[group]):
-                if k not in f[hidden]:
-                    f.move(f"{group}/{k}", f"{hidden}/{k}")
-            del f[group]
-        f.move(hidden, group)
-        f.flush()
+        publish_step(self.f, step)  # collective: every rank makes the same calls
+        self.f.flush()
 
     def local_bytes(self) -> int:
         return self.w.path.stat().st_size if self.w.rank == 0 else 0  # one shared file: counted once
 
     def read_local(self, name: str, step: int) -> np.ndarray:
         e = self._mine[(name, step)]
-        return self.f[f"step_{step:06d}/{name}"][tuple(slice(o, o + s) for o, s in zip(e["offset"], e["shape"]))]
+        return self.f[f"{step_groups(step)[0]}/{name}"][tuple(slice(o, o + s) for o, s in zip(e["offset"], e["shape"]))]
 
     def close(self) -> None:
         if self.f is not None:

@@ -11,6 +11,23 @@ import numpy as np
 from .core.errors import PhcompError
 
 
+def step_groups(step: int) -> tuple[str, str]:
+    """(the step's group, the hidden group its datasets are made in until every rank is done)."""
+    return f"step_{step:06d}", f".step_{step:06d}.incomplete"
+
+
+def publish_step(f, step: int) -> None:
+    """Rename the step's hidden group to ``step_<k>``; a step written variable by variable keeps
+    what was complete before (moved into the hidden group first)."""
+    group, hidden = step_groups(step)
+    if group in f:
+        for k in list(f[group]):
+            if k not in f[hidden]:
+                f.move(f"{group}/{k}", f"{hidden}/{k}")
+        del f[group]
+    f.move(hidden, group)
+
+
 class Hdf5Vds:
     name = "hdf5-vds"
 
@@ -69,18 +86,12 @@ class Hdf5Vds:
         for e in layout:
             src = h5py.VirtualSource(f"{self.parts.name}/{e['file']}", name, shape=tuple(e["shape"]))
             vl[tuple(slice(o, o + s) for o, s in zip(e["offset"], e["shape"]))] = src
-        group, hidden = f"step_{step:06d}", f".step_{step:06d}.incomplete"
         with h5py.File(self.w.path, "a") as f:
-            g = f.require_group(hidden)
+            g = f.require_group(step_groups(step)[1])
             if name in g:
                 del g[name]
             g.create_virtual_dataset(name, vl, fillvalue=np.nan)
-            if group in f:  # a step written variable by variable: move what is complete so far
-                for k in list(f[group]):
-                    if k not in g:
-                        f.move(f"{group}/{k}", f"{hidden}/{k}")
-                del f[group]
-            f.move(hidden, group)
+            publish_step(f, step)
 
     def open(self) -> None:
         pass
@@ -106,7 +117,7 @@ def read(path: Path, name: str, step: int) -> np.ndarray:
     from . import hdf5  # noqa: F401 -- registers the filter
 
     with h5py.File(path, "r") as f:
-        key = f"step_{step:06d}/{name}"
+        key = f"{step_groups(step)[0]}/{name}"
         if key not in f:
             raise PhcompError(f"{path}: no {name!r} in step {step} (steps: {sorted(k for k in f if k.startswith('step_'))})")
         return f[key][...]
