@@ -70,7 +70,7 @@ class BuildExt(build_ext):
 # One set of C sources for the codec (native/src); hosts link them. -ffp-contract=off: no fused
 # multiply-add, so the float stages (grid <-> values) give numpy's bits on every CPU.
 NATIVE_SOURCES = [f"native/src/{f}.c" for f in ("rangecoder", "parallel", "interp", "json", "zstd_rt", "model", "crc32", "chunk",
-                                                "chunk_write")]
+                                                "chunk_write", "model_paths")]
 native_codec = Extension(
     NATIVE,
     sources=NATIVE_SOURCES,
@@ -83,7 +83,7 @@ hdf5_plugin = Extension(
     PLUGIN,
     # the native codec's sources compiled in (hidden symbols): in-process decoding, no Python
     sources=["hdf5_filter/phcomp_h5filter.c"] + NATIVE_SOURCES,
-    include_dirs=["native/include"],
+    include_dirs=["native/include", "native/src"],
     define_macros=[("PHCOMP_PYTHON_DEFAULT", '"%s"' % sys.executable.replace("\\", "\\\\"))],
     extra_compile_args=["-O2", "-fvisibility=hidden", "-std=c11", "-Wall", "-Wextra", "-ffp-contract=off"],
     extra_link_args=["-ldl", "-lpthread", "-lm"],

@@ -35,6 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "model_paths.h"
 #include "phcomp_codec.h"
 
 #ifndef PHCOMP_PYTHON_DEFAULT
@@ -280,24 +281,6 @@ static int nmodels = 0;
 static char foreign[MAX_MODELS][17]; /* ids of models of kinds not coded natively (the helper's) */
 static int nforeign = 0;
 
-static int read_file(const char *path, uint8_t **data, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    int rc = -1;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long len = ftell(f);
-        if (len > 0 && len < (4L << 30) && fseek(f, 0, SEEK_SET) == 0 && (*data = malloc((size_t)len))) {
-            if (fread(*data, 1, (size_t)len, f) == (size_t)len) {
-                *n = (size_t)len;
-                rc = 0;
-            } else {
-                free(*data);
-            }
-        }
-    }
-    fclose(f);
-    return rc;
-}
 
 /* /_phcomp/models/<id> of an open file (a uint8 dataset holding the container) */
 static int read_model_dataset(hid_t file, const char *id, uint8_t **data, size_t *n) {
@@ -332,43 +315,19 @@ static phc_model *find_model(const char *id, int quiet) {
         if (!strcmp(models[i].id, id)) return models[i].model;
     for (int i = 0; i < nforeign; i++)
         if (!strcmp(foreign[i], id)) return NULL;
-    char searched[8192] = "", path[2048], err[512];
+    char searched[8192] = "", err[512];
     uint8_t *data = NULL;
     size_t n = 0;
-    const char *mp = getenv("PHCOMP_MODEL_PATH");
-    char dirs[4096] = "";
-    if (mp) snprintf(dirs, sizeof dirs, "%s", mp);
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    size_t used = strlen(dirs);
-    if (xdg && *xdg) used += (size_t)snprintf(dirs + used, sizeof dirs - used, ":%s/phcomp/models", xdg);
-    else if (home) used += (size_t)snprintf(dirs + used, sizeof dirs - used, ":%s/.cache/phcomp/models", home);
-    Dl_info self;
-    if (used < sizeof dirs && dladdr((void *)report, &self) && self.dli_fname) { /* <package>/hdf5_plugin/lib*.so */
-        char pkg[2048];
-        snprintf(pkg, sizeof pkg, "%s", self.dli_fname);
-        char *slash = strrchr(pkg, '/');
-        if (slash) {
-            *slash = 0;
-            slash = strrchr(pkg, '/');
-            if (slash) {
-                *slash = 0;
-                snprintf(dirs + used, sizeof dirs - used, ":%s/zoo", pkg);
-            }
-        }
-    }
-    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d && !data; d = strtok_r(NULL, ":", &save)) {
-        snprintf(path, sizeof path, "%s/%s.phcm", d, id);
-        size_t l = strlen(searched);
-        snprintf(searched + l, sizeof searched - l, "%s, ", path);
-        read_file(path, &data, &n);
-    }
+    Dl_info self; /* the zoo is beside <package>/hdf5_plugin/lib*.so */
+    const char *lib = dladdr((void *)report, &self) ? self.dli_fname : NULL;
+    phc_model_file_read(id, lib, &data, &n, searched, sizeof searched);
     if (!data) {
         hid_t ids[MAX_FILES];
         ssize_t nf = h5.fget_obj_ids((hid_t)H5F_OBJ_ALL, H5F_OBJ_FILE, MAX_FILES, ids);
         for (ssize_t i = 0; i < nf && !data; i++) read_model_dataset(ids[i], id, &data, &n);
         /* the ids are the host's own (H5Fget_obj_ids does not add references): never closed here */
         size_t l = strlen(searched);
-        snprintf(searched + l, sizeof searched - l, "/_phcomp/models/%s in the HDF5 files open in this program", id);
+        snprintf(searched + l, sizeof searched - l, ", /_phcomp/models/%s in the HDF5 files open in this program", id);
     }
     if (!data) {
         if (!quiet) fprintf(stderr, "phcomp HDF5 plugin: model %s not found; looked in %s\n", id, searched);

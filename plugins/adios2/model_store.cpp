@@ -1,6 +1,7 @@
 // Models for the ADIOS2 operator, found by id without Python, in the order phcomp's Python
 // reader uses (phcomp/core/model.py): each PHCOMP_MODEL_PATH directory, the user cache
-// ($XDG_CACHE_HOME or ~/.cache, then phcomp/models), the shipped zoo beside this library; then
+// ($XDG_CACHE_HOME or ~/.cache, then phcomp/models), the shipped zoo beside this library
+// (native/src/model_paths.c, shared with the HDF5 plugin); then
 // the phcomp-models/ folder of every BP output open in this process. That last place is how a
 // BP output carries its model: the writer copies the model there (a BP "file" is a directory,
 // so the model travels with it), and ADIOS2 stores no operator parameters to say where else.
@@ -21,10 +22,10 @@
 #include <memory>
 #include <mutex>
 #include <set>
-#include <sstream>
 
 extern "C" {
 #include "json.h"
+#include "model_paths.h"
 }
 
 namespace phcomp_adios2
@@ -81,35 +82,17 @@ std::string Basename(const std::string &p)
     return k == std::string::npos ? p : p.substr(k + 1);
 }
 
-// phcomp/zoo beside phcomp/adios2_plugin/libphcomp_adios2.so
-std::string ZooDir()
+// this library's path: model files are searched beside it (the zoo) as phc_model_file_read does
+const char *SelfPath()
 {
     Dl_info info;
-    if (dladdr(reinterpret_cast<void *>(&ZooDir), &info) && info.dli_fname)
-        return Dirname(Dirname(info.dli_fname)) + "/zoo";
-    return "";
+    return dladdr(reinterpret_cast<void *>(&SelfPath), &info) ? info.dli_fname : nullptr;
 }
 
-std::vector<std::string> SearchDirs()
+std::string ZooDir()
 {
-    std::vector<std::string> dirs;
-    if (const char *mp = std::getenv("PHCOMP_MODEL_PATH"))
-    {
-        std::stringstream ss(mp);
-        std::string d;
-        while (std::getline(ss, d, ':'))
-            if (!d.empty())
-                dirs.push_back(d);
-    }
-    const char *xdg = std::getenv("XDG_CACHE_HOME"), *home = std::getenv("HOME");
-    if (xdg && *xdg)
-        dirs.push_back(std::string(xdg) + "/phcomp/models");
-    else if (home && *home)
-        dirs.push_back(std::string(home) + "/.cache/phcomp/models");
-    const std::string zoo = ZooDir();
-    if (!zoo.empty())
-        dirs.push_back(zoo);
-    return dirs;
+    char zoo[4096];
+    return phc_zoo_dir(SelfPath(), zoo, sizeof zoo) ? std::string() : std::string(zoo);
 }
 
 // BP outputs open in this process: directories holding md.idx whose data or metadata files
@@ -220,13 +203,21 @@ bool FindModel(const std::string &ref, Found &out, std::string &err)
         out = Found{it->second->model, &it->second->bytes, id, it->second->where};
         return true;
     }
-    std::vector<std::string> dirs = SearchDirs();
+    char searched_c[8192] = "";
+    uint8_t *data = nullptr;
+    size_t n = 0;
+    if (!phc_model_file_read(id.c_str(), SelfPath(), &data, &n, searched_c, sizeof searched_c))
+    { // PHCOMP_MODEL_PATH, the user cache, the zoo: the Python reader's order
+        std::vector<unsigned char> bytes(data, data + n);
+        std::free(data);
+        const std::string tried = searched_c; // the last path tried is the one found
+        const auto k = tried.rfind(", ");
+        return Load(id, std::move(bytes), k == std::string::npos ? tried : tried.substr(k + 2), out, err);
+    }
+    std::string searched = searched_c;
     for (const std::string &bp : OpenOutputs())
-        dirs.push_back(bp + "/phcomp-models");
-    std::string searched;
-    for (const std::string &d : dirs)
     {
-        const std::string f = d + "/" + id + SUFFIX;
+        const std::string f = bp + "/phcomp-models/" + id + SUFFIX;
         searched += (searched.empty() ? "" : ", ") + f;
         std::vector<unsigned char> bytes;
         if (IsFile(f) && ReadFile(f, bytes))
