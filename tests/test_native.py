@@ -115,12 +115,13 @@ def test_decode_is_bit_identical_across_thread_counts():
     x = np.cumsum(np.cumsum(rng.standard_normal((96, 80, 72)), axis=0), axis=2).astype(np.float32)
     h = phcomp.core.chunk.parse_chunk(phcomp.compress(x, model, rel=1e-3))
     items, sp = 1, x.shape
-    bits, group, words, escapes = phcomp.core.interp.parse_section(h.sections[8], h.size)
+    bits, group, sets, words, escapes = phcomp.core.interp.parse_section(h.sections[8], items, h.size,
+                                                                         model.decoder.sets)
     handle = native.interp_handle(model.decoder)
     outs = []
     for threads in (1, 2, 3, 7):
         out = np.empty(x.shape, np.float32)
-        handle.decode(bits, group, items, sp, words, escapes, h.mid, h.step, out, threads=threads)
+        handle.decode(bits, group, items, sp, words, escapes, h.mid, h.step, out, threads=threads, sets=sets)
         outs.append(out.tobytes())
         enc = handle.encode(np.ascontiguousarray(x), items, sp, h.mid, h.step, h.eps, bits, group, threads=threads)
         assert np.array_equal(enc[0], words) and np.array_equal(enc[1], escapes)
@@ -162,14 +163,17 @@ def test_corrupt_model_arrays_are_refused_in_c():
     spec = model.decoder
 
     class Bad:
-        ndim, exps, tables = spec.ndim, spec.exps, spec.tables
+        ndim, exps, all_tables, ntables, sets = spec.ndim, spec.exps, spec.all_tables, spec.ntables, spec.sets
         weights = spec.weights.copy()
     Bad.weights[0, 0] = 1 << 40  # past the exact-arithmetic limit
     with pytest.raises(phcomp.PhcompError, match="weights too large"):
         native.NativeInterp(Bad)
     Bad.weights = spec.weights
-    Bad.tables = spec.tables[:-1]
+    Bad.all_tables = spec.all_tables[:-1]
     with pytest.raises(phcomp.PhcompError, match="tables"):
+        native.NativeInterp(Bad)
+    Bad.all_tables, Bad.sets = spec.all_tables, 17
+    with pytest.raises(phcomp.PhcompError, match="table sets"):
         native.NativeInterp(Bad)
 
 

@@ -35,8 +35,10 @@ def _same_chunk(c: bytes, p: bytes, model) -> None:
     assert [hc.eps, hc.mid, hc.half, hc.step] == [hp.eps, hp.mid, hp.half, hp.step]
     assert list(hc.sections) == list(hp.sections)
     if hc.mode == ck.MODE_INTERP:  # the same bits, group, words and escapes
-        sc, sp = (interp.parse_section(h.sections[ck.SEC_INTERP], h.size) for h in (hc, hp))
-        assert sc[:2] == sp[:2] and np.array_equal(sc[2], sp[2]) and np.array_equal(sc[3], sp[3])
+        items, spatial = interp.split_shape(hc.shape, model.decoder.ndim)
+        sc, sp = (interp.parse_section(h.sections[ck.SEC_INTERP], items, int(np.prod(spatial)), model.decoder.sets)
+                  for h in (hc, hp))
+        assert sc[:2] == sp[:2] and all(np.array_equal(a, b) for a, b in zip(sc[2:], sp[2:]))
     a, b = phcomp.decompress(c, model), phcomp.decompress(p, model)
     assert a.dtype == b.dtype and np.array_equal(a.view(np.uint8), b.view(np.uint8))
     d = native.decode_chunk(c, _native_model(model) if hc.mode == ck.MODE_INTERP else None)

@@ -30,14 +30,16 @@ int phc_version(void); /* 10000 * major + 100 * minor + patch of this library */
 
 /* An interp model's decoder side (docs/format.md, section 3: decoder `interp_int`):
  * weights: classes x 8 int64 (row-major); exps: 4 sorted lists, nexps[i] entries each,
- * concatenated; ntables tables, table i with lo[i] and nfreq[i] frequencies (the last one the
- * escape), all frequencies concatenated in freq. The arrays are copied. */
+ * concatenated; `sets` table sets (1 to 16) of ntables tables each, set after set, table i
+ * with lo[i] and nfreq[i] frequencies (the last one the escape), all frequencies concatenated
+ * in freq. The arrays are copied. */
 typedef struct phc_interp phc_interp;
 int phc_interp_new(phc_interp **out, int ndim, int classes, const int64_t *weights, const int32_t *nexps,
-                   const int32_t *exps, int ntables, const int64_t *lo, const uint32_t *nfreq, const uint32_t *freq,
-                   char *err, size_t errlen);
+                   const int32_t *exps, int ntables, int sets, const int64_t *lo, const uint32_t *nfreq,
+                   const uint32_t *freq, char *err, size_t errlen);
 void phc_interp_free(phc_interp *m);
 int phc_interp_ndim(const phc_interp *m);
+int phc_interp_sets(const phc_interp *m);
 
 /* What the encoder produced; every array is malloc'ed and owned by the struct. */
 typedef struct {
@@ -49,6 +51,8 @@ typedef struct {
     size_t nexceptions;
     int64_t *nonfinite;  /* positions of NaN / +-Inf (store exactly) */
     size_t nnonfinite;
+    uint8_t *sets;       /* a model with several table sets: the set of each item group */
+    size_t nsets;
 } phc_interp_stream;
 void phc_interp_stream_free(phc_interp_stream *s);
 
@@ -61,10 +65,12 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
                       phc_interp_stream *out, char *err, size_t errlen);
 
 /* Decodes the stream of section 8 into out (C-contiguous, dtype, items x sp); the exceptions
- * and non-finite points are the caller's to apply after. Bit-identical for any `threads`. */
+ * and non-finite points are the caller's to apply after. Bit-identical for any `threads`.
+ * sets: the table set of each item group (nsets of them) for a model with several, else none. */
 int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t items, int nd, const int64_t *sp,
-                      const uint32_t *words, size_t nwords, const int64_t *escapes, size_t nesc, double mid,
-                      double delta, int dtype, int threads, void *out, char *err, size_t errlen);
+                      const uint32_t *words, size_t nwords, const int64_t *escapes, size_t nesc,
+                      const uint8_t *sets, size_t nsets, double mid, double delta, int dtype, int threads, void *out,
+                      char *err, size_t errlen);
 
 /* A model container (docs/format.md) loaded from its bytes. Kinds decoded natively: interp
  * (PHC_EUNSUPPORTED for the others). The id is the name the host found it under. */

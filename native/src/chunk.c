@@ -202,8 +202,12 @@ static int interp_payload(const parsed *c, const phc_model *model, void *out, in
     phc_reader r = {c->sec[SEC_INTERP], c->seclen[SEC_INTERP], 0, 0};
     const int bits = (int)phc_le(&r, 1);
     const uint64_t group = phc_le(&r, 8);
+    /* a model with several table sets: one byte per item group names the group's set */
+    const int64_t g = group > (uint64_t)items ? items : (int64_t)group;
+    const size_t nsets = !r.bad && group >= 1 && phc_interp_sets(m) > 1 ? (size_t)((items + g - 1) / g) : 0;
+    const uint8_t *sets = nsets ? phc_take(&r, nsets) : NULL;
     const uint64_t nwords = phc_le(&r, 8);
-    if (r.bad || bits < 2 || bits > 10 || group < 1 || nwords > (r.n - r.pos) / 4)
+    if (r.bad || bits < 2 || bits > 10 || group < 1 || (nsets && !sets) || nwords > (r.n - r.pos) / 4)
         return bad(err, errlen, "corrupt interpolation section: header");
     if (c->step != c->eps / ldexp(1.0, bits)) return bad(err, errlen, "corrupt chunk: grid unit does not match the bound");
     uint32_t *words = malloc((size_t)(nwords ? nwords : 1) * 4); /* nwords is bounded by the section's bytes */
@@ -213,11 +217,9 @@ static int interp_payload(const parsed *c, const phc_model *model, void *out, in
     uint64_t nesc;
     int rc = ints(&r, in->nvalues, &esc, &nesc, "escape values", err, errlen);
     if (!rc && r.pos != r.n) rc = bad(err, errlen, "corrupt interpolation section: trailing bytes");
-    if (!rc) {
-        const int64_t g = group > (uint64_t)items ? items : (int64_t)group;
-        rc = phc_interp_decode(m, bits, g, items, nd, sp, words, nwords, esc, nesc, c->mid, c->step, in->dtype, threads,
-                               out, err, errlen);
-    }
+    if (!rc)
+        rc = phc_interp_decode(m, bits, g, items, nd, sp, words, nwords, esc, nesc, sets, nsets, c->mid, c->step,
+                               in->dtype, threads, out, err, errlen);
     free(words);
     free(esc);
     return rc;

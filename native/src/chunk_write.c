@@ -216,6 +216,7 @@ static int interp_chunk(buf *out, const void *x, int dtype, int ndim, const uint
     int nsec = 1;
     put_le(&sec[0].body, (uint64_t)bits, 1);
     put_le(&sec[0].body, (uint64_t)group, 8);
+    for (size_t i = 0; i < s.nsets; i++) put_le(&sec[0].body, s.sets[i], 1); /* several table sets: one per group */
     put_le(&sec[0].body, s.nwords, 8);
     uint8_t *w = room(&sec[0].body, s.nwords * 4);
     for (size_t i = 0; w && i < s.nwords; i++)

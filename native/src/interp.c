@@ -21,15 +21,18 @@
 #define MAX_ND 4
 #define MAX_EDGES 64
 #define SORT_PARTS 8 /* the context sort uses at most this many threads */
+#define MAX_TABLE_SETS 16
+#define ESCAPE_COST_UNITS (32 << 8) /* phcomp/core/interp.py: an escape's price beyond its symbol */
 
 static const int TAP_SHIFT[TAPS] = {-3, -2, -1, 0, 1, 2, 3, 4}; /* offset o -> known index m + (o+1)/2 */
 
 struct phc_interp {
-    int ndim, classes, ntables;
+    int ndim, classes, ntables, sets; /* ntables contexts, each with a table in each of `sets` sets */
     int64_t *weights;
     int nexps[ACTIVITIES];
     int32_t exps[ACTIVITIES][MAX_EDGES];
-    phc_table *tables;
+    phc_table *tables;  /* sets * ntables: set after set */
+    int32_t **price;    /* several sets: each table's price of its symbols (escape last), 1/256 bit */
 };
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
@@ -42,23 +45,62 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
     return code;
 }
 
-int phc_version(void) { return 100; }
+int phc_version(void) { return 200; }
 
 int phc_interp_ndim(const phc_interp *m) { return m->ndim; }
+int phc_interp_sets(const phc_interp *m) { return m->sets; }
+
+/* 256 log2(x) for 1 <= x < 2**32 by exact integer squaring, 8 fraction bits: the same integers
+ * as phcomp/core/interp.py's log2_units, so both encoders choose the same table set */
+static int64_t log2_units(uint64_t x) {
+    int k = 63 - __builtin_clzll(x);
+    uint64_t m = k <= 31 ? x << (31 - k) : x >> (k - 31); /* [2**31, 2**32) */
+    int64_t frac = 0;
+    for (int i = 0; i < 8; i++) {
+        m = (m * m) >> 31;
+        frac <<= 1;
+        if (m >= ((uint64_t)1 << 32)) {
+            m >>= 1;
+            frac |= 1;
+        }
+    }
+    return ((int64_t)k << 8) | frac;
+}
+
+/* a table's price of each symbol: log2_units(total) - log2_units(freq); 0, -1 (bad), -2 (memory) */
+static int price_table(int32_t **out, const uint32_t *freq, uint32_t n) {
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!freq[i]) return -1;
+        total += freq[i];
+    }
+    if (!n || total >= ((uint64_t)1 << 32)) return -1;
+    int32_t *p = malloc((size_t)n * sizeof *p);
+    if (!p) return -2;
+    const int64_t lt = log2_units(total);
+    for (uint32_t i = 0; i < n; i++) p[i] = (int32_t)(lt - log2_units(freq[i]));
+    *out = p;
+    return 0;
+}
 
 void phc_interp_free(phc_interp *m) {
     if (!m) return;
+    const int n = m->ntables * m->sets;
     if (m->tables)
-        for (int i = 0; i < m->ntables; i++) phc_table_free(&m->tables[i]);
+        for (int i = 0; i < n; i++) phc_table_free(&m->tables[i]);
+    if (m->price)
+        for (int i = 0; i < n; i++) free(m->price[i]);
+    free(m->price);
     free(m->tables);
     free(m->weights);
     free(m);
 }
 
 int phc_interp_new(phc_interp **out, int ndim, int classes, const int64_t *weights, const int32_t *nexps,
-                   const int32_t *exps, int ntables, const int64_t *lo, const uint32_t *nfreq, const uint32_t *freq,
-                   char *err, size_t errlen) {
+                   const int32_t *exps, int ntables, int sets, const int64_t *lo, const uint32_t *nfreq,
+                   const uint32_t *freq, char *err, size_t errlen) {
     *out = NULL;
+    if (sets < 1 || sets > MAX_TABLE_SETS) return fail(err, errlen, PHC_EMODEL, "corrupt model: %d table sets", sets);
     if (ndim < 1 || ndim > MAX_ND) return fail(err, errlen, PHC_EMODEL, "corrupt model: interpolation over %d axes", ndim);
     if (classes < 1 || classes > 64) return fail(err, errlen, PHC_EMODEL, "corrupt model: %d weight classes", classes);
     int64_t expect = classes;
@@ -90,9 +132,12 @@ int phc_interp_new(phc_interp **out, int ndim, int classes, const int64_t *weigh
     m->ndim = ndim;
     m->classes = classes;
     m->ntables = ntables;
+    m->sets = sets;
+    const int total = ntables * sets; /* ntables <= 2**24 was checked, sets <= 16 */
     m->weights = malloc((size_t)classes * TAPS * sizeof *m->weights);
-    m->tables = calloc((size_t)ntables, sizeof *m->tables);
-    if (!m->weights || !m->tables) {
+    m->tables = calloc((size_t)total, sizeof *m->tables);
+    if (sets > 1) m->price = calloc((size_t)total, sizeof *m->price);
+    if (!m->weights || !m->tables || (sets > 1 && !m->price)) {
         phc_interp_free(m);
         return fail(err, errlen, PHC_ENOMEM, "out of memory");
     }
@@ -104,8 +149,9 @@ int phc_interp_new(phc_interp **out, int ndim, int classes, const int64_t *weigh
         e += nexps[i];
     }
     const uint32_t *f = freq;
-    for (int i = 0; i < ntables; i++) {
+    for (int i = 0; i < total; i++) {
         int rc = phc_table_init(&m->tables[i], lo[i], f, nfreq[i]);
+        if (!rc && m->price) rc = price_table(&m->price[i], f, nfreq[i]);
         if (rc) {
             phc_interp_free(m);
             return rc == -2 ? fail(err, errlen, PHC_ENOMEM, "out of memory")
@@ -122,6 +168,7 @@ void phc_interp_stream_free(phc_interp_stream *s) {
     free(s->escapes);
     free(s->exceptions);
     free(s->nonfinite);
+    free(s->sets);
     memset(s, 0, sizeof *s);
 }
 
@@ -384,6 +431,9 @@ typedef struct {
     int64_t qstep;
     phc_encoder *enc;
     const double *v; /* encoder: grid values of the group */
+    const phc_table *tab; /* the group's table set */
+    int32_t *bctx;        /* several sets: the group's symbols in coding order, coded once the set is chosen */
+    int64_t *bq, nb;
     phc_decoder *dec;
     char *errmsg;
     size_t errlen;
@@ -557,17 +607,50 @@ static void finalize_part(void *arg, int part, int64_t i0, int64_t i1) { /* deco
     }
 }
 
+/* one symbol in coding order: coded now (one table set), or kept until the group's set is chosen */
+static inline void emit(coder *c, int ctx, int64_t q) {
+    if (c->bctx) {
+        c->bctx[c->nb] = ctx;
+        c->bq[c->nb++] = q;
+    } else {
+        phc_encode_value(c->enc, &c->tab[ctx], q);
+    }
+}
+
 static int encode_pass(void *arg, int lv, int ax, const int *odd) {
     coder *c = arg;
     subpass *p = &c->p;
     if (!predict(c->m, &c->g, c->rec, c->err, lv, ax, odd, p, c->v, c->qstep, c->threads)) return 0;
     /* contexts ascending, targets in order within one: one table per run */
     int64_t j = 0;
-    for (int ctx = 0; ctx < c->m->ntables; ctx++) {
-        const phc_table *t = &c->m->tables[ctx];
-        for (const int64_t end = p->ends[ctx]; j < end; j++) phc_encode_value(c->enc, t, p->q[p->order[j]]);
-    }
+    for (int ctx = 0; ctx < c->m->ntables; ctx++)
+        for (const int64_t end = p->ends[ctx]; j < end; j++) emit(c, ctx, p->q[p->order[j]]);
     return c->enc->oom ? fail(c->errmsg, c->errlen, PHC_ENOMEM, "out of memory (range coder)") : 0;
+}
+
+/* the set that prices the kept symbols lowest (lowest index on ties); codes them with it */
+static int code_group(coder *c) {
+    const phc_interp *m = c->m;
+    int best = 0;
+    int64_t best_cost = INT64_MAX;
+    for (int k = 0; k < m->sets; k++) {
+        int64_t cost = 0;
+        const phc_table *ts = m->tables + (size_t)k * m->ntables;
+        int32_t *const *pr = m->price + (size_t)k * m->ntables;
+        for (int64_t i = 0; i < c->nb; i++) {
+            const phc_table *t = &ts[c->bctx[i]];
+            const int64_t d = c->bq[i] - t->lo;
+            cost += d >= 0 && d < (int64_t)t->nsym ? pr[c->bctx[i]][d] : pr[c->bctx[i]][t->nsym] + ESCAPE_COST_UNITS;
+        }
+        if (cost < best_cost) {
+            best_cost = cost;
+            best = k;
+        }
+    }
+    const phc_table *ts = m->tables + (size_t)best * m->ntables;
+    for (int64_t i = 0; i < c->nb; i++) phc_encode_value(c->enc, &ts[c->bctx[i]], c->bq[i]);
+    c->nb = 0;
+    return best;
 }
 
 /* one value from the stream with table t, checked within what an encoder writes (|q| <= 2**40) */
@@ -586,7 +669,7 @@ static int decode_pass(void *arg, int lv, int ax, const int *odd) {
     if (!predict(c->m, &c->g, c->rec, c->err, lv, ax, odd, p, NULL, c->qstep, c->threads)) return 0;
     int64_t j = 0;
     for (int ctx = 0; ctx < c->m->ntables; ctx++) {
-        const phc_table *t = &c->m->tables[ctx];
+        const phc_table *t = &c->tab[ctx];
         for (const int64_t end = p->ends[ctx]; j < end; j++) {
             int64_t q;
             if (decode_q(c, t, &q)) return PHC_ECORRUPT;
@@ -648,16 +731,23 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
     double *v = NULL;
     uint8_t *flag = NULL;
     size_t exc_cap = 0, nf_cap = 0;
+    const int64_t ngroups = (items + group - 1) / group; /* items >= 1, group >= 1 */
     rc = setup(&c, m, nd, sp, gmax, bits, threads, err, errlen);
     if (!rc) {
         v = malloc((size_t)(gmax * c.g.per) * sizeof *v);
         flag = malloc((size_t)(gmax * c.g.per));
         if (!v || !flag) rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
     }
+    if (!rc && m->sets > 1) { /* every value of a group is one symbol */
+        c.bctx = malloc((size_t)(gmax * c.g.per) * sizeof *c.bctx);
+        c.bq = malloc((size_t)(gmax * c.g.per) * sizeof *c.bq);
+        out->sets = malloc((size_t)ngroups);
+        if (!c.bctx || !c.bq || !out->sets) rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
+    }
     c.enc = &enc;
     c.v = v;
+    c.tab = m->tables;
     const int64_t per = c.g.per;
-    const phc_table *origin = &m->tables[m->ntables - 1];
     for (int64_t i0 = 0; !rc && i0 < items; i0 += group) {
         const int64_t n = begin_group(&c, i0, items, group), base = i0 * per;
         elemjob e = {.x = x, .dtype = dtype, .mid = mid, .delta = delta, .eps = eps, .base = base, .rec = c.rec,
@@ -666,9 +756,10 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
         for (int64_t it = 0; it < c.g.gi; it++) {
             const int64_t q0 = (int64_t)rint(v[it * per] / (double)c.qstep);
             c.rec[it * per] = q0 * c.qstep;
-            phc_encode_value(&enc, origin, q0);
+            emit(&c, m->ntables - 1, q0);
         }
         rc = for_passes(&c.g, encode_pass, &c);
+        if (!rc && c.bctx) out->sets[out->nsets++] = (uint8_t)code_group(&c);
         /* what the decoder will produce, checked against the bound */
         if (!rc) phc_parallel_for(threads, n, PER_VALUE_WORK, check_part, &e);
         for (int64_t i = 0; !rc && i < n; i++) {
@@ -693,15 +784,26 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
     }
     free(v);
     free(flag);
+    free(c.bctx);
+    free(c.bq);
     teardown(&c);
     return rc;
 }
 
 int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t items, int nd, const int64_t *sp,
-                      const uint32_t *words, size_t nwords, const int64_t *escapes, size_t nesc, double mid,
-                      double delta, int dtype, int threads, void *out, char *err, size_t errlen) {
+                      const uint32_t *words, size_t nwords, const int64_t *escapes, size_t nesc,
+                      const uint8_t *sets, size_t nsets, double mid, double delta, int dtype, int threads, void *out,
+                      char *err, size_t errlen) {
     int rc = check_common(dtype, bits, items, group, err, errlen);
     if (rc) return rc;
+    const int64_t ngroups = (items + group - 1) / group;
+    if (m->sets > 1 ? nsets != (size_t)ngroups : nsets != 0)
+        return fail(err, errlen, PHC_ECORRUPT, "corrupt interpolation section: %zu table-set bytes for %lld item groups",
+                    nsets, (long long)(m->sets > 1 ? ngroups : 0));
+    for (size_t i = 0; i < nsets; i++)
+        if (sets[i] >= m->sets)
+            return fail(err, errlen, PHC_ECORRUPT, "corrupt interpolation section: table set %d of a model with %d",
+                        sets[i], m->sets);
     const int64_t gmax = group < items ? group : items;
     coder c;
     phc_decoder dec;
@@ -709,12 +811,12 @@ int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t item
     rc = setup(&c, m, nd, sp, gmax, bits, threads, err, errlen);
     c.dec = &dec;
     const int64_t per = c.g.per;
-    const phc_table *origin = &m->tables[m->ntables - 1];
-    for (int64_t i0 = 0; !rc && i0 < items; i0 += group) {
+    for (int64_t i0 = 0, gi = 0; !rc && i0 < items; i0 += group, gi++) {
         const int64_t n = begin_group(&c, i0, items, group), base = i0 * per;
+        c.tab = m->tables + (size_t)(nsets ? sets[gi] : 0) * m->ntables;
         for (int64_t it = 0; !rc && it < c.g.gi; it++) {
             int64_t q0;
-            rc = decode_q(&c, origin, &q0);
+            rc = decode_q(&c, &c.tab[m->ntables - 1], &q0);
             if (!rc) c.rec[it * per] = q0 * c.qstep;
         }
         if (!rc) rc = for_passes(&c.g, decode_pass, &c);

@@ -76,7 +76,10 @@ int phc_model_new(phc_model **out, const void *bytes, size_t n, char *err, size_
         rc = PHC_EUNSUPPORTED;
         goto done;
     }
-    if (phc_json_int(phc_json_get(dec, "ndim"), 1, 4, &ndim) || !exps || exps->type != PHC_JARR || exps->n != 4) {
+    int64_t sets = 1; /* optional: several table sets (phcomp/core/interp.py) */
+    const phc_json *js = phc_json_get(dec, "table_sets");
+    if (phc_json_int(phc_json_get(dec, "ndim"), 1, 4, &ndim) || !exps || exps->type != PHC_JARR || exps->n != 4 ||
+        (js && phc_json_int(js, 1, 16, &sets))) {
         rc = fail(err, errlen, "interpolation decoder spec");
         goto done;
     }
@@ -173,8 +176,11 @@ int phc_model_new(phc_model **out, const void *bytes, size_t n, char *err, size_
                     m->kind = PHC_KIND_INTERP;
                     const phc_json *dr = phc_json_get(params, "default_rel");
                     m->default_rel = dr && dr->type == PHC_JNUM && dr->num > 0 && dr->num <= 1 ? dr->num : 0.0;
-                    rc = phc_interp_new(&m->interp, (int)ndim, (int)wshape[0], weights, nexps, ev, (int)ntab, lo, nfreq,
-                                        fcat, err, errlen);
+                    if (ntab % sets)
+                        rc = fail(err, errlen, "tables do not split into the declared table sets");
+                    else
+                        rc = phc_interp_new(&m->interp, (int)ndim, (int)wshape[0], weights, nexps, ev,
+                                            (int)(ntab / sets), (int)sets, lo, nfreq, fcat, err, errlen);
                     if (rc) free(m);
                     else *out = m;
                 }

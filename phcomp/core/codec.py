@@ -301,13 +301,13 @@ def _encode_interp(x: np.ndarray, mid: float, half: float, eps: float, model: Mo
     if native.enabled():  # the same bytes, from C (tests/test_native.py compares both)
         xc = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("="))
         group = interp.group_items(per)
-        words, escapes, exc, nonfinite = native.interp_handle(model.decoder).encode(
+        words, escapes, exc, nonfinite, sets = native.interp_handle(model.decoder).encode(
             xc, items, sp, mid, delta, eps, bits, group)
         flat = xc.reshape(-1)
         for kind, pos in ((ck.SEC_EXCEPTIONS, exc), (ck.SEC_NONFINITE, nonfinite)):
             if pos.size:
                 points[kind].append((pos, flat[pos]))
-        h.sections[ck.SEC_INTERP] = interp.pack_section(bits, group, words, escapes)
+        h.sections[ck.SEC_INTERP] = interp.pack_section(bits, group, words, escapes, model.decoder, sets)
         if progress:
             progress(x.size)
     else:
@@ -385,11 +385,13 @@ def _decompress(h: ck.ChunkHeader, model: Model | None, out: np.ndarray | None,
     if h.mode == ck.MODE_INTERP:
         items, sp = interp.split_shape(h.shape, model.decoder.ndim)
         out3 = result.reshape((items,) + sp)
-        bits, group, words, escapes = interp.parse_section(h.sections[ck.SEC_INTERP], h.size)
+        bits, group, sets, words, escapes = interp.parse_section(h.sections[ck.SEC_INTERP], items, int(np.prod(sp)),
+                                                                 model.decoder.sets)
         if h.step != h.eps / 2.0**bits:
             raise PhcompError("corrupt chunk: grid unit does not match the bound")
         if native.enabled():
-            native.interp_handle(model.decoder).decode(bits, group, items, sp, words, escapes, h.mid, h.step, out3)
+            native.interp_handle(model.decoder).decode(bits, group, items, sp, words, escapes, h.mid, h.step, out3,
+                                                       sets=sets)
             if progress:
                 progress(h.size)
         else:
@@ -397,7 +399,7 @@ def _decompress(h: ck.ChunkHeader, model: Model | None, out: np.ndarray | None,
                 out3[i0:i1] = _from_grid(rec, h.mid, h.step, h.dtype)
                 if progress:
                     progress(rec.size)
-            interp.decode_stream(bits, group, words, escapes, items, sp, model.decoder, done)
+            interp.decode_stream(bits, group, sets, words, escapes, items, sp, model.decoder, done)
     else:
         _decode_blocks(h, model, result, progress)
     for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):

@@ -23,6 +23,12 @@ activities in grid units, binned at Q * 2**e for the model's exponents e: |p1 - 
 points, which so get bins of their own) and |e(n_-1)| + |e(n_+1)| (how well the two nearest
 known points were predicted at their own level). Contexts are in units of Q, so one set of
 tables serves every bound.
+
+A model may carry several *table sets* (decoder spec ``table_sets``, up to 16: one fitted on all
+its training data, one per family it was trained on). The encoder runs the closed loop once per
+item group (the symbols do not depend on the tables), prices the group's symbols with every set
+in exact integer units (``cost_units``: 1/256 bit, the same integers in C) and codes it with the
+cheapest, lowest index on ties; the section names the set of each group in one byte.
 """
 from __future__ import annotations
 
@@ -43,6 +49,8 @@ MAGNITUDE_BITS = 40  # |v| <= 2**40 grid units: D shrinks for bounds that tight,
 REC_LIMIT = 1 << 42
 Q_LIMIT = 1 << 40  # |v - pred| / Q stays below this for |v| <= 2**40, so q is never clipped
 ACTIVITIES = 4
+MAX_TABLE_SETS = 16
+ESCAPE_COST_UNITS = 32 << 8  # what an escaped value is priced at beyond its escape symbol (set choice only)
 SLAB_VALUES = 1 << 21  # the encoder codes items in groups of about this many values (bounds memory);
 # the group size is written in the section, so it is the encoder's choice, not a format constant
 
@@ -50,11 +58,14 @@ SLAB_VALUES = 1 << 21  # the encoder codes items in groups of about this many va
 class InterpSpec:
     """An interp model's decoder side: integer weights per stride class, context exponents, tables."""
 
-    def __init__(self, weights: np.ndarray, exps: list[list[int]], tables: list[FreqTable], ndim: int) -> None:
+    def __init__(self, weights: np.ndarray, exps: list[list[int]], tables: list[FreqTable], ndim: int,
+                 sets: int = 1) -> None:
         self.weights = np.asarray(weights, dtype=np.int64)
         self.exps = [[int(e) for e in x] for x in exps]
-        self.tables = tables
+        self.all_tables = tables
         self.ndim = int(ndim)
+        self.sets = int(sets)
+        self._prices: list | None = None
         self.k = 0  # no latent: Model.latent_dim
         if self.weights.ndim != 2 or self.weights.shape[1] != TAPS.size or len(self.weights) < 1:
             raise PhcompError("corrupt model: interpolation weights must be (classes, 8)")
@@ -64,8 +75,41 @@ class InterpSpec:
             raise PhcompError(f"corrupt model: interpolation over {self.ndim} axes")
         if len(self.exps) != ACTIVITIES or any(x != sorted(x) or any(not -64 <= e <= 24 for e in x) for x in self.exps):
             raise PhcompError("corrupt model: bad context exponents")
-        if len(tables) != self.ntables:
-            raise PhcompError(f"corrupt model: {len(tables)} tables for {self.ntables} interpolation contexts")
+        if not 1 <= self.sets <= MAX_TABLE_SETS:
+            raise PhcompError(f"corrupt model: {self.sets} table sets (1 to {MAX_TABLE_SETS})")
+        if len(tables) != self.sets * self.ntables:
+            raise PhcompError(f"corrupt model: {len(tables)} tables for {self.sets} set(s) of "
+                              f"{self.ntables} interpolation contexts")
+        n = self.ntables
+        self.table_sets = [tables[k * n : (k + 1) * n] for k in range(self.sets)]
+        self.tables = self.table_sets[0]
+
+    def prices(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Set k's ``cost_units`` of every table, concatenated: (flat costs, offsets, lo, nsym)."""
+        if self._prices is None:
+            self._prices = [None] * self.sets
+        if self._prices[k] is None:
+            ts = self.table_sets[k]
+            nsym = np.array([t.nsym for t in ts], np.int64)
+            off = np.r_[0, np.cumsum(nsym + 1)[:-1]].astype(np.int64)
+            flat = np.concatenate([cost_units(t.freq) for t in ts])
+            self._prices[k] = (flat, off, np.array([t.lo for t in ts], np.int64), nsym)
+        return self._prices[k]
+
+    def price(self, k: int, ctx: np.ndarray, q: np.ndarray) -> int:
+        """What the symbols q in contexts ctx cost with table set k (exact integers, 1/256 bit)."""
+        flat, off, lo, nsym = self.prices(k)
+        idx = q - lo[ctx]
+        inside = (idx >= 0) & (idx < nsym[ctx])
+        pos = off[ctx] + np.where(inside, idx, nsym[ctx])
+        return int(flat[pos].sum()) + int(np.count_nonzero(~inside)) * ESCAPE_COST_UNITS
+
+    def choose(self, symbols: list[tuple[np.ndarray, np.ndarray]]) -> int:
+        """The table set that codes a group's (ctx, q) symbols cheapest (lowest index on ties)."""
+        if self.sets == 1:
+            return 0
+        costs = [sum(self.price(k, c, q) for c, q in symbols) for k in range(self.sets)]
+        return int(np.argmin(costs))
 
     @property
     def classes(self) -> int:
@@ -84,6 +128,30 @@ class InterpSpec:
         for a, e in zip(acts, edges):
             c = c * (e.size + 1) + np.searchsorted(e, a, side="right")
         return c
+
+
+def log2_units(x: np.ndarray) -> np.ndarray:
+    """floor-ish 256 * log2(x) of integers 1 <= x < 2**32 by exact integer squaring (8 fraction
+    bits), so Python and C price symbols with the same integers (docs/format.md)."""
+    x = np.asarray(x, np.uint64)
+    k = np.zeros(x.shape, np.uint64)
+    for b in (16, 8, 4, 2, 1):  # k = bit length - 1
+        big = (x >> (k + np.uint64(b))) > 0
+        k = np.where(big, k + np.uint64(b), k)
+    m = np.where(k <= 31, x << (np.uint64(31) - np.minimum(k, np.uint64(31))), x >> (k - np.uint64(31)))  # [2**31, 2**32)
+    frac = np.zeros(x.shape, np.uint64)
+    for _ in range(8):
+        m = (m * m) >> np.uint64(31)
+        top = m >= np.uint64(1 << 32)
+        m = np.where(top, m >> np.uint64(1), m)
+        frac = (frac << np.uint64(1)) | top.astype(np.uint64)
+    return ((k << np.uint64(8)) | frac).astype(np.int64)
+
+
+def cost_units(freq: np.ndarray) -> np.ndarray:
+    """A table's price of each symbol (escape last): log2_units(total) - log2_units(freq)."""
+    f = np.asarray(freq, np.uint64)
+    return log2_units(np.array([int(f.sum())]))[0] - log2_units(f)
 
 
 def grid_bits(half: float, eps: float) -> int:
@@ -205,17 +273,40 @@ def encode(values, items: int, spatial: tuple[int, ...], spec: InterpSpec, bits:
     ``done(i0, i1, rec)``: their reconstruction (int64 grid units), exactly what the decoder
     will produce. Items go in groups, so memory follows the group, not the array."""
     enc = Encoder()
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    chosen: list[int] = []
 
     def emit(ctx: np.ndarray, q: np.ndarray) -> None:
-        order, tables, counts = _order(ctx, spec)
-        enc.encode_segments(q[order], tables, counts)
+        pending.append((ctx, q))
+
+    def group_done(i0: int, i1: int, rec: np.ndarray) -> None:
+        k = spec.choose(pending)  # the closed loop's symbols do not depend on the tables
+        chosen.append(k)
+        for ctx, q in pending:
+            order, tables, counts = _order(ctx, spec, k)
+            enc.encode_segments(q[order], tables, counts)
+        pending.clear()
+        if done:
+            done(i0, i1, rec)
     group = group_items(int(np.prod(spatial)))
-    quantize(values, items, spatial, spec, bits, emit, group, done)
+    quantize(values, items, spatial, spec, bits, emit, group, group_done)
     w = ByteWriter()
     w.u8(bits)
     w.u64(group)
+    write_sets(w, spec, chosen)
     write_stream(w, enc)
     return w.getvalue()
+
+
+def write_sets(w: ByteWriter, spec: InterpSpec, chosen) -> None:
+    """The table set of each item group, one byte each, for a model with several sets."""
+    if spec.sets > 1:
+        for k in chosen:
+            w.u8(int(k))
+
+
+def n_groups(items: int, group: int) -> int:
+    return -(-items // group) if items else 0
 
 
 def quantize(values, items: int, spatial: tuple[int, ...], spec: InterpSpec, bits: int, emit, group: int,
@@ -252,23 +343,29 @@ def context_runs(ctx: np.ndarray, ncontexts: int) -> tuple[np.ndarray, np.ndarra
     return order, sc[starts], np.diff(np.r_[starts, sc.size])
 
 
-def _order(ctx: np.ndarray, spec: InterpSpec) -> tuple[np.ndarray, list[FreqTable], np.ndarray]:
-    """``context_runs`` with the tables of the contexts in use."""
+def _order(ctx: np.ndarray, spec: InterpSpec, k: int = 0) -> tuple[np.ndarray, list[FreqTable], np.ndarray]:
+    """``context_runs`` with table set k's tables of the contexts in use."""
     order, used, counts = context_runs(ctx, spec.ntables)
-    return order, [spec.tables[int(c)] for c in used], counts
+    ts = spec.table_sets[k]
+    return order, [ts[int(c)] for c in used], counts
 
 
-def pack_section(bits: int, group: int, words: np.ndarray, escapes: np.ndarray) -> bytes:
+def pack_section(bits: int, group: int, words: np.ndarray, escapes: np.ndarray, spec: InterpSpec | None = None,
+                 sets=()) -> bytes:
     """The section body from a finished stream (what ``encode`` writes; the native encoder's path)."""
     w = ByteWriter()
     w.u8(bits)
     w.u64(group)
+    if spec is not None:
+        write_sets(w, spec, sets)
     write_words(w, words, escapes)
     return w.getvalue()
 
 
-def parse_section(body: bytes, values: int) -> tuple[int, int, np.ndarray, np.ndarray]:
-    """(D, item group, words, escapes) of a section body of a chunk of ``values`` values."""
+def parse_section(body: bytes, items: int, per_item: int, sets: int = 1
+                  ) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """(D, item group, table set per group, words, escapes) of a section body of a chunk of
+    ``items`` items of ``per_item`` values, for a model with ``sets`` table sets."""
     r = ByteReader(body)
     bits = r.u8()
     if not 2 <= bits <= MAX_GRID_BITS:
@@ -276,32 +373,39 @@ def parse_section(body: bytes, values: int) -> tuple[int, int, np.ndarray, np.nd
     group = r.u64()
     if group < 1:
         raise PhcompError("corrupt interpolation section: item group of 0")
-    words, escapes = read_words(r, values)
+    chosen = np.zeros(n_groups(items, group), np.uint8)
+    if sets > 1:
+        chosen = np.frombuffer(r.raw(chosen.size), np.uint8) if chosen.size else chosen
+        if chosen.size and int(chosen.max()) >= sets:
+            raise PhcompError(f"corrupt interpolation section: table set {int(chosen.max())} of a model with {sets}")
+    words, escapes = read_words(r, items * per_item)
     r.expect_end()
-    return bits, group, words, escapes
+    return bits, group, chosen, words, escapes
 
 
 def decode(body: bytes, items: int, spatial: tuple[int, ...], spec: InterpSpec, done) -> int:
     """Decode a section body group by group: ``done(i0, i1, rec)`` gets the grid values (int64)
     of items i0:i1. Returns D."""
-    bits, group, words, escapes = parse_section(body, items * int(np.prod(spatial)))
-    return decode_stream(bits, group, words, escapes, items, spatial, spec, done)
+    bits, group, chosen, words, escapes = parse_section(body, items, int(np.prod(spatial)), spec.sets)
+    return decode_stream(bits, group, chosen, words, escapes, items, spatial, spec, done)
 
 
-def decode_stream(bits: int, group: int, words: np.ndarray, escapes: np.ndarray, items: int,
+def decode_stream(bits: int, group: int, chosen: np.ndarray, words: np.ndarray, escapes: np.ndarray, items: int,
                   spatial: tuple[int, ...], spec: InterpSpec, done) -> int:
     """``decode`` of a parsed section (numpy: the reference the native decoder is tested against)."""
     qstep = (1 << (bits + 1)) - 2
     edges = spec.edges(qstep)
     dec = Decoder(words, escapes)
-    for i0, i1 in _item_groups(items, group):
+    for g, (i0, i1) in enumerate(_item_groups(items, group)):
+        k = int(chosen[g])
         rs = np.zeros((i1 - i0,) + tuple(spatial), np.int64)
         err = np.zeros_like(rs)
         origin = (slice(None),) + (0,) * len(spatial)
-        rs[origin] = (_checked(dec.decode(i1 - i0, spec.tables[spec.ntables - 1])) * qstep).reshape(rs[origin].shape)
+        rs[origin] = (_checked(dec.decode(i1 - i0, spec.table_sets[k][spec.ntables - 1])) * qstep
+                      ).reshape(rs[origin].shape)
         for lv, s, ax, axes, idx in passes(spatial):
             p = _Pass(spec, rs, err, lv, s, ax, axes, idx, edges)
-            order, tables, counts = _order(p.ctx, spec)
+            order, tables, counts = _order(p.ctx, spec, k)
             q = np.empty(p.pred.size, np.int64)
             q[order] = dec.decode_segments(tables, counts)
             rec = p.pred + _checked(q) * qstep
@@ -321,11 +425,13 @@ def _checked(q: np.ndarray) -> np.ndarray:
 
 
 def build_interp(spec: dict, arrays: dict[str, np.ndarray], tables: list[FreqTable]) -> InterpSpec:
-    """The ``interp_int`` decoder of a model: spec {"type", "ndim", "context_exps"}, array
+    """The ``interp_int`` decoder of a model: spec {"type", "ndim", "context_exps", optional
+    "table_sets"}, array
     ``decoder.weights`` (classes x 8 int64) and the model's tables."""
     if "decoder.weights" not in arrays:
         raise PhcompError("corrupt model: array 'decoder.weights' missing")
     try:
-        return InterpSpec(arrays["decoder.weights"], [list(x) for x in spec["context_exps"]], tables, int(spec["ndim"]))
+        return InterpSpec(arrays["decoder.weights"], [list(x) for x in spec["context_exps"]], tables, int(spec["ndim"]),
+                          int(spec.get("table_sets", 1)))
     except (KeyError, TypeError, ValueError) as e:
         raise PhcompError(f"corrupt model: interpolation decoder spec ({e!r})") from None

@@ -119,6 +119,8 @@ def check_params(params: dict, block: list[int]) -> None:
             raise _fail(f"{p}.context_exps", "must be a list of 4 lists")
         for i, x in enumerate(exps):
             _int_list(x, f"{p}.context_exps.{i}", -64, 24, 64)
+        if "table_sets" in decoder:
+            _int(decoder, "table_sets", p, 1, 16)
         _num(params, "default_rel", "params", 0.0, 1.0, open_lo=True)
         return
     if dtype == "linear_int":

@@ -35,7 +35,7 @@ _why = ""
 class _Stream(ctypes.Structure):
     _fields_ = [("words", _c_u32p), ("nwords", ctypes.c_size_t), ("escapes", _c_i64p), ("nesc", ctypes.c_size_t),
                 ("exceptions", _c_i64p), ("nexceptions", ctypes.c_size_t), ("nonfinite", _c_i64p),
-                ("nnonfinite", ctypes.c_size_t)]
+                ("nnonfinite", ctypes.c_size_t), ("sets", ctypes.POINTER(ctypes.c_uint8)), ("nsets", ctypes.c_size_t)]
 
 
 class ChunkInfo(ctypes.Structure):
@@ -57,7 +57,7 @@ def _load():
             return None
         lib.phc_version.restype = ctypes.c_int
         lib.phc_interp_new.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int, _c_i64p, _c_i32p,
-                                       _c_i32p, ctypes.c_int, _c_i64p, _c_u32p, _c_u32p, ctypes.c_char_p,
+                                       _c_i32p, ctypes.c_int, ctypes.c_int, _c_i64p, _c_u32p, _c_u32p, ctypes.c_char_p,
                                        ctypes.c_size_t]
         lib.phc_interp_free.argtypes = [ctypes.c_void_p]
         lib.phc_interp_free.restype = None
@@ -69,7 +69,7 @@ def _load():
                                           ctypes.c_size_t]
         lib.phc_interp_decode.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int,
                                           _c_i64p, _c_u32p, ctypes.c_size_t, _c_i64p, ctypes.c_size_t,
-                                          ctypes.c_double, ctypes.c_double, ctypes.c_int, ctypes.c_int,
+                                          ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.c_double, ctypes.c_double, ctypes.c_int, ctypes.c_int,
                                           ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
         lib.phc_model_new.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p,
                                       ctypes.c_size_t]
@@ -122,16 +122,18 @@ class NativeInterp:
             raise PhcompError(_why)
         self._lib = lib
         self.ndim = spec.ndim
+        self.sets = spec.sets
         w = np.ascontiguousarray(spec.weights, np.int64)
         nexps = np.array([len(e) for e in spec.exps], np.int32)
         exps = np.array([v for e in spec.exps for v in e] or [0], np.int32)
-        lo = np.array([t.lo for t in spec.tables], np.int64)
-        nfreq = np.array([t.freq.size for t in spec.tables], np.uint32)
-        freq = np.ascontiguousarray(np.concatenate([t.freq for t in spec.tables]), np.uint32)
+        tables = spec.all_tables  # every table set, set after set
+        lo = np.array([t.lo for t in tables], np.int64)
+        nfreq = np.array([t.freq.size for t in tables], np.uint32)
+        freq = np.ascontiguousarray(np.concatenate([t.freq for t in tables]), np.uint32)
         handle = ctypes.c_void_p()
         err = ctypes.create_string_buffer(_ERRLEN)
         rc = lib.phc_interp_new(ctypes.byref(handle), spec.ndim, len(w), _ptr(w, _c_i64p), _ptr(nexps, _c_i32p),
-                                _ptr(exps, _c_i32p), len(spec.tables), _ptr(lo, _c_i64p), _ptr(nfreq, _c_u32p),
+                                _ptr(exps, _c_i32p), spec.ntables, spec.sets, _ptr(lo, _c_i64p), _ptr(nfreq, _c_u32p),
                                 _ptr(freq, _c_u32p), err, _ERRLEN)
         if rc:
             _raise(rc, err)
@@ -145,8 +147,8 @@ class NativeInterp:
 
     def encode(self, x: np.ndarray, items: int, spatial: tuple[int, ...], mid: float, delta: float, eps: float,
                bits: int, group: int, threads: int | None = None):
-        """(words uint32, escapes int64, exception positions, non-finite positions) of a
-        C-contiguous native-order float32/float64 array."""
+        """(words uint32, escapes int64, exception positions, non-finite positions, table set
+        per item group uint8) of a C-contiguous native-order float32/float64 array."""
         code = {4: 1, 8: 2}[x.dtype.itemsize]
         sp = np.array(spatial or [1], np.int64)
         s = _Stream()
@@ -159,12 +161,14 @@ class NativeInterp:
         try:
             return tuple(_copy(p, n, dt) for p, n, dt in ((s.words, s.nwords, np.uint32), (s.escapes, s.nesc, np.int64),
                                                           (s.exceptions, s.nexceptions, np.int64),
-                                                          (s.nonfinite, s.nnonfinite, np.int64)))
+                                                          (s.nonfinite, s.nnonfinite, np.int64),
+                                                          (s.sets, s.nsets, np.uint8)))
         finally:
             self._lib.phc_interp_stream_free(ctypes.byref(s))
 
     def decode(self, bits: int, group: int, items: int, spatial: tuple[int, ...], words: np.ndarray,
-               escapes: np.ndarray, mid: float, delta: float, out: np.ndarray, threads: int | None = None) -> None:
+               escapes: np.ndarray, mid: float, delta: float, out: np.ndarray, threads: int | None = None,
+               sets: np.ndarray | None = None) -> None:
         """Decode into ``out`` (C-contiguous, native order, items x spatial values)."""
         if not (out.flags.c_contiguous and out.dtype.isnative):
             raise PhcompError("native decode needs a C-contiguous native-order output array")
@@ -173,9 +177,11 @@ class NativeInterp:
         group = min(int(group), max(int(items), 1))  # a u64 group past the items is one group (fits int64)
         w = np.ascontiguousarray(words, np.uint32)
         e = np.ascontiguousarray(escapes, np.int64)
+        k = np.ascontiguousarray(np.zeros(0, np.uint8) if sets is None or self.sets == 1 else sets, np.uint8)
         err = ctypes.create_string_buffer(_ERRLEN)
         rc = self._lib.phc_interp_decode(self._h, bits, group, items, len(spatial), _ptr(sp, _c_i64p),
-                                         _ptr(w, _c_u32p), w.size, _ptr(e, _c_i64p), e.size, mid, delta, code,
+                                         _ptr(w, _c_u32p), w.size, _ptr(e, _c_i64p), e.size,
+                                         _ptr(k, ctypes.POINTER(ctypes.c_uint8)), k.size, mid, delta, code,
                                          thread_count(threads), out.ctypes.data, err, _ERRLEN)
         if rc:
             _raise(rc, err)

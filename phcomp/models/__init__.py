@@ -28,7 +28,9 @@ def train(data: Any, *, kind: str = "linear", block: tuple[int, ...] | None = No
     step_factor, default_rel, deadzone, as for linear; blocks of 16^3, 64^2 or 256 by default.
     kind="interp" options: ndim (interpolated trailing axes; default len(block) if given, else
     min(3, ndim of the data)), weights ("auto" | "fit" | "lagrange"), classes (4 stride classes),
-    rels (bounds the tables are fitted at), max_values, seed, default_rel (1e-3: used without a bound).
+    rels (bounds the tables are fitted at), max_values, seed, default_rel (1e-3: used without a bound),
+    family_tables (False; True: each array of ``data`` is a family with its own table set beside the
+    pooled one, and the encoder picks the cheapest set per item group).
     kind="sparse-ae" (needs torch) options: latent (default: block size), hidden (256), depth (2: decoder
     hidden layers), l1 (1e-3, on z / step),
     l1_map ("identity" | "group"), step (0.02: latent step, the model's rate point), epochs (60),

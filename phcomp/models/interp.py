@@ -11,6 +11,12 @@ serves every bound), and the 8 symmetric interpolation weights of each stride cl
 by least absolute deviation (the code length grows with log |error|, which L1 tracks better
 than least squares) or the 7th-order Lagrange ones, whichever codes the training data
 shorter ("auto"; smooth fields keep Lagrange's, rougher ones gain from fitted weights).
+
+``family_tables=True`` treats each training array as one family of physics and ships a table set
+per family beside the one fitted on all of them (same weights): the encoder codes each item
+group with whichever set prices it lowest (phcomp/core/interp.py), so data like one family
+codes as well as with that family's own model, and data like none gets the pooled tables
+(docs/defaults.md measures both, family by family).
 """
 from __future__ import annotations
 
@@ -34,7 +40,8 @@ WEIGHTS = ("auto", "fit", "lagrange")
 
 
 def _items(arrays: list[np.ndarray], ndim: int, max_values: int, seed: int) -> list[np.ndarray]:
-    """Training items (trailing ``ndim`` axes), a seeded subset of about ``max_values`` values."""
+    """Training items (trailing ``ndim`` axes), a seeded subset of about ``max_values`` values;
+    one entry per array, in order."""
     out = []
     for a in arrays:
         items, sp = interp.split_shape(a.shape, ndim)
@@ -134,7 +141,12 @@ def _fit_tables(items: list[np.ndarray], spec: interp.InterpSpec, rels, progress
 
 def train_interp(arrays: list[np.ndarray], ndim: int, *, classes: int = 4, weights: str = "auto",
                  rels=TRAIN_RELS, max_values: int = TRAIN_VALUES, seed: int = 0, default_rel: float = 1e-3,
-                 progress=None, meta: dict | None = None) -> Model:
+                 family_tables: bool = False, progress=None, meta: dict | None = None) -> Model:
+    if not isinstance(arrays, (list, tuple)):
+        arrays = [arrays]
+    if family_tables and not 2 <= len(arrays) <= interp.MAX_TABLE_SETS - 1:
+        raise PhcompError(f"family_tables needs 2 to {interp.MAX_TABLE_SETS - 1} arrays (one per family), "
+                          f"got {len(arrays)}")
     if weights not in WEIGHTS:
         raise PhcompError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
     if not 1 <= ndim <= 4:
@@ -153,11 +165,14 @@ def train_interp(arrays: list[np.ndarray], ndim: int, *, classes: int = 4, weigh
         if best is None or bits < best[0]:
             best = (bits, name, wi, tables)
     _, weights, wi, tables = best
+    decoder = {"type": "interp_int", "ndim": ndim, "context_exps": CONTEXT_EXPS}
+    if family_tables:  # set 0 pooled, then one per family, all with the chosen weights
+        spec = interp.InterpSpec(wi, CONTEXT_EXPS, [None] * ntables, ndim)
+        for x in items:
+            tables = tables + _fit_tables([x], spec, rels, progress)[0]
+        decoder["table_sets"] = 1 + len(items)
     arrays_out = {"decoder.weights": wi, **pack_tables(tables)}
-    params = {
-        "decoder": {"type": "interp_int", "ndim": ndim, "context_exps": CONTEXT_EXPS},
-        "default_rel": float(default_rel),
-    }
+    params = {"decoder": decoder, "default_rel": float(default_rel)}
     info = {"trained_on_values": int(sum(x.size for x in items)), "weights": weights,
             "train_rels": [float(r) for r in rels], **(meta or {})}
     return Model("interp", (1,) * ndim, params, arrays_out, info)
