@@ -17,12 +17,20 @@ from test_bound import SETTINGS, arrays, check_roundtrip
 from test_determinism import _run
 
 
+def _rough(x: np.ndarray) -> np.ndarray:
+    """Another 'family': Brownian sheets on the same grid, far rougher than Gray-Scott."""
+    rng = np.random.default_rng(11)
+    return np.cumsum(np.cumsum(rng.standard_normal(x.shape), axis=1), axis=2).astype(np.float32)
+
+
 @pytest.fixture(scope="session")
 def interp_models(gs_data):
     train = gs_data[0::2]
     return {
         1: phcomp.train(train.reshape(-1, 24)[::5], kind="interp", ndim=1),
-        2: phcomp.train(train.reshape(-1, 24, 24), kind="interp", ndim=2, weights="fit"),
+        # two families, so every property test of 2-D chunks runs through table sets too
+        2: phcomp.train([train.reshape(-1, 24, 24), _rough(train.reshape(-1, 24, 24))], kind="interp", ndim=2,
+                        weights="fit", family_tables=True),
         3: phcomp.train(train, kind="interp", ndim=3, weights="lagrange"),
     }
 
@@ -225,3 +233,52 @@ INTERP_INDEX = frozen_index(INTERP_FIX)
 def test_committed_interp_chunks_stay_frozen(name):
     """Chunks of mode 3 written once (tests/fixtures/make_interp.py): the same bits come back."""
     assert ck.parse_chunk(decode_frozen(INTERP_FIX, INTERP_INDEX, name)).mode == ck.MODE_INTERP
+
+
+def test_table_sets_follow_the_family_and_both_encoders_choose_alike(interp_models, gs_data, monkeypatch):
+    """A family-tables model codes each item group with the set that prices it lowest: Gray-Scott
+    slices and rough sheets get different sets, in groups of one chunk; C and numpy agree."""
+    model = interp_models[2]
+    assert model.decoder.sets == 3 and model.params["decoder"]["table_sets"] == 3
+    smooth, rough = gs_data.reshape(-1, 24, 24)[:6], _rough(gs_data.reshape(-1, 24, 24)[:6])
+    x = np.concatenate([smooth, rough])
+    monkeypatch.setattr(interp, "SLAB_VALUES", 6 * 24 * 24)  # two groups: 6 smooth items, then 6 rough
+    blobs = {}
+    for env in ("1", "0"):
+        monkeypatch.setenv("PHCOMP_NATIVE", env)
+        blobs[env] = phcomp.compress(x, model, rel=1e-3)
+    assert blobs["1"] == blobs["0"]
+    h = ck.parse_chunk(blobs["1"])
+    _, group, sets, _, _ = interp.parse_section(h.sections[ck.SEC_INTERP], 12, 24 * 24, 3)
+    assert group == 6 and sets.tolist() == [1, 2]
+    for env in ("1", "0"):
+        monkeypatch.setenv("PHCOMP_NATIVE", env)
+        assert max_err(x, phcomp.decompress(blobs["1"], model)) <= _eps(x, 1e-3)
+    # the chosen sets code the chunk shorter than the pooled set 0 alone (numpy path, choice forced)
+    monkeypatch.setenv("PHCOMP_NATIVE", "0")
+    monkeypatch.setattr(type(model.decoder), "choose", lambda self, symbols: 0)
+    assert len(blobs["1"]) < len(phcomp.compress(x, model, rel=1e-3))
+
+
+def test_a_bad_table_set_byte_is_a_clear_error(interp_models, gs_data, monkeypatch):
+    model = interp_models[2]
+    x = gs_data.reshape(-1, 24, 24)[:4]
+    blob = bytearray(phcomp.compress(x, model, rel=1e-3))
+    h = ck.parse_chunk(bytes(blob))
+    body = bytearray(h.sections[ck.SEC_INTERP])
+    body[9] = 7  # the set byte of the only group: past the model's 3 sets
+    h.sections[ck.SEC_INTERP] = bytes(body)
+    bad = ck.pack_chunk(h)
+    for env in ("1", "0"):
+        monkeypatch.setenv("PHCOMP_NATIVE", env)
+        with pytest.raises(PhcompError, match="table set"):
+            phcomp.decompress(bad, model)
+
+
+def test_log2_units_are_exact_integers_close_to_256_log2():
+    x = np.r_[1, 2, 3, 255, 256, 257, (1 << 24) - 1, 1 << 24, (1 << 32) - 1,
+              np.random.default_rng(0).integers(1, 1 << 32, 1000)]
+    u = interp.log2_units(x)
+    assert u.dtype == np.int64
+    assert np.all(np.abs(u - 256 * np.log2(x.astype(np.float64))) <= 1.01)
+    assert np.all(np.diff(interp.log2_units(np.arange(1, 5000))) >= 0)  # monotone

@@ -172,7 +172,7 @@ def test_corrupt_model_arrays_are_refused_in_c():
     Bad.all_tables = spec.all_tables[:-1]
     with pytest.raises(phcomp.PhcompError, match="tables"):
         native.NativeInterp(Bad)
-    Bad.all_tables, Bad.sets = spec.all_tables, 17
+    Bad.all_tables, Bad.sets = spec.all_tables * 17, 17  # the C side refuses more than 16
     with pytest.raises(phcomp.PhcompError, match="table sets"):
         native.NativeInterp(Bad)
 

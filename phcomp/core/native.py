@@ -127,6 +127,8 @@ class NativeInterp:
         nexps = np.array([len(e) for e in spec.exps], np.int32)
         exps = np.array([v for e in spec.exps for v in e] or [0], np.int32)
         tables = spec.all_tables  # every table set, set after set
+        if len(tables) != spec.ntables * spec.sets:  # the C side reads exactly that many
+            raise PhcompError(f"corrupt model: {len(tables)} tables for {spec.sets} set(s) of {spec.ntables}")
         lo = np.array([t.lo for t in tables], np.int64)
         nfreq = np.array([t.freq.size for t in tables], np.uint32)
         freq = np.ascontiguousarray(np.concatenate([t.freq for t in tables]), np.uint32)

@@ -56,7 +56,13 @@ def _params(shape: str, rng: np.random.Generator) -> dict:
     return p
 
 
-def sas(n: int = 1024, *, nq: int = 256, seed: int = 0, resolution: float = 0.05, progress=None) -> SASCurves:
+def sas(n: int = 1024, *, nq: int = 256, seed: int = 0, resolution: float = 0.05, q_range: tuple[float, float] = Q_RANGE,
+        shapes: tuple[str, ...] = SHAPES, progress=None) -> SASCurves:
+    """``n`` curves on ``nq`` log-spaced points of ``q_range``, shapes drawn from ``shapes``
+    (labels index SHAPES whatever the subset)."""
+    unknown = set(shapes) - set(SHAPES)
+    if unknown or not shapes:
+        raise ValueError(f"shapes must be a non-empty subset of {SHAPES}, got {shapes}")
     os.environ.setdefault("SAS_DLL_PATH", _kernel_cache())
     os.environ.setdefault("SAS_OPENCL", "none")
     from sasmodels.core import load_model
@@ -64,10 +70,10 @@ def sas(n: int = 1024, *, nq: int = 256, seed: int = 0, resolution: float = 0.05
     from sasmodels.direct_model import DirectModel
 
     rng = np.random.default_rng(seed)
-    q = np.geomspace(*Q_RANGE, nq)
+    q = np.geomspace(*q_range, nq)
     data = empty_data1D(q, resolution=resolution)
-    calculators = {s: DirectModel(data, load_model(s)) for s in SHAPES}
-    labels = rng.integers(0, len(SHAPES), n)
+    calculators = {s: DirectModel(data, load_model(s)) for s in shapes}
+    labels = np.array([SHAPES.index(s) for s in shapes])[rng.integers(0, len(shapes), n)]
     out = np.empty((n, nq), np.float32)
     for i, lab in enumerate(labels):
         shape = SHAPES[lab]

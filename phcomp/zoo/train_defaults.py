@@ -12,33 +12,62 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..data import darcy2d, grayscott3d, sas, turb2d
+import numpy as np
+
+from ..data import darcy2d, grayscott3d, sas, scalar3d, turb2d, turb3d, wave3d
 from ..core.model import shipped_index
 from ..models import train
 from . import INDEX, ZOO_DIR
+
+
+def train_field(arrays: list[np.ndarray], meta: dict | None = None):
+    """The field recipe: a separable model of 64x64 blocks."""
+    return train(arrays, kind="separable", block=(64, 64), seed=0, meta=meta)
 
 
 def _field():
     gs = grayscott3d(n=64, snapshots=8, seed=100)
     w = turb2d(n=128, snapshots=8, seed=100)
     p, _ = darcy2d(n=64, count=512, seed=100)
-    return train([gs.reshape(-1, 64, 64), w, p], kind="separable", block=(64, 64), seed=0,
-                 meta={"trained_on": "grayscott3d 8x64^3 (as 64^2 slices) + turb2d 8x128^2 + darcy2d 512x64^2, seed 100",
-                       "role": "field"})
+    return train_field([gs.reshape(-1, 64, 64), w, p],
+                       {"trained_on": "grayscott3d 8x64^3 (as 64^2 slices) + turb2d 8x128^2 + darcy2d 512x64^2, seed 100",
+                        "role": "field"})
+
+
+FIELD3D_FAMILIES = {  # the volume default's training data, one array per family of 3-D physics
+    "grayscott3d": lambda seed: grayscott3d(n=64, snapshots=32, seed=seed),
+    "turb3d": lambda seed: turb3d(n=64, snapshots=8, seed=seed),
+    "scalar3d": lambda seed: scalar3d(n=64, snapshots=8, seed=seed),
+    "wave3d": lambda seed: wave3d(n=64, snapshots=8, seed=seed),
+}
+
+
+def field3d_families(seed: int = 100) -> dict[str, np.ndarray]:
+    return {name: make(seed) for name, make in FIELD3D_FAMILIES.items()}
+
+
+def train_field3d(families: dict[str, np.ndarray], meta: dict | None = None):
+    """The field3d recipe on these families: pooled tables plus one set per family (docs/defaults.md)."""
+    arrays = list(families.values())
+    # every value: the context tables gain from each one (docs/families.md, training size)
+    return train(arrays, kind="interp", ndim=3, seed=0, max_values=sum(a.size for a in arrays), family_tables=True,
+                 meta=meta)
 
 
 def _field3d():
-    gs = grayscott3d(n=64, snapshots=32, seed=100)
-    # all 8M values: the context tables gain from every one (docs/families.md, training size)
-    return train(gs, kind="interp", ndim=3, seed=0, max_values=gs.size,
-                 meta={"trained_on": "grayscott3d 32x64^3, seed 100 (volumes; Gray-Scott is the only 3-D generator)",
-                       "role": "field3d"})
+    fams = field3d_families()
+    return train_field3d(fams, {"trained_on": "grayscott3d 32x64^3 + turb3d, scalar3d, wave3d 8x64^3 each, seed 100; "
+                                              "a table set per family beside the pooled one", "role": "field3d"})
+
+
+def train_sas(arrays: list[np.ndarray], meta: dict | None = None):
+    """The sas recipe: interpolation along q, over all the curves given."""
+    return train(arrays, kind="interp", ndim=1, seed=0, meta=meta)
 
 
 def _sas():
     curves = sas(n=4096, seed=100).log10_intensity
-    return train(curves, kind="interp", ndim=1, seed=0,
-                 meta={"trained_on": "sas 4096 curves x 256 q points (log10 I), seed 100", "role": "sas"})
+    return train_sas([curves], {"trained_on": "sas 4096 curves x 256 q points (log10 I), seed 100", "role": "sas"})
 
 
 def _sas_coarse():
