@@ -142,8 +142,9 @@ def _table(role: str, res: dict) -> str:
         mid = c[RELS[1]]
         lines.append(f"| {fam} | {_fmt_cells(c)} | {mid[0]:.1f} / {mid[1]:.1f} |")
     lines += ["", f"The shipped `{role}` on every family (trained on all of them; seeds it never saw):", "",
-              f"| family | {head} |" + (" old default x SZ3 at the same bounds | change |" if res["old"] else ""),
-              "|---" * (len(RELS) + 1 + (2 if res["old"] else 0)) + "|"]
+              f"| family | {head} |" + ("".join(f" old default at {r:g} |" for r in RELS)
+                                         + " change |" if res["old"] else ""),
+              "|---" * (len(RELS) + 1 + (len(RELS) + 1 if res["old"] else 0)) + "|"]
     for fam, cells in res["shipped"].items():
         c = {float(r): v for r, v in cells.items()}
         row = f"| {fam} | {_fmt_cells(c)} |"

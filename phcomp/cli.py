@@ -142,7 +142,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                               ("l1_map", a.l1_map), ("step", a.step),
                               ("epochs", a.epochs), ("device", a.device), ("beta", a.beta), ("lam", a.lam),
                               ("restarts", a.restarts), ("basis", a.basis), ("ndim", a.ndim),
-                              ("weights", a.weights))
+                              ("weights", a.weights), ("family_tables", a.family_tables or None))
             if v is not None}
     if a.observable:
         physics = {}
@@ -158,11 +158,12 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise PhcompError("--latent/--hidden/--depth/--normalize/--l1/--l1-map/--step/--epochs/--device/--observable "
                           "are options of "
                           f"--kind sparse-ae (the {a.kind} kind is fitted, not trained by gradient)")
-    if a.kind != "interp" and {"ndim", "weights"} & set(opts):
-        raise PhcompError("--ndim/--weights are options of --kind interp")
+    if a.kind != "interp" and {"ndim", "weights", "family_tables"} & set(opts):
+        raise PhcompError("--ndim/--weights/--family-tables are options of --kind interp")
     if a.kind == "interp" and {"groups", "max_blocks", "step_factor", "latent", "hidden", "depth", "normalize", "l1",
                                "l1_map", "step", "epochs", "device", "physics", "basis", "rank"} & set(opts):
-        raise PhcompError("--kind interp takes --ndim, --weights and --seed (it has no blocks, latents or training loop)")
+        raise PhcompError("--kind interp takes --ndim, --weights, --family-tables and --seed (it has no blocks, latents "
+                          "or training loop)")
     if a.kind != "linear" and "rank" in opts:
         raise PhcompError("--rank is an option of --kind linear")
     if a.kind not in ("linear", "separable") and "step_factor" in opts:
@@ -282,6 +283,9 @@ DATA_SIZES = {
     "turb2d": {"small": dict(n=64, snapshots=4), "medium": dict(n=128, snapshots=8), "large": dict(n=256, snapshots=16)},
     "darcy2d": {"small": dict(n=32, count=64), "medium": dict(n=64, count=512), "large": dict(n=64, count=2000)},
     "sas": {"small": dict(n=512), "medium": dict(n=4096), "large": dict(n=32768)},
+    "turb3d": {"small": dict(n=32, snapshots=2), "medium": dict(n=64, snapshots=8), "large": dict(n=128, snapshots=8)},
+    "scalar3d": {"small": dict(n=32, snapshots=2), "medium": dict(n=64, snapshots=8), "large": dict(n=128, snapshots=8)},
+    "wave3d": {"small": dict(n=32, snapshots=2), "medium": dict(n=64, snapshots=8), "large": dict(n=128, snapshots=8)},
 }
 
 
@@ -473,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--weights", choices=["auto", "fit", "lagrange"], help="interp: interpolation weights fitted per "
                    "stride (least absolute deviation), the 7th-order Lagrange ones, or auto: whichever codes the "
                    "training data shorter (default auto)")
+    t.add_argument("--family-tables", action="store_true", help="interp: each input file is one family of "
+                   "physics and gets its own table set beside the pooled one; the encoder picks the cheapest set "
+                   "per item group (2 to 15 inputs; docs/defaults.md)")
     t.add_argument("--rank", type=int, help="latent size (default: full rank = block size)")
     t.add_argument("--groups", type=int, help="channel groups with their own entropy tables (default 32)")
     t.add_argument("--max-blocks", type=int, help="training blocks sampled (default 200000)")
@@ -655,7 +662,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Deterministic generators of test data (seeded; nothing is downloaded). grayscott3d: 3-D Gray-Scott "
         "reaction-diffusion, U field, snapshots. turb2d: 2-D decaying Navier-Stokes vorticity (pseudo-spectral). "
         "darcy2d: steady Darcy pressure over log-normal permeability (also writes OUT.logk.npy). sas: small-angle "
-        "scattering curves from sasmodels as log10 I (also OUT.labels.npy with the shape index and OUT.q.npy)."),
+        "scattering curves from sasmodels as log10 I (also OUT.labels.npy with the shape index and OUT.q.npy). "
+        "turb3d: 3-D decaying Navier-Stokes, x velocity. scalar3d: a passive scalar stirred by a 3-D ABC flow. "
+        "wave3d: acoustic waves from point sources in a layered 3-D medium."),
         epilog="sizes: " + "; ".join(f"{k}: " + ", ".join(f"{s}={v}" for s, v in d.items()) for k, d in DATA_SIZES.items()))
     g.add_argument("name", choices=sorted(DATA_SIZES), help="data set")
     g.add_argument("-o", "--output", required=True, help="output .npy")

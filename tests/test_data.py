@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from phcomp.data import darcy2d, grayscott3d, sas, turb2d
+from phcomp.data import darcy2d, grayscott3d, sas, scalar3d, turb2d, turb3d, wave3d
+from phcomp.data.turbulence3d import random_solenoidal
 
 
 def test_grayscott_deterministic_and_patterned():
@@ -21,6 +22,37 @@ def test_turbulence_decays_and_is_deterministic():
     energy = (w.astype(float) ** 2).mean(axis=(1, 2))
     assert w.shape == (3, 48, 48) and np.all(np.diff(energy) < 0)  # viscosity only removes enstrophy
     assert abs(w.mean()) < 1e-3 * np.abs(w).max()  # periodic: zero mean vorticity
+
+
+def test_turb3d_is_solenoidal_decays_and_is_deterministic():
+    rng = np.random.default_rng(0)
+    uh, (kx, ky, kz), _, _ = random_solenoidal(16, 3.0, rng)
+    div = np.fft.irfftn(1j * (kx * uh[0] + ky * uh[1] + kz * uh[2]), s=(16,) * 3, axes=(0, 1, 2))
+    assert np.abs(div).max() < 1e-10  # divergence-free to round-off
+    u = turb3d(n=16, snapshots=3, t_end=1.5, seed=2)
+    assert np.array_equal(u, turb3d(n=16, snapshots=3, t_end=1.5, seed=2))
+    assert u.shape == (3, 16, 16, 16) and u.dtype == np.float32
+    e = (u.astype(float) ** 2).mean(axis=(1, 2, 3))
+    assert np.all(np.diff(e) < 0)  # decaying: no forcing
+    w = turb3d(n=16, snapshots=1, t_end=0.5, seed=2, field="vorticity")
+    assert (w >= 0).all() and w.std() > 0
+
+
+def test_scalar3d_is_conserved_and_mixed():
+    c = scalar3d(n=16, snapshots=3, t_end=3.0, seed=1)
+    assert np.array_equal(c, scalar3d(n=16, snapshots=3, t_end=3.0, seed=1))
+    means = c.astype(float).mean(axis=(1, 2, 3))
+    assert np.allclose(means, 1.0, atol=1e-4)  # advection-diffusion conserves the scalar's mean
+    var = c.astype(float).var(axis=(1, 2, 3))
+    assert np.all(np.diff(var) < 0)  # and only mixes it
+
+
+def test_wave3d_starts_quiet_and_propagates():
+    p = wave3d(n=24, snapshots=4, t_end=0.8, seed=5)
+    assert np.array_equal(p, wave3d(n=24, snapshots=4, t_end=0.8, seed=5))
+    assert p.shape == (4, 24, 24, 24) and np.isfinite(p).all()
+    active = (np.abs(p) > 1e-3 * np.abs(p).max()).mean(axis=(1, 2, 3))
+    assert active[-1] > active[0] and np.abs(p).max() > 0  # fronts spread through the cube
 
 
 def test_darcy_solves_its_equation():

@@ -30,12 +30,12 @@ def scalar3d(n: int = 64, snapshots: int = 4, *, t_end: float = 6.0, kappa: floa
     ch = np.fft.rfftn(rng.standard_normal((n,) * 3)) * np.exp(-((kk / 2.0) ** 2)) * dealias
     ch[0, 0, 0] = 0
     shape = (n,) * 3
-    c0 = np.fft.irfftn(ch, s=shape)
+    c0 = np.fft.irfftn(ch, s=shape, axes=(0, 1, 2))
     ch /= max(float(np.abs(c0).max()), 1e-12)
     ch[0, 0, 0] = n**3  # mean 1: a concentration, never near 0 everywhere
 
     def rhs(h):
-        grads = [np.fft.irfftn(1j * k * h, s=shape) for k in (kx, ky, kz)]
+        grads = [np.fft.irfftn(1j * k * h, s=shape, axes=(0, 1, 2)) for k in (kx, ky, kz)]
         adv = ux * grads[0] + uy * grads[1] + uz * grads[2]
         return -np.fft.rfftn(adv) * dealias - kappa * k2 * h
 
@@ -52,7 +52,7 @@ def scalar3d(n: int = 64, snapshots: int = 4, *, t_end: float = 6.0, kappa: floa
             k4 = rhs(ch + dt * k3)
             ch = ch + dt / 6 * (k1 + 2 * k2_ + 2 * k3 + k4)
             t += dt
-        out.append(np.fft.irfftn(ch, s=shape))
+        out.append(np.fft.irfftn(ch, s=shape, axes=(0, 1, 2)))
         if progress:
             progress(1)
     return np.stack(out).astype(np.float32)

@@ -33,7 +33,7 @@ def random_solenoidal(n: int, k0: float, rng: np.random.Generator) -> tuple[list
     amp = np.sqrt(kk**2 * np.exp(-2 * (kk / k0) ** 2)) * dealias
     uh = [np.fft.rfftn(rng.standard_normal((n, n, n))) * amp for _ in range(3)]
     uh = _project(uh, kv, k2)
-    scale = max(float(np.sqrt(sum(np.mean(np.fft.irfftn(u, s=(n,) * 3) ** 2) for u in uh))), 1e-12)
+    scale = max(float(np.sqrt(sum(np.mean(np.fft.irfftn(u, s=(n,) * 3, axes=(0, 1, 2)) ** 2) for u in uh))), 1e-12)
     return [u / scale for u in uh], kv, k2, dealias  # rms speed 1
 
 
@@ -46,7 +46,7 @@ def turb3d(n: int = 64, snapshots: int = 4, *, t_end: float = 3.0, nu: float = 1
     rng = np.random.default_rng(seed)
     uh, kv, k2, dealias = random_solenoidal(n, k0, rng)
     shape = (n,) * 3
-    ifft = lambda a: np.fft.irfftn(a, s=shape)  # noqa: E731
+    ifft = lambda a: np.fft.irfftn(a, s=shape, axes=(0, 1, 2))  # noqa: E731
 
     def curl(vh):
         (kx, ky, kz), (a, b, c) = kv, vh
