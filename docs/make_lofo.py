@@ -1,6 +1,6 @@
 """Leave-one-family-out: do the shipped defaults' recipes beat SZ3 on physics they never saw?
 
-    python docs/make_lofo.py [--work DIR] [--roles field3d sas field]
+    python docs/make_lofo.py [--work DIR] [--roles field3d sas field] [--tables-only]
 
 For each role and each family of ``phcomp.data`` it covers, the role's recipe
 (phcomp/zoo/train_defaults.py) is retrained without that family and compared with SZ3 (pysz)
@@ -98,6 +98,8 @@ def field_data(work: Path):
              "darcy2d": _cached(work, "darcy2d_train", lambda: darcy2d(n=64, count=512, seed=100)[0])}
     g3 = _cached(work, "grayscott3d_test", lambda: grayscott3d(n=64, snapshots=4, seed=3))
     test = {"grayscott3d": list(g3),  # each snapshot as a stack of 64 slices of 64^2
+            # the same volumes as a 2-D stack, slices 8 apart: no correlation along the stack for SZ3 to use
+            "grayscott3d (2-D slices 8 apart)": [np.ascontiguousarray(g3[:, ::8].reshape(-1, 64, 64))],
             "turb2d": [_cached(work, "turb2d_test", lambda: turb2d(n=128, snapshots=8, seed=3))],
             "darcy2d": [_cached(work, "darcy2d_test", lambda: darcy2d(n=64, count=256, seed=3)[0])]}
     return train, test
@@ -124,9 +126,10 @@ def run_role(role: str, work: Path) -> dict:
     for fam in train:
         t = time.time()
         model = recipe({f: a for f, a in train.items() if f != fam})
-        cells = {r: ratios(model, test[fam], r) for r in RELS}
-        out["held_out"][fam] = {str(r): c for r, c in cells.items()}
-        print(f"  without {fam}: x SZ3 {_fmt_cells(cells)}  ({time.time() - t:.0f} s)", flush=True)
+        for key in (k for k in test if k.split(" ")[0] == fam):  # a family may have more than one test set
+            cells = {r: ratios(model, test[key], r) for r in RELS}
+            out["held_out"][key] = {str(r): c for r, c in cells.items()}
+            print(f"  without {fam}, on {key}: x SZ3 {_fmt_cells(cells)}  ({time.time() - t:.0f} s)", flush=True)
     for fam in test:
         out["shipped"][fam] = {str(r): ratios(shipped, test[fam], r) for r in RELS}
         if old is not None:
@@ -156,15 +159,29 @@ def _table(role: str, res: dict) -> str:
     return "\n".join(lines)
 
 
+TARGETS = {"field3d": 1.1, "field": 1.1, "sas": 1.2}  # issue 15: x SZ3 on every held-out family, every bound
+
+
+def _verdict(role: str, res: dict) -> str:
+    """Which held-out cells miss the role's target, computed from the results (never typed in)."""
+    goal = TARGETS[role]
+    miss = [f"{fam} at {r} ({v[0] / v[1]:.2f}x)" for fam, cells in res["held_out"].items()
+            for r, v in cells.items() if v[0] / v[1] < goal]
+    if not miss:
+        return f"Target {goal}x SZ3 on every held-out family at every bound: **met**."
+    return f"Target {goal}x SZ3 on every held-out family at every bound: **missed** in " + "; ".join(miss) + "."
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/phcomp-lofo"))
+    ap.add_argument("--tables-only", action="store_true", help="rewrite docs/defaults.md from docs/lofo.json, no runs")
     ap.add_argument("--roles", nargs="+", default=["field3d", "sas", "field"], choices=["field3d", "sas", "field"])
     a = ap.parse_args(argv)
     a.work.mkdir(parents=True, exist_ok=True)
     jpath = HERE / "lofo.json"
     results = json.loads(jpath.read_text()) if jpath.exists() else {}
-    for role in a.roles:
+    for role in [] if a.tables_only else a.roles:
         results[role] = run_role(role, a.work)
         jpath.write_text(json.dumps(results, indent=1) + "\n")
     notes = {
@@ -172,10 +189,13 @@ def main(argv: list[str] | None = None) -> None:
                    "acoustic waves from point sources; the recipe keeps a table set per family beside the pooled one.",
         "sas": f"SAS shapes {', '.join(SHAPES)} (log10 I); test curves on a q grid no model saw "
                f"({SAS_TEST_GRID['nq']} points over {SAS_TEST_GRID['q_range'][0]:g}-{SAS_TEST_GRID['q_range'][1]:g} 1/A).",
-        "field": "2-D families: Gray-Scott slices, 2-D turbulence, Darcy pressure; the separable 64x64 recipe.",
+        "field": "2-D families: Gray-Scott slices, 2-D turbulence, Darcy pressure; the separable 64x64 recipe. "
+                 "`grayscott3d` is a 64^3 volume handed to this 2-D model: it codes each 64x64 slice on its own "
+                 "while SZ3 predicts along all three axes, which is what `field3d` is for (1.66-1.82x SZ3 on the "
+                 "same held-out volumes above); the row below it takes slices 8 apart, a true 2-D stack.",
     }
-    parts = [f"### {role}\n\n{notes[role]}\n\n{_table(role, results[role])}\n" for role in ("field3d", "sas", "field")
-             if role in results]
+    parts = [f"### {role}\n\n{notes[role]}\n\n{_table(role, results[role])}\n\n{_verdict(role, results[role])}\n"
+             for role in ("field3d", "sas", "field") if role in results]
     section = ("## Leave-one-family-out\n\nRegenerate with `python docs/make_lofo.py` (one run: each recipe retrained "
                "without each family, then phcomp and SZ3 on unseen data of that family at the same bounds; "
                "cells are phcomp's ratio over SZ3's).\n\n" + "\n".join(parts))
