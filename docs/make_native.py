@@ -141,7 +141,15 @@ def main() -> None:
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
            "seconds": time.time() - t0}
     (DOCS / "native.json").write_text(json.dumps(out, indent=1, default=float))
-    (DOCS / "native.md").write_text(render(out))
+    doc = DOCS / "native.md"
+    keep = ""  # the section docs/make_convert_threads.py writes between its markers stays
+    if doc.exists():
+        old = doc.read_text()
+        b, e = old.find("<!-- convert-threads:begin -->"), old.find("<!-- convert-threads:end -->")
+        if 0 <= b < e:
+            head = old.rfind("\n## ", 0, b)
+            keep = "\n" + old[head if head >= 0 else b : e + len("<!-- convert-threads:end -->")].strip("\n") + "\n"
+    doc.write_text(render(out).rstrip("\n") + "\n" + keep)
     print(f"wrote docs/native.md in {time.time() - t0:.0f} s")
 
 
