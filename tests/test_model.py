@@ -83,3 +83,29 @@ def test_every_shipped_model_file_is_found_by_id():
     assert len(files) >= 7  # four roles, three of them retrained at least once
     for f in files:
         assert find_model(f.stem).id == f.stem
+
+
+@pytest.mark.parametrize("layout", ["back_to_back", "gapped"])
+def test_table_unpacking_refuses_bad_frequencies(layout):
+    """Tables are checked in one pass when packed back to back, one by one otherwise: either way a
+    zero frequency, a total of 2**32 or more, or a table past the array is refused."""
+    from phcomp.core.tables import unpack_tables
+
+    gap = 0 if layout == "back_to_back" else 1
+    freqs = np.array([3, 1, 2] + [7] * gap + [1, 1, 1, 5], np.uint32)
+    index = np.array([[0, 3, -1], [3 + gap, 4, 0]], np.int64)
+    tables = unpack_tables(freqs, index)
+    assert [t.freq.tolist() for t in tables] == [[3, 1, 2], [1, 1, 1, 5]] and [t.lo for t in tables] == [-1, 0]
+    bad = freqs.copy()
+    bad[4 + gap] = 0
+    with pytest.raises(PhcompError, match="corrupt frequency table"):
+        unpack_tables(bad, index)
+    big = freqs.copy()
+    big[3 + gap : 5 + gap] = 2**31  # n * max is loose for both tables' bound; this one's sum is 2**32
+    with pytest.raises(PhcompError, match="corrupt frequency table"):
+        unpack_tables(big, index)
+    ok = freqs.copy()
+    ok[3 + gap] = 2**31  # loose bound, true total below 2**32: accepted
+    assert unpack_tables(ok, index)[1].freq[0] == 2**31
+    with pytest.raises(PhcompError, match="outside the frequency array"):
+        unpack_tables(freqs, index + np.array([[0, 0, 0], [1, 0, 0]]))

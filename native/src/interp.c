@@ -32,7 +32,7 @@ struct phc_interp {
     int nexps[ACTIVITIES];
     int32_t exps[ACTIVITIES][MAX_EDGES];
     phc_table *tables;  /* sets * ntables: set after set */
-    int32_t **price;    /* several sets: each table's price of its symbols (escape last), 1/256 bit */
+    uint16_t **price;   /* several sets: each table's price of its symbols (escape last), 1/256 bit (< 2**13) */
 };
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
@@ -67,18 +67,25 @@ static int64_t log2_units(uint64_t x) {
     return ((int64_t)k << 8) | frac;
 }
 
+/* log2_units of 1 .. LOG2_LUT-1, built once per model (trained tables hold frequencies below
+ * 2**16 or so: a model of 10^5 tables prices ~3*10^7 of them) */
+#define LOG2_LUT ((uint32_t)1 << 17)
+static inline int64_t log2_units_lut(const int32_t *lut, uint64_t x) {
+    return x < LOG2_LUT ? lut[x] : log2_units(x);
+}
+
 /* a table's price of each symbol: log2_units(total) - log2_units(freq); 0, -1 (bad), -2 (memory) */
-static int price_table(int32_t **out, const uint32_t *freq, uint32_t n) {
+static int price_table(uint16_t **out, const uint32_t *freq, uint32_t n, const int32_t *lut) {
     uint64_t total = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (!freq[i]) return -1;
         total += freq[i];
     }
     if (!n || total >= ((uint64_t)1 << 32)) return -1;
-    int32_t *p = malloc((size_t)n * sizeof *p);
+    uint16_t *p = malloc((size_t)n * sizeof *p);
     if (!p) return -2;
-    const int64_t lt = log2_units(total);
-    for (uint32_t i = 0; i < n; i++) p[i] = (int32_t)(lt - log2_units(freq[i]));
+    const int64_t lt = log2_units_lut(lut, total);
+    for (uint32_t i = 0; i < n; i++) p[i] = (uint16_t)(lt - log2_units_lut(lut, freq[i])); /* 0 <= . < 32 * 256 */
     *out = p;
     return 0;
 }
@@ -136,8 +143,17 @@ int phc_interp_new(phc_interp **out, int ndim, int classes, const int64_t *weigh
     const int total = ntables * sets; /* ntables <= 2**24 was checked, sets <= 16 */
     m->weights = malloc((size_t)classes * TAPS * sizeof *m->weights);
     m->tables = calloc((size_t)total, sizeof *m->tables);
-    if (sets > 1) m->price = calloc((size_t)total, sizeof *m->price);
-    if (!m->weights || !m->tables || (sets > 1 && !m->price)) {
+    int32_t *lut = NULL;
+    if (sets > 1) {
+        m->price = calloc((size_t)total, sizeof *m->price);
+        lut = malloc(LOG2_LUT * sizeof *lut);
+        if (lut) {
+            lut[0] = 0; /* never read: frequencies are >= 1 */
+            for (uint32_t x = 1; x < LOG2_LUT; x++) lut[x] = (int32_t)log2_units(x);
+        }
+    }
+    if (!m->weights || !m->tables || (sets > 1 && (!m->price || !lut))) {
+        free(lut);
         phc_interp_free(m);
         return fail(err, errlen, PHC_ENOMEM, "out of memory");
     }
@@ -151,14 +167,16 @@ int phc_interp_new(phc_interp **out, int ndim, int classes, const int64_t *weigh
     const uint32_t *f = freq;
     for (int i = 0; i < total; i++) {
         int rc = phc_table_init(&m->tables[i], lo[i], f, nfreq[i]);
-        if (!rc && m->price) rc = price_table(&m->price[i], f, nfreq[i]);
+        if (!rc && m->price) rc = price_table(&m->price[i], f, nfreq[i], lut);
         if (rc) {
+            free(lut);
             phc_interp_free(m);
             return rc == -2 ? fail(err, errlen, PHC_ENOMEM, "out of memory")
                             : fail(err, errlen, PHC_EMODEL, "corrupt model: frequency table %d", i);
         }
         f += nfreq[i];
     }
+    free(lut);
     *out = m;
     return PHC_OK;
 }
@@ -636,7 +654,7 @@ static int code_group(coder *c) {
     for (int k = 0; k < m->sets; k++) {
         int64_t cost = 0;
         const phc_table *ts = m->tables + (size_t)k * m->ntables;
-        int32_t *const *pr = m->price + (size_t)k * m->ntables;
+        uint16_t *const *pr = m->price + (size_t)k * m->ntables;
         for (int64_t i = 0; i < c->nb; i++) {
             const phc_table *t = &ts[c->bctx[i]];
             const int64_t d = c->bq[i] - t->lo;

@@ -34,7 +34,10 @@ def _canonical(header: dict) -> bytes:
     return json.dumps({k: v for k, v in header.items() if k != "meta"}, sort_keys=True, separators=(",", ":")).encode()
 
 
-def build(kind: str, block: tuple[int, ...], params: dict, arrays: dict[str, np.ndarray], meta: dict | None = None) -> tuple[dict, bytes]:
+def build(kind: str, block: tuple[int, ...], params: dict, arrays: dict[str, np.ndarray],
+          meta: dict | None = None) -> tuple[dict, list[memoryview]]:
+    """The header and the payload as one byte view per array (no copy where an array is already
+    little-endian and contiguous, as every loaded one is: a model of 10^8 bytes is held once)."""
     entries = {}
     parts = []
     off = 0
@@ -43,25 +46,35 @@ def build(kind: str, block: tuple[int, ...], params: dict, arrays: dict[str, np.
         dt = a.dtype.newbyteorder("<").str
         if dt not in _DTYPES:
             raise PhcompError(f"model array {name} has unsupported dtype {a.dtype}")
-        raw = a.astype(dt, copy=False).tobytes()
-        entries[name] = {"dtype": dt, "shape": list(a.shape), "offset": off, "nbytes": len(raw)}
+        raw = memoryview(np.ascontiguousarray(a.astype(dt, copy=False)).reshape(-1).view(np.uint8))
+        entries[name] = {"dtype": dt, "shape": list(a.shape), "offset": off, "nbytes": raw.nbytes}
         parts.append(raw)
-        off += len(raw)
+        off += raw.nbytes
     header = {"kind": kind, "block": list(block), "params": params, "arrays": entries, "meta": meta or {}}
-    return header, b"".join(parts)
+    return header, parts
 
 
-def model_id(header: dict, payload: bytes) -> str:
-    return hashlib.sha256(_canonical(header) + payload).hexdigest()[:16]
+def _parts(payload) -> list:
+    return [payload] if isinstance(payload, (bytes, bytearray, memoryview)) else list(payload)
 
 
-def dumps(header: dict, payload: bytes) -> bytes:
+def model_id(header: dict, payload) -> str:
+    """sha256 over the canonical header and the payload (bytes, or build()'s parts), hashed
+    piece by piece."""
+    h = hashlib.sha256(_canonical(header))
+    for part in _parts(payload):
+        h.update(part)
+    return h.hexdigest()[:16]
+
+
+def dumps(header: dict, payload) -> bytes:
     w = ByteWriter()
     w.raw(MAGIC)
     w.u32(CONTAINER_VERSION)
     h = json.dumps(header, sort_keys=True).encode()
     w.u32(len(h))
     w.raw(h)
+    payload = b"".join(_parts(payload))  # only when a model is written
     w.u64(len(payload))
     w.raw(zstd_compress(payload, level=19))
     return w.getvalue()
