@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .timestep import rk4_step
 from .turbulence3d import _grid
 
 
@@ -46,11 +47,7 @@ def scalar3d(n: int = 64, snapshots: int = 4, *, t_end: float = 6.0, kappa: floa
     for target in np.linspace(t_end / snapshots, t_end, snapshots):
         while t < target - 1e-12:
             dt = min(cfl * dx / umax, target - t)
-            k1 = rhs(ch)
-            k2_ = rhs(ch + 0.5 * dt * k1)
-            k3 = rhs(ch + 0.5 * dt * k2_)
-            k4 = rhs(ch + dt * k3)
-            ch = ch + dt / 6 * (k1 + 2 * k2_ + 2 * k3 + k4)
+            ch = rk4_step(rhs, ch, dt)
             t += dt
         out.append(np.fft.irfftn(ch, s=shape, axes=(0, 1, 2)))
         if progress:
