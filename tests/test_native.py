@@ -207,6 +207,32 @@ def test_c_model_reader_refuses_corrupt_containers():
         native.NativeModel(default_model("field").to_bytes())
 
 
+def test_c_model_reader_refuses_bad_table_arrays():
+    """Containers that are well-formed but whose table arrays lie (an index past the frequency
+    array, a zero frequency): the C reader refuses them with a message, the same as Python's."""
+    from phcomp.core import container
+
+    model = default_model("sas")  # one small interp model: every variant is quick to build
+    arrays = {k: np.array(v) for k, v in model.arrays.items()}
+
+    def c_load(**changed):
+        a = dict(arrays, **changed)
+        header, payload = container.build(model.kind, model.block, model.params, a, model.meta)
+        return native.NativeModel(container.dumps(header, payload))
+
+    c_load()  # unchanged, it loads
+    index = arrays["tables.index"].copy()
+    index[-1, 0] = arrays["tables.freq"].size - 1  # the last table runs past the array
+    with pytest.raises(phcomp.PhcompError, match="outside the frequency array"):
+        c_load(**{"tables.index": index})
+    freq = arrays["tables.freq"].copy()
+    freq[5] = 0
+    with pytest.raises(phcomp.PhcompError, match="frequency table"):
+        c_load(**{"tables.freq": freq})
+    with pytest.raises(phcomp.PhcompError, match="interp arrays"):
+        c_load(**{"tables.freq": freq.astype(np.int64)})
+
+
 def _sanitizer_runtime() -> list[str]:
     libs = []
     for name in ("libasan.so", "libubsan.so"):

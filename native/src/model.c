@@ -130,19 +130,15 @@ int phc_model_new(phc_model **out, const void *bytes, size_t n, char *err, size_
     }
     const int64_t ntab = ishape[0];
     int64_t *weights = malloc((size_t)wshape[0] * 8 * sizeof *weights), *lo = malloc((size_t)ntab * sizeof *lo);
-    uint32_t *nfreq = malloc((size_t)ntab * sizeof *nfreq), *freq = malloc((size_t)(fshape[0] ? fshape[0] : 1) * 4);
+    uint32_t *nfreq = malloc((size_t)ntab * sizeof *nfreq);
     uint32_t *fcat = NULL;
-    if (!weights || !lo || !nfreq || !freq) {
+    if (!weights || !lo || !nfreq) {
         rc = PHC_ENOMEM;
         snprintf(err, errlen, "out of memory");
     } else {
         for (int64_t i = 0; i < wshape[0] * 8; i++) {
             phc_reader a = {w8 + 8 * i, 8, 0, 0};
             weights[i] = (int64_t)phc_le(&a, 8);
-        }
-        for (int64_t i = 0; i < fshape[0]; i++) {
-            phc_reader a = {f8 + 4 * i, 4, 0, 0};
-            freq[i] = (uint32_t)phc_le(&a, 4);
         }
         /* tables.index rows (offset, count, lo) into tables.freq; concatenated for phc_interp_new */
         int64_t total = 0;
@@ -162,13 +158,18 @@ int phc_model_new(phc_model **out, const void *bytes, size_t n, char *err, size_
                 rc = PHC_ENOMEM;
                 snprintf(err, errlen, "out of memory");
             } else {
+                /* straight from the payload's little-endian words (no second copy of ~10^8 bytes) */
                 int64_t k = 0;
                 for (int64_t i = 0; i < ntab; i++) {
                     phc_reader a = {i8 + 24 * i, 8, 0, 0};
                     const int64_t off = (int64_t)phc_le(&a, 8);
-                    memcpy(fcat + k, freq + off, nfreq[i] * sizeof *fcat);
-                    k += nfreq[i];
+                    for (uint32_t j = 0; j < nfreq[i]; j++) {
+                        phc_reader b = {f8 + 4 * (off + j), 4, 0, 0};
+                        fcat[k++] = (uint32_t)phc_le(&b, 4);
+                    }
                 }
+                free(payload); /* everything needed is copied out: the tables are built without it */
+                payload = NULL;
                 phc_model *m = calloc(1, sizeof *m);
                 if (!m) {
                     rc = PHC_ENOMEM;
@@ -190,7 +191,6 @@ int phc_model_new(phc_model **out, const void *bytes, size_t n, char *err, size_
     free(weights);
     free(lo);
     free(nfreq);
-    free(freq);
     free(fcat);
 done:
     free(payload);
