@@ -44,6 +44,8 @@ int phc_table_init(phc_table *t, int64_t lo, const uint32_t *freq, uint32_t nfre
     }
     t->lo = lo;
     t->nsym = nfreq - 1;
+    for (uint32_t i = 1; i < nfreq; i++)
+        if (freq[i] > freq[t->mode]) t->mode = i;
     return 0;
 }
 
@@ -168,19 +170,33 @@ void phc_decoder_init(phc_decoder *d, const uint32_t *words, size_t nwords, cons
     if (nread == 1) d->point <<= WORD_BITS;
 }
 
+/* the symbol s with cdf[s] <= q < cdf[s+1] (cdf[0] == 0, cdf[nsym+1] == 2**24 > q). Trained
+ * tables are peaked, so the mode g and its neighbours are tried before a binary search. */
+static inline uint32_t find_symbol(const uint32_t *cdf, uint32_t nsym, uint32_t g, uint32_t q) {
+    uint32_t lo, hi; /* cdf[lo] <= q < cdf[hi] */
+    if (cdf[g] <= q) {
+        if (q < cdf[g + 1]) return g;
+        if (q < cdf[g + 2]) return g + 1; /* g + 1 <= nsym, as cdf[g + 1] <= q < cdf[nsym + 1] */
+        lo = g + 2, hi = nsym + 1;
+    } else { /* g >= 1, as cdf[0] == 0 <= q */
+        if (cdf[g - 1] <= q) return g - 1;
+        lo = 0, hi = g - 1;
+    }
+    while (hi - lo > 1) {
+        const uint32_t mid = lo + (hi - lo) / 2;
+        if (cdf[mid] <= q) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
 int phc_decode_value(phc_decoder *d, const phc_table *t, int64_t *v) {
     const uint64_t scale = d->range >> PHC_PRECISION;
     const uint64_t quantile = (d->point - d->lower) / scale;
     if (quantile >= ((uint64_t)1 << PHC_PRECISION)) return -1;
-    /* the number of cdf[0..nsym] <= quantile, minus one (cdf[0] == 0) */
-    const uint32_t q = (uint32_t)quantile;
-    uint32_t lo = 0, hi = t->nsym + 1; /* cdf[lo] <= q < cdf[hi] */
-    while (hi - lo > 1) {
-        const uint32_t mid = lo + (hi - lo) / 2;
-        if (t->cdf[mid] <= q) lo = mid;
-        else hi = mid;
-    }
-    const uint32_t left = t->cdf[lo], prob = t->cdf[lo + 1] - left;
+    const uint32_t *cdf = t->cdf;
+    const uint32_t lo = find_symbol(cdf, t->nsym, t->mode, (uint32_t)quantile);
+    const uint32_t left = cdf[lo], prob = cdf[lo + 1] - left;
     d->lower += scale * left;
     d->range = scale * prob;
     if (d->range < LOW_RANGE) {

@@ -16,6 +16,7 @@
 typedef struct {
     int64_t lo;
     uint32_t nsym;
+    uint32_t mode; /* the most frequent symbol: where the decoder's search starts */
     uint32_t *cdf;
 } phc_table;
 
