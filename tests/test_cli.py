@@ -137,3 +137,23 @@ def test_shipped_roles_as_model_names(tmp_path, no_torch):
     assert r.returncode == 0, r.stderr
     back = np.load(tmp_path / "b.npy")
     assert np.abs(back.astype(np.float64) - curves).max() <= 1e-2 * (curves.max() - curves.min())
+
+
+def test_train_family_tables_from_several_files(workdir, tmp_path):
+    """--family-tables: each input file is a family with its own table set beside the pooled one;
+    one file is refused with a message that says how many are needed."""
+    rng = np.random.default_rng(0)
+    rough = np.cumsum(np.cumsum(rng.standard_normal((2, 16, 16, 16)), axis=-1), axis=-2).astype(np.float32)
+    np.save(tmp_path / "rough.npy", rough)
+    model = tmp_path / "fam.phcm"
+    run("train", workdir / "train.npy", tmp_path / "rough.npy", "-o", model, "--kind", "interp", "--family-tables",
+        "--no-install")
+    m = phcomp.load_model(model)
+    assert m.kind == "interp" and m.decoder.sets == 3  # pooled + one per file
+    run("compress", tmp_path / "rough.npy", "-o", tmp_path / "r.phc", "--model", model, "--rel", "1e-3")
+    run("decompress", tmp_path / "r.phc", "-o", tmp_path / "r.npy", "--model", model)
+    back = np.load(tmp_path / "r.npy")
+    assert np.abs(back.astype(np.float64) - rough).max() <= 1e-3 * float(rough.max() - rough.min()) * (1 + 1e-12)
+    r = run("train", workdir / "train.npy", "-o", tmp_path / "one.phcm", "--kind", "interp", "--family-tables",
+            "--no-install", check=False)
+    assert r.returncode != 0 and "family_tables needs 2" in r.stderr and "Traceback" not in r.stderr
