@@ -113,8 +113,9 @@ array the fixed-size per-slab temporaries weigh in. On a larger array
   kinds stay near SZ3 here: CALIBRATION.md reports 1.25/1.83/1.69x SZ3 for full-rank block PCA on
   its Gray-Scott data, but on ours SZ3 compresses much better (its ratio at 1e-3 above, where
   CALIBRATION's reached 10.5), and that lead does not reproduce (`docs/families.md`).
-- It decodes at tens of MB/s, where the transform kinds decode at hundreds: its passes are
-  Python-driven, one range-coder call per context and pass.
+- It decodes at tens of MB/s, where the transform kinds decode at hundreds: even in the C codec
+  each value costs an 8-tap prediction, four context activities and a step of one sequential
+  range-coded stream (`docs/native.md`).
 - On the demo's own under-resolved grid (dx=1, patterns a few cells wide) every codec
   compresses less; the interp model reaches {" / ".join(f"{v:.2f}" for v in coarse_sz3)}x SZ3 there
   (rel {" / ".join(f"{r:g}" for r in RELS)}), the separable one {" / ".join(f"{v:.2f}" for v in coarse_se)}x
