@@ -26,6 +26,8 @@ from phcomp.core import native
 from phcomp.core.model import ZOO_DIR, default_model
 from phcomp.data import darcy2d, grayscott3d, sas, turb2d
 
+from make_convert_threads import BEGIN as CONVERT_BEGIN, END as CONVERT_END  # docs/ is on the path as a script
+
 DOCS = Path(__file__).resolve().parent
 REPEAT = 3
 
@@ -145,10 +147,10 @@ def main() -> None:
     keep = ""  # the section docs/make_convert_threads.py writes between its markers stays
     if doc.exists():
         old = doc.read_text()
-        b, e = old.find("<!-- convert-threads:begin -->"), old.find("<!-- convert-threads:end -->")
+        b, e = old.find(CONVERT_BEGIN), old.find(CONVERT_END)
         if 0 <= b < e:
             head = old.rfind("\n## ", 0, b)
-            keep = "\n" + old[head if head >= 0 else b : e + len("<!-- convert-threads:end -->")].strip("\n") + "\n"
+            keep = "\n" + old[head if head >= 0 else b : e + len(CONVERT_END)].strip("\n") + "\n"
     doc.write_text(render(out).rstrip("\n") + "\n" + keep)
     print(f"wrote docs/native.md in {time.time() - t0:.0f} s")
 

@@ -164,7 +164,7 @@ def test_corrupt_model_arrays_are_refused_in_c():
 
     class Bad:
         ndim, exps, all_tables, ntables, sets = spec.ndim, spec.exps, spec.all_tables, spec.ntables, spec.sets
-        weights = spec.weights.copy()
+        weights, packed = spec.weights.copy(), None  # no packed frequencies: the tables below are what C gets
     Bad.weights[0, 0] = 1 << 40  # past the exact-arithmetic limit
     with pytest.raises(phcomp.PhcompError, match="weights too large"):
         native.NativeInterp(Bad)

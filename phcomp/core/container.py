@@ -46,7 +46,7 @@ def build(kind: str, block: tuple[int, ...], params: dict, arrays: dict[str, np.
         dt = a.dtype.newbyteorder("<").str
         if dt not in _DTYPES:
             raise PhcompError(f"model array {name} has unsupported dtype {a.dtype}")
-        raw = memoryview(np.ascontiguousarray(a.astype(dt, copy=False)).reshape(-1).view(np.uint8))
+        raw = memoryview(a.astype(dt, copy=False).reshape(-1).view(np.uint8))
         entries[name] = {"dtype": dt, "shape": list(a.shape), "offset": off, "nbytes": raw.nbytes}
         parts.append(raw)
         off += raw.nbytes

@@ -40,6 +40,7 @@ import numpy as np
 from .bytes_io import ByteReader, ByteWriter
 from .errors import PhcompError
 from .rangecoder import Decoder, Encoder, FreqTable, read_words, write_stream, write_words
+from .tables import packed_extent
 
 TAPS = np.array([-7, -5, -3, -1, 1, 3, 5, 7])
 WEIGHT_SHIFT = 16
@@ -59,10 +60,11 @@ class InterpSpec:
     """An interp model's decoder side: integer weights per stride class, context exponents, tables."""
 
     def __init__(self, weights: np.ndarray, exps: list[list[int]], tables: list[FreqTable], ndim: int,
-                 sets: int = 1) -> None:
+                 sets: int = 1, packed: np.ndarray | None = None) -> None:
         self.weights = np.asarray(weights, dtype=np.int64)
         self.exps = [[int(e) for e in x] for x in exps]
         self.all_tables = tables
+        self.packed = packed  # all_tables' frequencies back to back (uint32), when the model holds them so
         self.ndim = int(ndim)
         self.sets = int(sets)
         self._prices: list | None = None
@@ -430,8 +432,10 @@ def build_interp(spec: dict, arrays: dict[str, np.ndarray], tables: list[FreqTab
     ``decoder.weights`` (classes x 8 int64) and the model's tables."""
     if "decoder.weights" not in arrays:
         raise PhcompError("corrupt model: array 'decoder.weights' missing")
+    extent = packed_extent(arrays["tables.index"]) if "tables.index" in arrays else None
+    packed = arrays["tables.freq"][:extent] if extent is not None and arrays["tables.freq"].dtype == np.uint32 else None
     try:
         return InterpSpec(arrays["decoder.weights"], [list(x) for x in spec["context_exps"]], tables, int(spec["ndim"]),
-                          int(spec.get("table_sets", 1)))
+                          int(spec.get("table_sets", 1)), packed)
     except (KeyError, TypeError, ValueError) as e:
         raise PhcompError(f"corrupt model: interpolation decoder spec ({e!r})") from None

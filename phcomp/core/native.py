@@ -113,25 +113,6 @@ def _raise(rc: int, buf) -> None:
     raise PhcompError(msg)
 
 
-def _packed_freqs(tables: list) -> np.ndarray:
-    """Every table's frequencies back to back (uint32). A loaded model's tables already lie so, as
-    views of one array (~10^8 bytes for a model with table sets): then that memory is handed over
-    as it is, not copied."""
-    fs = [t.freq for t in tables]
-    if fs and all(f.dtype == np.uint32 and f.flags.c_contiguous for f in fs):
-        addr = np.array([f.ctypes.data for f in fs], np.uint64)
-        size = np.array([f.size for f in fs], np.uint64)
-        if (addr[1:] == addr[:-1] + 4 * size[:-1]).all():
-            base = fs[0]
-            while isinstance(base.base, np.ndarray):  # the array the views share (keeps it alive)
-                base = base.base
-            start = (int(addr[0]) - base.ctypes.data) // 4
-            flat = base.reshape(-1).view(np.uint32) if base.dtype.itemsize == 4 else None
-            if flat is not None and 0 <= start and start + int(size.sum()) <= flat.size:
-                return flat[start : start + int(size.sum())]
-    return np.ascontiguousarray(np.concatenate(fs) if fs else np.zeros(0), np.uint32)
-
-
 class NativeInterp:
     """The C copy of an InterpSpec (weights, context exponents, tables), built once per model."""
 
@@ -150,7 +131,10 @@ class NativeInterp:
             raise PhcompError(f"corrupt model: {len(tables)} tables for {spec.sets} set(s) of {spec.ntables}")
         lo = np.array([t.lo for t in tables], np.int64)
         nfreq = np.array([t.freq.size for t in tables], np.uint32)
-        freq = _packed_freqs(tables)
+        # a loaded model hands over its one array of frequencies (~10^8 bytes with table sets) uncopied
+        freq = spec.packed
+        if freq is None or freq.size != int(nfreq.sum(dtype=np.int64)):
+            freq = np.concatenate([t.freq for t in tables]).astype(np.uint32)
         handle = ctypes.c_void_p()
         err = ctypes.create_string_buffer(_ERRLEN)
         rc = lib.phc_interp_new(ctypes.byref(handle), spec.ndim, len(w), _ptr(w, _c_i64p), _ptr(nexps, _c_i32p),

@@ -128,6 +128,17 @@ def pack_tables(tables: list[FreqTable]) -> dict[str, np.ndarray]:
     return {"tables.freq": freqs, "tables.index": index}
 
 
+def packed_extent(index: np.ndarray) -> int | None:
+    """How many frequencies the tables of ``index`` cover when they lie back to back from 0 (as
+    pack_tables writes them), else None."""
+    if index.ndim != 2 or index.shape[1] != 3 or not len(index):
+        return None
+    off, n = index[:, 0], index[:, 1]
+    if off[0] != 0 or not bool((off[1:] == off[:-1] + n[:-1]).all()):
+        return None
+    return int(off[-1] + n[-1])
+
+
 def unpack_tables(freqs: np.ndarray, index: np.ndarray) -> list[FreqTable]:
     if index.ndim != 2 or index.shape[1] != 3:
         raise PhcompError("corrupt model: bad table index")
@@ -137,9 +148,9 @@ def unpack_tables(freqs: np.ndarray, index: np.ndarray) -> list[FreqTable]:
     if (off < 0).any() or (n < 2).any() or (n > freqs.size).any() or (off > freqs.size - n).any():
         raise PhcompError("corrupt model: table outside the frequency array")
     f = freqs.astype(np.uint32, copy=False)  # the tables are views of it (read-only when loaded)
-    back_to_back = off[0] == 0 and bool((off[1:] == off[:-1] + n[:-1]).all())
-    if back_to_back:  # as pack_tables writes them: every table checked in one pass (a model has ~10^5)
-        seg = f[: int(off[-1] + n[-1])]
+    extent = packed_extent(index)
+    if extent is not None:  # as pack_tables writes them: every table checked in one pass (a model has ~10^5)
+        seg = f[:extent]
         if int(seg.min()) < 1:
             raise PhcompError("corrupt frequency table")
         # each total < 2**32: n * max bounds it; only tables where that bound is too loose are summed
@@ -147,7 +158,7 @@ def unpack_tables(freqs: np.ndarray, index: np.ndarray) -> list[FreqTable]:
         if any(int(seg[off[i] : off[i] + n[i]].sum(dtype=np.uint64)) >= 1 << 32 for i in loose):
             raise PhcompError("corrupt frequency table")
     out = [FreqTable(f[o : o + k], lo) for o, k, lo in index.tolist()]
-    if not back_to_back:
+    if extent is None:
         for t in out:
             t.validate()
     return out
