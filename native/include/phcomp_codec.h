@@ -1,9 +1,10 @@
 /* phcomp's native codec: the public C interface (C11). Hosts (the Python package, the HDF5
  * plugin, the ADIOS2 operator) link the same sources: native/src/.
  *
- * It holds interpolation chunks (mode 3, docs/format.md) and lossless chunks (mode 0): the
- * model's interpolation predictor and the range-coded stream of section 8, encode and decode,
- * bit for bit what phcomp/core/interp.py produces, and whole chunks read and written. Every function returns 0 on success or a
+ * It decodes every chunk the format defines (docs/format.md): lossless (mode 0), the transform
+ * kinds' latent and residual chunks (modes 1-2) and interpolation chunks (mode 3), bit for bit
+ * what phcomp/core decodes; it encodes lossless and interpolation chunks (the interp predictor
+ * and the range-coded stream of section 8, byte for byte phcomp/core/interp.py's). Every function returns 0 on success or a
  * negative PHC_E* code with a message in `err` (at most errlen bytes, NUL-terminated); no
  * function keeps global state, so every call may run on its own thread. */
 #ifndef PHCOMP_CODEC_H
@@ -21,7 +22,7 @@ extern "C" {
 #define PHC_EMODEL -2   /* the model's arrays are invalid */
 #define PHC_ENOMEM -3
 #define PHC_EARG -4 /* a caller error (bad dtype, shape...) */
-#define PHC_EUNSUPPORTED -5 /* valid, but not decoded natively (modes 1-2: the transform kinds) */
+#define PHC_EUNSUPPORTED -5 /* valid, but not coded natively (a model decoder type this library does not know) */
 
 #define PHC_FLOAT32 1 /* the chunk format's dtype codes */
 #define PHC_FLOAT64 2
@@ -72,14 +73,18 @@ int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t item
                       const uint8_t *sets, size_t nsets, double mid, double delta, int dtype, int threads, void *out,
                       char *err, size_t errlen);
 
-/* A model container (docs/format.md) loaded from its bytes. Kinds decoded natively: interp
- * (PHC_EUNSUPPORTED for the others). The id is the name the host found it under. */
+/* A model container (docs/format.md) loaded from its bytes: interp models (modes 3 and 0) and
+ * the transform kinds, linear / separable / sparse-ae / ved (decoded natively, modes 1-2;
+ * phc_chunk_encode writes them only from Python). PHC_EUNSUPPORTED for a decoder type this
+ * library does not know. The id is the name the host found it under. */
 #define PHC_KIND_INTERP 1
+#define PHC_KIND_TRANSFORM 2
 typedef struct phc_model phc_model;
 int phc_model_new(phc_model **out, const void *bytes, size_t n, char *err, size_t errlen);
 void phc_model_free(phc_model *m);
 const phc_interp *phc_model_interp(const phc_model *m);
 double phc_model_default_rel(const phc_model *m); /* params.default_rel (0: none) */
+int phc_model_kind(const phc_model *m);           /* PHC_KIND_INTERP or PHC_KIND_TRANSFORM */
 
 /* What a chunk's header declares (after its magic, version, CRC and section table are checked). */
 typedef struct {
@@ -94,7 +99,7 @@ typedef struct {
 int phc_chunk_inspect(const void *data, size_t n, phc_chunk_info *info, char *err, size_t errlen);
 
 /* Decodes a whole chunk into out (out_bytes must equal nvalues * itemsize; little-endian host
- * order). Modes 0 and 3 (with `model`, the chunk's model); PHC_EUNSUPPORTED for modes 1-2. */
+ * order). Every mode: 0 (no model), 3 (an interp model), 1-2 (a transform model). */
 int phc_chunk_decode(const void *data, size_t n, const phc_model *model, void *out, size_t out_bytes, int threads,
                      char *err, size_t errlen);
 

@@ -1,13 +1,16 @@
 /* The chunk format (docs/format.md, phcomp/core/chunk.py) read in C: header, section table,
- * CRC32 trailer, then the lossless and interpolation payloads and the point lists. Every
+ * CRC32 trailer, then the payload of every mode (lossless here, interpolation with interp.c,
+ * latents and residuals with blocks.c) and the point lists. Every
  * declared size is checked against the bytes present (and the caller's buffer) before use. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocks.h"
 #include "bytes.h"
 #include "crc32.h"
+#include "intpack.h"
 #include "phcomp_codec.h"
 #include "zstd_rt.h"
 
@@ -89,6 +92,14 @@ static int parse(const uint8_t *data, size_t n, parsed *c, char *err, size_t err
         if (!c->sec[SEC_INTERP] || !strcmp(in->model_id, "0000000000000000"))
             return bad(err, errlen, "corrupt chunk: interpolation section or model id missing");
     }
+    if (in->mode == 1 || in->mode == 2) {
+        if (!(isfinite(c->mid) && isfinite(c->half) && c->half > 0 && isfinite(c->step) && c->step > 0))
+            return bad(err, errlen, "corrupt chunk: bad normalisation or step");
+        if (!c->sec[SEC_LATENT] || !strcmp(in->model_id, "0000000000000000"))
+            return bad(err, errlen, "corrupt chunk: latent section or model id missing");
+    }
+    if (in->mode == 2 && (!isfinite(c->eps) || c->eps <= 0 || !c->sec[SEC_RESIDUAL] == !c->sec[SEC_RESIDUAL_RUNS]))
+        return bad(err, errlen, "corrupt chunk: bad bound or missing residual");
     if (in->mode == 0 && in->nvalues && !c->sec[SEC_RAW]) return bad(err, errlen, "corrupt chunk: lossless payload missing");
     return PHC_OK;
 }
@@ -100,58 +111,13 @@ int phc_chunk_inspect(const void *data, size_t n, phc_chunk_info *info, char *er
     return rc;
 }
 
-/* pack_ints (phcomp/core/intpack.py): u8 width, u64 count <= max, u64 length + zstd frame */
-static int ints(phc_reader *r, uint64_t max, int64_t **out, uint64_t *count, const char *what, char *err, size_t errlen) {
-    *out = NULL;
-    const unsigned width = (unsigned)phc_le(r, 1);
-    *count = phc_le(r, 8);
-    const uint64_t len = phc_le(r, 8);
-    const uint8_t *blob = phc_take(r, len);
-    if (r->bad) {
-        snprintf(err, errlen, "truncated or corrupt %s", what);
-        return PHC_ECORRUPT;
-    }
-    if (width != 1 && width != 2 && width != 4 && width != 8) {
-        snprintf(err, errlen, "corrupt %s: bad integer width %u", what, width);
-        return PHC_ECORRUPT;
-    }
-    if (*count > max) {
-        snprintf(err, errlen, "corrupt %s: %llu values declared, at most %llu possible", what, (unsigned long long)*count,
-                 (unsigned long long)max);
-        return PHC_ECORRUPT;
-    }
-    if (phc_zstd_check(*count * width, blob ? blob : (const uint8_t *)"", len, what, err, errlen)) return PHC_ECORRUPT;
-    uint8_t *raw = malloc(*count * width + 1);
-    int64_t *v = malloc((*count ? *count : 1) * sizeof *v);
-    if (!raw || !v) {
-        free(raw);
-        free(v);
-        snprintf(err, errlen, "out of memory");
-        return PHC_ENOMEM;
-    }
-    if (phc_zstd_decompress(raw, *count * width, blob ? blob : (const uint8_t *)"", len, what, err, errlen)) {
-        free(raw);
-        free(v);
-        return PHC_ECORRUPT;
-    }
-    for (uint64_t i = 0; i < *count; i++) {
-        phc_reader a = {raw + i * width, width, 0, 0};
-        const uint64_t u = phc_le(&a, (int)width);
-        const int sh = 64 - 8 * (int)width; /* sign-extend */
-        v[i] = sh ? (int64_t)(u << sh) >> sh : (int64_t)u;
-    }
-    free(raw);
-    *out = v;
-    return PHC_OK;
-}
-
 /* a point list (phcomp/core/points.py): delta-coded positions, then their exact values */
 static int points(const uint8_t *body, uint64_t len, const phc_chunk_info *in, void *out, const char *what, char *err,
                   size_t errlen) {
     phc_reader r = {body, len, 0, 0};
     int64_t *gaps;
     uint64_t n;
-    int rc = ints(&r, in->nvalues, &gaps, &n, what, err, errlen);
+    int rc = phc_unpack_ints(&r, in->nvalues, &gaps, &n, what, err, errlen);
     if (rc) return rc;
     int64_t pos = 0;
     for (uint64_t i = 0; i < n && !rc; i++) {
@@ -215,7 +181,7 @@ static int interp_payload(const parsed *c, const phc_model *model, void *out, in
     for (uint64_t i = 0; i < nwords; i++) words[i] = (uint32_t)phc_le(&r, 4);
     int64_t *esc;
     uint64_t nesc;
-    int rc = ints(&r, in->nvalues, &esc, &nesc, "escape values", err, errlen);
+    int rc = phc_unpack_ints(&r, in->nvalues, &esc, &nesc, "escape values", err, errlen);
     if (!rc && r.pos != r.n) rc = bad(err, errlen, "corrupt interpolation section: trailing bytes");
     if (!rc)
         rc = phc_interp_decode(m, bits, g, items, nd, sp, words, nwords, esc, nesc, sets, nsets, c->mid, c->step,
@@ -236,10 +202,6 @@ int phc_chunk_decode(const void *data, size_t n, const phc_model *model, void *o
                  (unsigned long long)in->nvalues, in->itemsize, out_bytes);
         return PHC_ECORRUPT;
     }
-    if (in->mode == 1 || in->mode == 2) {
-        snprintf(err, errlen, "chunk mode %d (a transform kind) is not decoded natively", in->mode);
-        return PHC_EUNSUPPORTED;
-    }
     if (in->mode == 0) {
         if (!in->nvalues) return PHC_OK;
         const size_t isz = (size_t)in->itemsize, nv = (size_t)in->nvalues;
@@ -253,7 +215,16 @@ int phc_chunk_decode(const void *data, size_t n, const phc_model *model, void *o
         free(raw);
         return rc;
     }
-    rc = interp_payload(&c, model, out, threads, err, errlen);
+    if (in->mode == 3) {
+        rc = interp_payload(&c, model, out, threads, err, errlen);
+    } else {
+        const phc_transform *t = phc_model_transform(model);
+        if (!t) return bad(err, errlen, "chunk of a transform kind (modes 1-2) without a transform model");
+        const int reskind = in->mode == 1 ? 0 : c.sec[SEC_RESIDUAL] ? SEC_RESIDUAL : SEC_RESIDUAL_RUNS;
+        rc = phc_blocks_decode(t, in, c.eps, c.mid, c.half, c.step, c.sec[SEC_LATENT], c.seclen[SEC_LATENT], reskind,
+                               reskind ? c.sec[reskind] : NULL, reskind ? c.seclen[reskind] : 0, out, threads, err,
+                               errlen);
+    }
     if (!rc && c.sec[SEC_EXCEPTIONS]) rc = points(c.sec[SEC_EXCEPTIONS], c.seclen[SEC_EXCEPTIONS], in, out, "exceptions", err, errlen);
     if (!rc && c.sec[SEC_NONFINITE]) rc = points(c.sec[SEC_NONFINITE], c.seclen[SEC_NONFINITE], in, out, "nonfinite", err, errlen);
     return rc;

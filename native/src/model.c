@@ -1,11 +1,12 @@
-/* Model containers (docs/format.md, "Model container") read in C: the kinds the native codec
- * decodes (interp). The id is not recomputed here (it hashes Python's canonical JSON): hosts
+/* Model containers (docs/format.md, "Model container") read in C: interp models here, the
+ * transform kinds in model_transform.c. The id is not recomputed here (it hashes Python's canonical JSON): hosts
  * find a model by the id it is stored under, and the Python reader checks ids. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bytes.h"
+#include "decoder_int.h"
 #include "json.h"
 #include "phcomp_codec.h"
 #include "zstd_rt.h"
@@ -16,6 +17,7 @@
 struct phc_model {
     int kind;
     phc_interp *interp;
+    phc_transform *transform;
     double default_rel; /* params.default_rel: the bound relative to the range when none is given; 0 if absent */
 };
 
@@ -45,6 +47,27 @@ static int array(const phc_json *arrays, const char *name, const char *dtype, in
     return 0;
 }
 
+/* the zstd frame after the header, checked before its plen bytes are allocated */
+static int load_payload(phc_reader *r, uint64_t plen, uint8_t **payload, char *err, size_t errlen) {
+    const size_t rest = r->n - r->pos;
+    char zerr[256];
+    *payload = NULL;
+    if (phc_zstd_check(plen, r->p + r->pos, rest, "model payload", zerr, sizeof zerr)) {
+        snprintf(err, errlen, "%s", zerr);
+        return PHC_EMODEL;
+    }
+    *payload = malloc(plen ? plen : 1);
+    if (!*payload) {
+        snprintf(err, errlen, "out of memory (model payload of %llu bytes)", (unsigned long long)plen);
+        return PHC_ENOMEM;
+    }
+    if (phc_zstd_decompress(*payload, plen, r->p + r->pos, rest, "model payload", zerr, sizeof zerr)) {
+        snprintf(err, errlen, "%s", zerr);
+        return PHC_EMODEL;
+    }
+    return PHC_OK;
+}
+
 int phc_model_new(phc_model **out, const void *bytes, size_t n, char *err, size_t errlen) {
     *out = NULL;
     phc_reader r = {bytes, n, 0, 0};
@@ -71,9 +94,32 @@ int phc_model_new(phc_model **out, const void *bytes, size_t n, char *err, size_
     const phc_json *params = phc_json_get(&h, "params"), *dec = phc_json_get(params, "decoder");
     const phc_json *exps = phc_json_get(dec, "context_exps"), *arrays = phc_json_get(&h, "arrays");
     int64_t ndim;
-    if (!phc_json_is_str(phc_json_get(&h, "kind"), "interp") || !phc_json_is_str(phc_json_get(dec, "type"), "interp_int")) {
-        snprintf(err, errlen, "model kind not decoded natively (only interp)");
+    const int transform = phc_json_is_str(phc_json_get(dec, "type"), "linear_int") ||
+                          phc_json_is_str(phc_json_get(dec, "type"), "separable_int") ||
+                          phc_json_is_str(phc_json_get(dec, "type"), "mlp_int");
+    if (!transform && (!phc_json_is_str(phc_json_get(&h, "kind"), "interp") ||
+                       !phc_json_is_str(phc_json_get(dec, "type"), "interp_int"))) {
+        snprintf(err, errlen, "model's decoder type is not known to this native codec");
         rc = PHC_EUNSUPPORTED;
+        goto done;
+    }
+    if (transform) {
+        rc = load_payload(&r, plen, &payload, err, errlen);
+        phc_model *m = rc ? NULL : calloc(1, sizeof *m);
+        if (!rc && (!m || !(m->transform = calloc(1, sizeof *m->transform)))) {
+            free(m);
+            snprintf(err, errlen, "out of memory");
+            rc = PHC_ENOMEM;
+        } else if (!rc) {
+            m->kind = PHC_KIND_TRANSFORM;
+            rc = phc_transform_load(m->transform, &h, payload, plen, err, errlen);
+            if (rc) {
+                free(m->transform);
+                free(m);
+            } else {
+                *out = m;
+            }
+        }
         goto done;
     }
     int64_t sets = 1; /* optional: several table sets (phcomp/core/interp.py) */
@@ -101,24 +147,7 @@ int phc_model_new(phc_model **out, const void *bytes, size_t n, char *err, size_
             ev[ne++] = (int32_t)e;
         }
     }
-    const size_t rest = r.n - r.pos;
-    char zerr[256];
-    if (phc_zstd_check(plen, r.p + r.pos, rest, "model payload", zerr, sizeof zerr)) { /* before allocating */
-        snprintf(err, errlen, "%s", zerr);
-        rc = PHC_EMODEL;
-        goto done;
-    }
-    payload = malloc(plen ? plen : 1);
-    if (!payload) {
-        snprintf(err, errlen, "out of memory (model payload of %llu bytes)", (unsigned long long)plen);
-        rc = PHC_ENOMEM;
-        goto done;
-    }
-    if (phc_zstd_decompress(payload, plen, r.p + r.pos, rest, "model payload", zerr, sizeof zerr)) {
-        snprintf(err, errlen, "%s", zerr);
-        rc = PHC_EMODEL;
-        goto done;
-    }
+    if ((rc = load_payload(&r, plen, &payload, err, errlen))) goto done;
     int64_t wshape[2], fshape[1], ishape[2];
     const uint8_t *w8, *f8, *i8;
     if (array(arrays, "decoder.weights", "<i8", 2, wshape, payload, plen, &w8) || wshape[1] != 8 || wshape[0] < 1 ||
@@ -201,9 +230,15 @@ done:
 void phc_model_free(phc_model *m) {
     if (!m) return;
     phc_interp_free(m->interp);
+    if (m->transform) phc_transform_free(m->transform);
+    free(m->transform);
     free(m);
 }
 
 const phc_interp *phc_model_interp(const phc_model *m) { return m ? m->interp : NULL; }
+
+const phc_transform *phc_model_transform(const phc_model *m) { return m ? m->transform : NULL; }
+
+int phc_model_kind(const phc_model *m) { return m ? m->kind : 0; }
 
 double phc_model_default_rel(const phc_model *m) { return m ? m->default_rel : 0.0; }

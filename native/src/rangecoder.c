@@ -190,13 +190,8 @@ static inline uint32_t find_symbol(const uint32_t *cdf, uint32_t nsym, uint32_t 
     return lo;
 }
 
-int phc_decode_value(phc_decoder *d, const phc_table *t, int64_t *v) {
-    const uint64_t scale = d->range >> PHC_PRECISION;
-    const uint64_t quantile = (d->point - d->lower) / scale;
-    if (quantile >= ((uint64_t)1 << PHC_PRECISION)) return -1;
-    const uint32_t *cdf = t->cdf;
-    const uint32_t lo = find_symbol(cdf, t->nsym, t->mode, (uint32_t)quantile);
-    const uint32_t left = cdf[lo], prob = cdf[lo + 1] - left;
+/* the decoder state after the symbol [left, left + prob) of scale `scale` */
+static inline void consume(phc_decoder *d, uint64_t scale, uint32_t left, uint32_t prob) {
     d->lower += scale * left;
     d->range = scale * prob;
     if (d->range < LOW_RANGE) {
@@ -205,6 +200,35 @@ int phc_decode_value(phc_decoder *d, const phc_table *t, int64_t *v) {
         d->point <<= WORD_BITS;
         if (d->pos < d->nwords) d->point |= d->words[d->pos++];
     }
+}
+
+int phc_decode_uniform(phc_decoder *d, int bits, int64_t *v) {
+    const uint64_t scale = d->range >> PHC_PRECISION;
+    const uint64_t quantile = (d->point - d->lower) / scale;
+    if (quantile >= ((uint64_t)1 << PHC_PRECISION)) return -1;
+    const int w = PHC_PRECISION - bits;
+    const uint32_t sym = (uint32_t)quantile >> w;
+    consume(d, scale, sym << w, 1u << w);
+    *v = sym;
+    return 0;
+}
+
+int phc_decode_i32(phc_decoder *d, const phc_table *t, int32_t *v) {
+    int64_t x;
+    const int rc = phc_decode_value(d, t, &x);
+    if (rc) return rc;
+    if (x < -((int64_t)1 << 30) + 1 || x > ((int64_t)1 << 30) - 1) return -3;
+    *v = (int32_t)x;
+    return 0;
+}
+
+int phc_decode_value(phc_decoder *d, const phc_table *t, int64_t *v) {
+    const uint64_t scale = d->range >> PHC_PRECISION;
+    const uint64_t quantile = (d->point - d->lower) / scale;
+    if (quantile >= ((uint64_t)1 << PHC_PRECISION)) return -1;
+    const uint32_t *cdf = t->cdf;
+    const uint32_t lo = find_symbol(cdf, t->nsym, t->mode, (uint32_t)quantile);
+    consume(d, scale, cdf[lo], cdf[lo + 1] - cdf[lo]);
     if (lo == t->nsym) {
         if (d->esc_pos >= d->nesc) return -2;
         *v = d->escapes[d->esc_pos++];

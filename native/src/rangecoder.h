@@ -55,5 +55,11 @@ void phc_decoder_init(phc_decoder *d, const uint32_t *words, size_t nwords, cons
 /* Decodes one value with table t into *v. 0 on success, -1: a state no encoder produces,
  * -2: escape list exhausted. */
 int phc_decode_value(phc_decoder *d, const phc_table *t, int64_t *v);
+/* Decodes one value coded with constriction's Uniform(2**bits) (1 <= bits <= 24; every bin
+ * 2**(24-bits) wide) into *v. 0, or -1 for a state no encoder produces. */
+int phc_decode_uniform(phc_decoder *d, int bits, int64_t *v);
+/* A stream's table-coded value read into an int32 slot the way the numpy decoder does: an
+ * escaped value beyond +-(2**30 - 1) is refused (-3). */
+int phc_decode_i32(phc_decoder *d, const phc_table *t, int32_t *v);
 
 #endif

@@ -1,0 +1,117 @@
+/* Block layout of modes 1-2 (phcomp/core/blocking.py): the array seen as (batch, *spatial)
+ * over the block's trailing axes, blocks in C order over (batch, grid...), values in C order
+ * within a block; the decoder's values outside the array (edge padding) are dropped. */
+#include "blocks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parallel.h"
+#include "residual.h"
+
+typedef struct {
+    const phc_transform *t;
+    const int32_t *q, *qr;
+    double step, mid, half, two_eps;
+    int dtype;
+    void *out;
+    int64_t sp[4], grid[4], item_values, blocks_per_item;
+    double *x[PHC_MAX_THREADS];
+    int64_t *scratch[PHC_MAX_THREADS];
+} job;
+
+static void run(void *arg, int part, int64_t b0, int64_t b1) {
+    job *j = arg;
+    const phc_transform *t = j->t;
+    const int nd = t->nd, last = nd - 1;
+    double *x = j->x[part];
+    int64_t *s = j->scratch[part];
+    for (int64_t blk = b0; blk < b1; blk++) {
+        phc_transform_block(t, j->q + blk * t->k, j->step, x, s);
+        /* the block's origin: its batch item, then its grid position per axis (C order) */
+        int64_t rest = blk % j->blocks_per_item, start[4], lim[4], idx[4] = {0, 0, 0, 0};
+        const int64_t base = (blk / j->blocks_per_item) * j->item_values;
+        for (int i = last; i >= 0; i--) {
+            start[i] = rest % j->grid[i] * t->block[i];
+            rest /= j->grid[i];
+            lim[i] = j->sp[i] - start[i] < t->block[i] ? j->sp[i] - start[i] : t->block[i];
+        }
+        for (;;) { /* one row along the last axis: d its first value in the block, p in the array */
+            int64_t d = 0, p = 0;
+            for (int i = 0; i < nd; i++) {
+                d = d * t->block[i] + idx[i];
+                p = p * j->sp[i] + start[i] + idx[i];
+            }
+            p += base;
+            for (int64_t e = 0; e < lim[last]; e++) {
+                double y = x[d + e] * j->half;
+                y += j->mid;
+                if (j->qr) y += (double)j->qr[p + e] * j->two_eps;
+                if (j->dtype == PHC_FLOAT32) ((float *)j->out)[p + e] = (float)y;
+                else ((double *)j->out)[p + e] = y;
+            }
+            int i = last - 1;
+            while (i >= 0 && ++idx[i] == lim[i]) idx[i--] = 0;
+            if (i < 0) break;
+        }
+    }
+}
+
+int phc_blocks_decode(const phc_transform *t, const phc_chunk_info *in, double eps, double mid, double half,
+                      double step, const uint8_t *lat, uint64_t latlen, int reskind, const uint8_t *res,
+                      uint64_t reslen, void *out, int threads, char *err, size_t errlen) {
+    job j;
+    memset(&j, 0, sizeof j);
+    j.t = t, j.step = step, j.mid = mid, j.half = half, j.two_eps = 2.0 * eps, j.dtype = in->dtype, j.out = out;
+    /* (1,) * (nd - ndim) + shape: the trailing nd dims are spatial, the product of the others the batch */
+    const int nd = t->nd, lead = in->ndim - nd;
+    int64_t batch = 1;
+    for (int i = 0; i < lead; i++) batch *= (int64_t)in->shape[i];
+    j.item_values = 1;
+    j.blocks_per_item = 1;
+    for (int i = 0; i < nd; i++) {
+        j.sp[i] = i + lead >= 0 ? (int64_t)in->shape[i + lead] : 1;
+        j.grid[i] = (j.sp[i] + t->block[i] - 1) / t->block[i];
+        j.item_values *= j.sp[i];
+        j.blocks_per_item *= j.grid[i];
+    }
+    const int64_t nblocks = batch * j.blocks_per_item; /* <= the value count (<= 2**40) */
+    int32_t *q = calloc((size_t)nblocks * (size_t)t->k, sizeof *q), *qr = NULL;
+    if (!q) {
+        snprintf(err, errlen, "out of memory: %lld latent blocks", (long long)nblocks);
+        return PHC_ENOMEM;
+    }
+    int rc = phc_latent_decode(&t->tables, lat, latlen, nblocks, q, err, errlen);
+    for (int64_t i = 0; !rc && i < nblocks * t->k; i++)
+        if (q[i] > t->q_limit || q[i] < -t->q_limit) {
+            snprintf(err, errlen, "corrupt latent section: latent value outside the exact range");
+            rc = PHC_ECORRUPT;
+        }
+    if (!rc && reskind) {
+        if (!(qr = malloc((size_t)in->nvalues * sizeof *qr))) {
+            snprintf(err, errlen, "out of memory");
+            rc = PHC_ENOMEM;
+        } else {
+            rc = phc_residual_decode(reskind, res, reslen, in->nvalues, qr, err, errlen);
+        }
+    }
+    j.q = q, j.qr = qr;
+    const int parts = rc ? 0 : phc_parts(threads, nblocks, 16);
+    for (int p = 0; p < parts && !rc; p++) {
+        j.x[p] = malloc((size_t)t->d * sizeof(double));
+        j.scratch[p] = malloc(phc_transform_scratch(t) * sizeof(int64_t));
+        if (!j.x[p] || !j.scratch[p]) {
+            snprintf(err, errlen, "out of memory");
+            rc = PHC_ENOMEM;
+        }
+    }
+    if (!rc) phc_parallel_for(threads, nblocks, 16, run, &j);
+    for (int p = 0; p < parts; p++) {
+        free(j.x[p]);
+        free(j.scratch[p]);
+    }
+    free(q);
+    free(qr);
+    return rc;
+}

@@ -1,0 +1,56 @@
+/* The exact decoder arithmetic of the transform kinds (docs/format.md, section 3, decoders
+ * linear_int, separable_int, mlp_int; phcomp/core/decoder.py) in C: integer latents to a
+ * normalised block. Every product and partial sum is an integer below 2**53 (the model's
+ * q_limit ensures it), so int64 arithmetic gives the exact values numpy's float64 GEMMs give,
+ * and the few float operations after it are the same IEEE operations in the same order. */
+#ifndef PHC_DECODER_INT_H
+#define PHC_DECODER_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "latent.h"
+#include "phcomp_codec.h"
+
+enum { PHC_DEC_LINEAR = 1, PHC_DEC_SEPARABLE = 2, PHC_DEC_MLP = 3 };
+#define PHC_MLP_MAX_LAYERS 8
+
+typedef struct {
+    int type;
+    int nd;            /* the block's axes (1 to 4) */
+    int64_t block[4];
+    int64_t d, k;      /* values per block, latent channels */
+    int64_t q_limit;   /* the largest |q| decoded exactly; larger is refused */
+    double *mean;      /* d */
+    int shift;         /* linear, separable: the weights' scale 2**shift; mlp: lin_shift */
+    int32_t *weight;   /* linear: k x d; mlp: the linear part, k x d */
+    int32_t *axis[4];  /* separable: block[i] x block[i] */
+    int32_t *order;    /* separable: latent channel j is natural coefficient order[j] */
+    int nlayers;       /* mlp */
+    int64_t in[PHC_MLP_MAX_LAYERS], out[PHC_MLP_MAX_LAYERS];
+    int32_t *lw[PHC_MLP_MAX_LAYERS];
+    int64_t *lb[PHC_MLP_MAX_LAYERS];
+    int64_t mult[PHC_MLP_MAX_LAYERS];
+    int lshift[PHC_MLP_MAX_LAYERS];
+    double out_scale;
+    phc_latent_tables tables;
+} phc_transform;
+
+void phc_transform_free(phc_transform *t);
+/* Reads a transform model from its parsed container header and decompressed payload
+ * (native/src/model_transform.c). PHC_OK, or an error code and a message. */
+struct phc_json;
+int phc_transform_load(phc_transform *t, const struct phc_json *header, const uint8_t *payload, uint64_t plen,
+                       char *err, size_t errlen);
+/* Derives q_limit from the weights exactly as the Python loader does; -1 (with err) when the
+ * weights are too large for exact arithmetic or the scales are bad. */
+int phc_transform_check(phc_transform *t, char *err, size_t errlen);
+/* Scratch (int64 values) one phc_transform_block call needs. */
+size_t phc_transform_scratch(const phc_transform *t);
+/* x[0..d) = the normalised block of the latents q[0..k) (each |q| <= q_limit) at `step`. */
+void phc_transform_block(const phc_transform *t, const int32_t *q, double step, double *x, int64_t *scratch);
+
+/* the transform of a loaded model (NULL for interp models) */
+const phc_transform *phc_model_transform(const phc_model *m);
+
+#endif
