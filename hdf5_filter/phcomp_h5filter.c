@@ -6,13 +6,14 @@
  *  - HDF5 functions are found at run time: first in the global namespace (h5dump links
  *    libhdf5 normally), else in the library that called H5PLget_plugin_info (h5py loads its
  *    bundled HDF5 with RTLD_LOCAL), found with dladdr on our return address;
- *  - decoding of lossless and interpolation chunks (the `interp` kind: the shipped field3d
- *    and sas defaults) runs in-process with the native codec (native/, the same sources as the
+ *  - decoding of every chunk (lossless, interp, and the transform kinds: linear, separable,
+ *    sparse-ae, ved) runs in-process with the native codec (native/, the same sources as the
  *    Python package), the model read from the file's /_phcomp/models/<id> (or a .phcm file in
  *    PHCOMP_MODEL_PATH, the user cache, the package's zoo): no Python needed;
  *  - encoding runs in-process too for lossless datasets and for interp models named in the
  *    options (native_encode: phc_chunk_encode), when no observables are asked for;
- *  - everything else (the default model, transform kinds, observables) runs in a helper
+ *  - everything else (encoding with the default model or a transform kind, observables, a
+ *    dtype conversion on read) runs in a helper
  *    process (`python -m phcomp.hdf5_helper`), started on first use and fed over a socket, so
  *    a failure there can never crash the host. The interpreter is PHCOMP_PYTHON, else the one
  *    that built this plugin.
@@ -309,8 +310,8 @@ static int read_model_dataset(hid_t file, const char *id, uint8_t **data, size_t
 }
 
 /* the model of a chunk: cached, else found where the Python package looks (and in open files);
-   quiet: no message when it is missing or not native (the encoder then hands over to the helper) */
-static phc_model *find_model(const char *id, int quiet) {
+   when it is missing, where it looked goes to `missing` (when given) */
+static phc_model *find_model(const char *id, char *missing, size_t mlen) {
     for (int i = 0; i < nmodels; i++)
         if (!strcmp(models[i].id, id)) return models[i].model;
     for (int i = 0; i < nforeign; i++)
@@ -330,13 +331,13 @@ static phc_model *find_model(const char *id, int quiet) {
         snprintf(searched + l, sizeof searched - l, ", /_phcomp/models/%s in the HDF5 files open in this program", id);
     }
     if (!data) {
-        if (!quiet) fprintf(stderr, "phcomp HDF5 plugin: model %s not found; looked in %s\n", id, searched);
+        if (missing) snprintf(missing, mlen, "phcomp HDF5 plugin: model %s not found; looked in %s\n", id, searched);
         return NULL;
     }
     phc_model *m = NULL;
     const int rc = phc_model_new(&m, data, n, err, sizeof err);
     if (rc == PHC_EUNSUPPORTED && nforeign < MAX_MODELS) snprintf(foreign[nforeign++], 17, "%s", id);
-    if (rc && !(quiet && rc == PHC_EUNSUPPORTED)) fprintf(stderr, "phcomp HDF5 plugin: model %s: %s\n", id, err);
+    if (rc && rc != PHC_EUNSUPPORTED) fprintf(stderr, "phcomp HDF5 plugin: model %s: %s\n", id, err);
     free(data);
     if (m && nmodels < MAX_MODELS) {
         snprintf(models[nmodels].id, sizeof models[nmodels].id, "%s", id);
@@ -351,16 +352,17 @@ static int codec_threads(void) { /* per chunk, encoding and decoding */
     return v < 1 ? 1 : v > 256 ? 256 : (int)v;
 }
 
-/* Decodes *buf in-process when the native codec handles its mode; 1: done (result in *buf),
-   0: not handled here (the helper decodes it), -1: failed (reported). */
-static int native_decode(size_t ncd, const unsigned cd[], size_t nbytes, size_t *buf_size, void **buf, size_t *out_n) {
+/* Decodes *buf in-process (every mode; the model found as find_model finds it); 1: done
+   (result in *buf), 0: not handled here (a dtype conversion, or a model of a decoder type the
+   native codec does not know: the helper decodes it), -1: failed (reported). */
+static int native_decode(size_t ncd, const unsigned cd[], size_t nbytes, size_t *buf_size, void **buf, size_t *out_n,
+                         char *missing, size_t mlen) {
     phc_chunk_info info;
     char err[512];
     if (phc_chunk_inspect(*buf, nbytes, &info, err, sizeof err)) {
         fprintf(stderr, "phcomp HDF5 plugin: %s\n", err);
         return -1;
     }
-    if (info.mode != 0 && info.mode != 3) return 0;
     if (ncd < 9 || cd[0] != CD_VERSION) return 0;
     const size_t base = 9 + (cd[8] + 3) / 4;
     if (base + 3 > ncd) return 0;
@@ -368,11 +370,13 @@ static int native_decode(size_t ncd, const unsigned cd[], size_t nbytes, size_t 
     if ((info.dtype != 1 && info.dtype != 2) || info.itemsize != ds_size) return 0; /* a conversion: Python does it */
     const size_t out_bytes = (size_t)info.nvalues * (size_t)info.itemsize;
     phc_model *m = NULL;
-    if (info.mode == 3) {
+    if (info.mode != 0) {
         pthread_mutex_lock(&lock);
-        m = find_model(info.model_id, 0);
+        m = find_model(info.model_id, missing, mlen);
         pthread_mutex_unlock(&lock);
-        if (!m) return -1;
+        /* not found here, or of a decoder type the native codec does not know: the helper may
+           know more places (files named by the host, a newer phcomp) */
+        if (!m) return 0;
     }
     void *dst = h5.allocate_memory(out_bytes ? out_bytes : 1, 0);
     if (!dst) {
@@ -426,7 +430,7 @@ static int native_encode(size_t ncd, const unsigned cd[], size_t nbytes, size_t 
     if (!(a == 0 || r == 0)) { /* a bounded chunk: the named model, when it is an interp model */
         if (!strcmp(id, "0000000000000000")) return 0;
         pthread_mutex_lock(&lock);
-        m = find_model(id, 1);
+        m = find_model(id, NULL, 0);
         pthread_mutex_unlock(&lock);
         if (!m || !phc_model_interp(m)) return 0; /* not found or not native: the helper reports or encodes */
     }
@@ -493,13 +497,17 @@ static size_t filter(unsigned flags, size_t ncd, const unsigned cd[], size_t nby
     uint64_t out_n = 0;
     if (load_hdf5() < 0) return 0;
     size_t n = 0;
-    const int done = (flags & H5Z_FLAG_REVERSE) ? native_decode(ncd, cd, nbytes, buf_size, buf, &n)
+    char missing[8192] = "";
+    const int done = (flags & H5Z_FLAG_REVERSE) ? native_decode(ncd, cd, nbytes, buf_size, buf, &n, missing, sizeof missing)
                                                 : native_encode(ncd, cd, nbytes, buf_size, buf, &n);
     if (done) return done > 0 ? n : 0;
     pthread_mutex_lock(&lock);
     int rc = call_helper((flags & H5Z_FLAG_REVERSE) ? 2 : 1, ncd, cd, *buf, nbytes, &out, &out_n);
     pthread_mutex_unlock(&lock);
-    if (rc < 0) return 0;
+    if (rc < 0) {
+        if (missing[0]) fputs(missing, stderr); /* where the plugin itself looked, too */
+        return 0;
+    }
     void *dst = h5.allocate_memory(out_n ? out_n : 1, 0);
     if (!dst) {
         free(out);

@@ -356,14 +356,14 @@ def decompress(data, model: Model | None = None, *, out: np.ndarray | None = Non
         # adversarial header values (a huge half, a tiny step) may overflow to Inf in the float
         # stages: the result is then garbage of the declared shape, never a leaked warning
         with np.errstate(over="ignore", invalid="ignore"):
-            return _decompress(h, model, out, progress)
+            return _decompress(h, model, out, progress, data)
     except MemoryError:
         raise PhcompError(f"chunk of shape {h.shape} ({h.dtype}) cannot be decoded: out of memory "
                           "(corrupt, or larger than this process may allocate)") from None
 
 
 def _decompress(h: ck.ChunkHeader, model: Model | None, out: np.ndarray | None,
-                progress: Progress | None) -> np.ndarray:
+                progress: Progress | None, data=None) -> np.ndarray:
     result = np.empty(h.shape, h.dtype.newbyteorder("=")) if out is None else out
     if result.shape != h.shape or result.dtype != h.dtype or not result.flags.c_contiguous:
         raise PhcompError(f"out must be a C-contiguous {h.dtype} array of shape {h.shape}")
@@ -400,6 +400,13 @@ def _decompress(h: ck.ChunkHeader, model: Model | None, out: np.ndarray | None,
                 if progress:
                     progress(rec.size)
             interp.decode_stream(bits, group, sets, words, escapes, items, sp, model.decoder, done)
+    elif native.enabled() and data is not None:
+        # the whole chunk in C (native/src/blocks.c), points included: the same bits as _decode_blocks
+        native.decode_chunk_into(bytes(data) if not isinstance(data, bytes) else data, native.model_handle(model),
+                                 result)
+        if progress:
+            progress(h.size)
+        return result
     else:
         _decode_blocks(h, model, result, progress)
     for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):

@@ -38,8 +38,7 @@ class LinearIntDecoder:
         self.shift = shift
 
     def __call__(self, q: np.ndarray, step: float) -> np.ndarray:
-        if q.size and int(np.abs(q).max()) > self.q_limit:
-            raise PhcompError("corrupt latent section: latent value outside the exact range")
+        _check_limit(q, self.q_limit)
         # latent channels that are zero in every block of this slab contribute exact zeros:
         # leaving them out changes no bit (every partial sum is an exact integer either way)
         used = np.flatnonzero(q.any(axis=0))
@@ -108,8 +107,7 @@ class SeparableIntDecoder:
         self.shift = shift
 
     def __call__(self, q: np.ndarray, step: float) -> np.ndarray:
-        if q.size and int(np.abs(q).max()) > self.q_limit:
-            raise PhcompError("corrupt latent section: latent value outside the exact range")
+        _check_limit(q, self.q_limit)
         n = len(q)
         x = np.take(q, self.position, axis=1).astype(np.float64)  # variance-ranked -> natural order
         nd = len(self.block)
@@ -201,8 +199,7 @@ class MLPIntDecoder:
             raise PhcompError("corrupt model: bad MLP decoder scales")
 
     def __call__(self, q: np.ndarray, step: float) -> np.ndarray:
-        if q.size and int(np.abs(q).max()) > self.q_limit:
-            raise PhcompError("corrupt latent section: latent value outside the exact range")
+        _check_limit(q, self.q_limit)
         qf = q.astype(np.float64)
         h = qf
         for i, (w, b, m, sh) in enumerate(self.layers):
@@ -233,6 +230,12 @@ class MLPEncoder:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         xc = x - self.mean
         return np.tanh(xc @ self.w1 + self.b1) @ self.w2 + self.b2 + xc @ self.wl
+
+
+def _check_limit(q: np.ndarray, limit: int) -> None:
+    """|q| <= limit for every latent (by min and max: np.abs of int32 -2**31 stays negative)."""
+    if q.size and (int(q.max()) > limit or int(q.min()) < -limit):
+        raise PhcompError("corrupt latent section: latent value outside the exact range")
 
 
 def _int_array(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:

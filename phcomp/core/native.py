@@ -85,6 +85,8 @@ def _load():
                                          ctypes.c_char_p, ctypes.c_double, ctypes.c_double, ctypes.c_int,
                                          ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t),
                                          ctypes.c_char_p, ctypes.c_size_t]
+        lib.phc_zstd_decompress.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t,
+                                            ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
         _lib = lib
         return lib
 
@@ -246,7 +248,7 @@ def interp_handle(spec) -> NativeInterp:
 
 class NativeModel:
     """A model container loaded by the C reader (native/src/model.c): what the HDF5 plugin
-    uses in hosts without Python. Here for tests of the whole-chunk C decoder."""
+    uses in hosts without Python, and what decompress uses for the transform kinds (modes 1-2)."""
 
     def __init__(self, data: bytes) -> None:
         lib = _load()
@@ -270,8 +272,49 @@ class NativeModel:
 _DTYPE_OF_CODE = {1: "<f4", 2: "<f8", 3: "|i1", 4: "<i2", 5: "<i4", 6: "<i8", 7: "|u1", 8: "<u2", 9: "<u4", 10: "<u8"}
 
 
+def zstd_decompress(frame: bytes, expected: int) -> bytes:
+    """One zstd frame of exactly ``expected`` bytes decoded by the libzstd the C codec uses
+    (Debian's, resolved at run time), not the one bundled with the zstandard package."""
+    lib = _load()
+    if lib is None:
+        raise PhcompError(_why)
+    out = ctypes.create_string_buffer(max(expected, 1))
+    err = ctypes.create_string_buffer(_ERRLEN)
+    if lib.phc_zstd_decompress(out, expected, frame, len(frame), b"frame", err, _ERRLEN):
+        _raise(-1, err)
+    return out.raw[:expected]
+
+
+def model_handle(model) -> NativeModel:
+    """The C reader's copy of a transform-kind Model (from its container bytes), made on first
+    use and kept with the model (thread-safe)."""
+    h = getattr(model, "_native_model", None)
+    if h is None:
+        with _lock:
+            h = getattr(model, "_native_model", None)
+            if h is None:
+                h = NativeModel(model.to_bytes())
+                model._native_model = h
+    return h
+
+
+def decode_chunk_into(data: bytes, model: NativeModel | None, out: np.ndarray, threads: int | None = None) -> None:
+    """A whole chunk decoded in C into ``out`` (C-contiguous, native order, the chunk's shape and
+    dtype: the caller has parsed the header)."""
+    lib = _load()
+    if lib is None:
+        raise PhcompError(_why)
+    if not (out.flags.c_contiguous and out.dtype.isnative):
+        raise PhcompError("native decode needs a C-contiguous native-order output array")
+    err = ctypes.create_string_buffer(_ERRLEN)
+    rc = lib.phc_chunk_decode(data, len(data), model._h if model else None, out.ctypes.data, out.nbytes,
+                              thread_count(threads), err, _ERRLEN)
+    if rc:
+        _raise(rc, err)
+
+
 def decode_chunk(data: bytes, model: NativeModel | None = None, threads: int | None = None) -> np.ndarray:
-    """A whole chunk decoded in C (modes 0 and 3): the HDF5 plugin's path."""
+    """A whole chunk decoded in C (every mode): the HDF5 plugin's path."""
     lib = _load()
     if lib is None:
         raise PhcompError(_why)

@@ -175,7 +175,8 @@ class Decoder:
             if n_esc:
                 idx = idx.astype(np.int64)
                 vals = self._take_escapes(n_esc)
-                if out.dtype != np.int64 and vals.size and np.abs(vals).max() > np.iinfo(out.dtype).max // 2:
+                lim = np.iinfo(out.dtype).max // 2  # by min and max: np.abs(int64 min) is negative
+                if out.dtype != np.int64 and vals.size and (vals.max() > lim or vals.min() < -lim):
                     raise PhcompError("corrupt range-coded stream: escape value out of range")
                 idx[esc] = vals - table.lo
             np.add(idx, table.lo, out=out[i : i + n], casting="unsafe")

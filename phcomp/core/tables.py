@@ -182,6 +182,8 @@ class LatentTables:
         self.ctx_edges = np.asarray(ctx_edges, dtype=np.int64)
         if self.ctx_edges.shape != (ngroups, len(LEVELS), self.contexts - 1):
             raise PhcompError("corrupt model: context edges do not match the tables")
+        if (np.diff(self.ctx_edges, axis=-1) < 0).any():  # contexts are found by binary search
+            raise PhcompError("corrupt model: context edges are not sorted")
 
     @property
     def ngroups(self) -> int:
