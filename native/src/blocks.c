@@ -18,7 +18,7 @@ typedef struct {
     void *out;
     int64_t sp[4], grid[4], item_values, blocks_per_item;
     double *x[PHC_MAX_THREADS];
-    int64_t *scratch[PHC_MAX_THREADS];
+    phc_scratch *scratch[PHC_MAX_THREADS];
 } job;
 
 static void run(void *arg, int part, int64_t b0, int64_t b1) {
@@ -26,9 +26,11 @@ static void run(void *arg, int part, int64_t b0, int64_t b1) {
     const phc_transform *t = j->t;
     const int nd = t->nd, last = nd - 1;
     double *x = j->x[part];
-    int64_t *s = j->scratch[part];
+    phc_scratch *s = j->scratch[part];
     for (int64_t blk = b0; blk < b1; blk++) {
-        phc_transform_block(t, j->q + blk * t->k, j->step, x, s);
+        const int64_t nth = (blk - b0) % PHC_BATCH;
+        if (!nth) phc_transform_blocks(t, j->q + blk * t->k, (int)(b1 - blk < PHC_BATCH ? b1 - blk : PHC_BATCH), j->step, x, s);
+        const double *xb = x + nth * t->d;
         /* the block's origin: its batch item, then its grid position per axis (C order) */
         int64_t rest = blk % j->blocks_per_item, start[4], lim[4], idx[4] = {0, 0, 0, 0};
         const int64_t base = (blk / j->blocks_per_item) * j->item_values;
@@ -45,7 +47,7 @@ static void run(void *arg, int part, int64_t b0, int64_t b1) {
             }
             p += base;
             for (int64_t e = 0; e < lim[last]; e++) {
-                double y = x[d + e] * j->half;
+                double y = xb[d + e] * j->half;
                 y += j->mid;
                 if (j->qr) y += (double)j->qr[p + e] * j->two_eps;
                 if (j->dtype == PHC_FLOAT32) ((float *)j->out)[p + e] = (float)y;
@@ -99,8 +101,8 @@ int phc_blocks_decode(const phc_transform *t, const phc_chunk_info *in, double e
     j.q = q, j.qr = qr;
     const int parts = rc ? 0 : phc_parts(threads, nblocks, 16);
     for (int p = 0; p < parts && !rc; p++) {
-        j.x[p] = malloc((size_t)t->d * sizeof(double));
-        j.scratch[p] = malloc(phc_transform_scratch(t) * sizeof(int64_t));
+        j.x[p] = malloc((size_t)PHC_BATCH * (size_t)t->d * sizeof(double));
+        j.scratch[p] = phc_scratch_new(t);
         if (!j.x[p] || !j.scratch[p]) {
             snprintf(err, errlen, "out of memory");
             rc = PHC_ENOMEM;
@@ -109,7 +111,7 @@ int phc_blocks_decode(const phc_transform *t, const phc_chunk_info *in, double e
     if (!rc) phc_parallel_for(threads, nblocks, 16, run, &j);
     for (int p = 0; p < parts; p++) {
         free(j.x[p]);
-        free(j.scratch[p]);
+        phc_scratch_free(j.scratch[p]);
     }
     free(q);
     free(qr);

@@ -22,12 +22,13 @@ void phc_transform_free(phc_transform *t) {
     memset(t, 0, sizeof *t);
 }
 
-/* max over columns of sum over rows of |w| (rows x cols); weights are below 2**31 */
-static int64_t colsum(const int32_t *w, int64_t rows, int64_t cols) {
+/* max over columns of sum over rows of |w| (rows x cols); integer weights below 2**31, so the
+ * sums (below 2**47) are exact */
+static int64_t colsum(const double *w, int64_t rows, int64_t cols) {
     int64_t best = 0;
     for (int64_t j = 0; j < cols; j++) {
         int64_t s = 0;
-        for (int64_t i = 0; i < rows; i++) s += llabs((long long)w[i * cols + j]);
+        for (int64_t i = 0; i < rows; i++) s += (int64_t)fabs(w[i * cols + j]);
         if (s > best) best = s;
     }
     return best;
@@ -100,104 +101,168 @@ int phc_transform_check(phc_transform *t, char *err, size_t errlen) {
     return 0;
 }
 
-size_t phc_transform_scratch(const phc_transform *t) {
+struct phc_scratch {
+    double *v;           /* latents, activations and sums of PHC_BATCH blocks */
+    const double **rows; /* the rows one combine() sums, and their coefficients */
+    double *coef;
+    int64_t *nz;         /* separable: the nonzero rows of a stage */
+};
+
+phc_scratch *phc_scratch_new(const phc_transform *t) {
     int64_t w = t->k;
-    for (int i = 0; i < t->nlayers; i++)
+    for (int i = 0; i < t->nlayers; i++) {
         if (t->out[i] > w) w = t->out[i];
-    return (size_t)(t->k + 3 * w + 2 * t->d);
+        if (t->in[i] > w) w = t->in[i];
+    }
+    phc_scratch *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->v = malloc((size_t)PHC_BATCH * (size_t)(t->k + 3 * w + 2 * t->d) * sizeof *s->v);
+    s->rows = malloc((size_t)(w > t->d ? w : t->d) * sizeof *s->rows);
+    s->coef = malloc((size_t)(w > t->d ? w : t->d) * sizeof *s->coef);
+    s->nz = malloc((size_t)t->d * sizeof *s->nz);
+    if (!s->v || !s->rows || !s->coef || !s->nz) {
+        phc_scratch_free(s);
+        return NULL;
+    }
+    return s;
 }
 
-/* acc[0..cols) = sum over rows of v[r] * w[r, :], rows with v[r] = 0 skipped (exact either way) */
-static void gemv(const int64_t *v, const int32_t *w, int64_t rows, int64_t cols, int64_t *acc) {
-    memset(acc, 0, (size_t)cols * sizeof *acc);
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t c = v[r];
-        if (!c) continue;
-        const int32_t *row = w + r * cols;
-        for (int64_t j = 0; j < cols; j++) acc[j] += c * row[j];
+void phc_scratch_free(phc_scratch *s) {
+    if (!s) return;
+    free(s->v);
+    free(s->rows);
+    free(s->coef);
+    free(s->nz);
+    free(s);
+}
+
+/* out[0..n) += c0 * r0 + c1 * r1 + c2 * r2 + c3 * r3: four rows per pass over out (a quarter of
+ * the stores). Every term is an integer and every partial sum of any subset of terms is below
+ * 2**53 (the model's q_limit), so the result is exact whatever the grouping. The AVX2 clone is
+ * picked at run time where the CPU has it; both give the same exact integers. */
+__attribute__((target_clones("avx2", "default"))) static void axpy4(double *restrict out, const double *restrict r0,
+                                                                   const double *restrict r1, const double *restrict r2,
+                                                                   const double *restrict r3, double c0, double c1,
+                                                                   double c2, double c3, int64_t n) {
+    for (int64_t j = 0; j < n; j++) out[j] += ((c0 * r0[j] + c1 * r1[j]) + (c2 * r2[j] + c3 * r3[j]));
+}
+
+__attribute__((target_clones("avx2", "default"))) static void axpy1(double *restrict out, const double *restrict r0,
+                                                                   double c0, int64_t n) {
+    for (int64_t j = 0; j < n; j++) out[j] += c0 * r0[j];
+}
+
+/* out[0..n) = sum_i coef[i] * rows[i][0..n) over m rows */
+static void combine(double *out, const double **rows, const double *coef, int64_t m, int64_t n) {
+    for (int64_t j = 0; j < n; j++) out[j] = 0.0;
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4)
+        axpy4(out, rows[i], rows[i + 1], rows[i + 2], rows[i + 3], coef[i], coef[i + 1], coef[i + 2], coef[i + 3], n);
+    for (; i < m; i++) axpy1(out, rows[i], coef[i], n);
+}
+
+/* acc[b, :] = v[b, :] @ w (rows x cols) for nb blocks, zero terms skipped */
+static void gemm(phc_scratch *s, const double *v, const double *w, int64_t nb, int64_t rows, int64_t cols,
+                 double *acc) {
+    for (int64_t b = 0; b < nb; b++) {
+        const double *vb = v + b * rows;
+        int64_t m = 0;
+        for (int64_t r = 0; r < rows; r++)
+            if (vb[r] != 0.0) s->rows[m] = w + r * cols, s->coef[m++] = vb[r];
+        combine(acc + b * cols, s->rows, s->coef, m, cols);
     }
 }
 
-static void separable(const phc_transform *t, const int32_t *q, double step, double *x, int64_t *s) {
+static void separable(const phc_transform *t, phc_scratch *sc, const int32_t *q, double step, double *x) {
     const int64_t d = t->d;
-    int64_t *c = s, *o = s + d;
-    memset(c, 0, (size_t)d * sizeof *c);
+    double *c = sc->v, *o = sc->v + d;
+    for (int64_t j = 0; j < d; j++) c[j] = 0.0;
     for (int64_t j = 0; j < d; j++) c[t->order[j]] = q[j]; /* variance-ranked channels -> natural order */
     int64_t inner = 1;
     for (int i = t->nd - 1; i >= 0; i--) { /* o[.., s, ..] = sum_k c[.., k, ..] A_i[k, s] */
         const int64_t b = t->block[i], outer = d / (b * inner);
-        const int32_t *A = t->axis[i];
-        memset(o, 0, (size_t)d * sizeof *o);
+        const double *A = t->axis[i];
         for (int64_t u = 0; u < outer; u++) {
-            const int64_t *cu = c + u * b * inner;
-            int64_t *ou = o + u * b * inner;
+            const double *cu = c + u * b * inner;
+            double *ou = o + u * b * inner;
+            if (inner == 1) { /* o[u, :] = c[u, :] @ A */
+                gemm(sc, cu, A, 1, b, b, ou);
+                continue;
+            }
+            int64_t m = 0; /* the nonzero rows c[u, kk, :]; o[u, sx, :] = sum_kk A[kk, sx] c[u, kk, :] */
             for (int64_t kk = 0; kk < b; kk++) {
-                const int64_t *ck = cu + kk * inner;
+                const double *ck = cu + kk * inner;
                 int any = 0;
-                for (int64_t e = 0; e < inner && !any; e++) any = ck[e] != 0;
-                if (!any) continue;
-                for (int64_t sx = 0; sx < b; sx++) {
-                    const int64_t a = A[kk * b + sx];
-                    if (!a) continue;
-                    int64_t *os = ou + sx * inner;
-                    for (int64_t e = 0; e < inner; e++) os[e] += ck[e] * a;
+                for (int64_t e = 0; e < inner && !any; e++) any = ck[e] != 0.0;
+                if (any) sc->nz[m++] = kk;
+            }
+            for (int64_t sx = 0; sx < b; sx++) {
+                int64_t n = 0;
+                for (int64_t r = 0; r < m; r++) {
+                    const double a = A[sc->nz[r] * b + sx];
+                    if (a != 0.0) sc->rows[n] = cu + sc->nz[r] * inner, sc->coef[n++] = a;
                 }
+                combine(ou + sx * inner, sc->rows, sc->coef, n, inner);
             }
         }
-        int64_t *tmp = c;
+        double *tmp = c;
         c = o, o = tmp;
         inner *= b;
     }
-    const double sc = step * ldexp(1.0, -t->shift * t->nd);
+    const double f = step * ldexp(1.0, -t->shift * t->nd);
     for (int64_t j = 0; j < d; j++) {
-        double v = (double)c[j] * sc;
+        const double v = c[j] * f;
         x[j] = v + t->mean[j];
     }
 }
 
-void phc_transform_block(const phc_transform *t, const int32_t *q, double step, double *x, int64_t *s) {
+void phc_transform_blocks(const phc_transform *t, const int32_t *q, int nb, double step, double *x, phc_scratch *sc) {
     const int64_t d = t->d, k = t->k;
     if (t->type == PHC_DEC_SEPARABLE) {
-        separable(t, q, step, x, s);
+        for (int b = 0; b < nb; b++) separable(t, sc, q + b * k, step, x + b * d);
         return;
     }
-    int64_t *qv = s, *acc = s + k;
-    for (int64_t j = 0; j < k; j++) qv[j] = q[j];
+    double *s = sc->v, *qv = s, *acc = s + nb * k;
+    for (int64_t j = 0; j < nb * k; j++) qv[j] = q[j];
     if (t->type == PHC_DEC_LINEAR) {
-        gemv(qv, t->weight, k, d, acc);
+        gemm(sc, qv, t->weight, nb, k, d, acc);
         const double sc = step * ldexp(1.0, -t->shift);
-        for (int64_t j = 0; j < d; j++) {
-            double v = (double)acc[j] * sc;
-            x[j] = v + t->mean[j];
-        }
+        for (int b = 0; b < nb; b++)
+            for (int64_t j = 0; j < d; j++) {
+                const double v = acc[b * d + j] * sc;
+                x[b * d + j] = v + t->mean[j];
+            }
         return;
     }
-    /* mlp: h = q; hidden layers a = h @ W + b, h = clip((a * m + 2**(s-1)) >> s, 0, ACT_MAX); the
-     * last layer's a, times out_scale, is added to the linear part */
+    /* mlp: h = q; hidden layers a = h @ W + b, h = clip((a * m + 2**(s-1)) >> s, 0, ACT_MAX) in
+     * int64; the last layer's a, times out_scale, is added to the linear part */
     int64_t w = k;
     for (int i = 0; i < t->nlayers; i++)
         if (t->out[i] > w) w = t->out[i];
-    int64_t *hA = s + k, *hB = hA + w, *a = hB + w;
-    acc = a + w;
-    const int64_t *h = qv;
-    int64_t *hn = hA;
+    double *hA = s + nb * k, *hB = hA + nb * w, *a = hB + nb * w;
+    acc = a + nb * w;
+    const double *h = qv;
+    double *hn = hA;
     for (int i = 0; i < t->nlayers; i++) {
-        gemv(h, t->lw[i], t->in[i], t->out[i], a);
-        for (int64_t j = 0; j < t->out[i]; j++) a[j] += t->lb[i][j];
+        const int64_t n = t->out[i];
+        gemm(sc, h, t->lw[i], nb, t->in[i], n, a);
+        for (int b = 0; b < nb; b++)
+            for (int64_t j = 0; j < n; j++) a[b * n + j] = (double)((int64_t)a[b * n + j] + t->lb[i][j]); /* |a| < 2**52 */
         if (i == t->nlayers - 1) break;
         const int sh = t->lshift[i];
-        for (int64_t j = 0; j < t->out[i]; j++) {
-            const int64_t v = (a[j] * t->mult[i] + ((int64_t)1 << (sh - 1))) >> sh; /* below 2**62 (checked) */
-            hn[j] = v < 0 ? 0 : v > ACT_MAX ? ACT_MAX : v;
+        for (int64_t j = 0; j < nb * n; j++) {
+            const int64_t v = ((int64_t)a[j] * t->mult[i] + ((int64_t)1 << (sh - 1))) >> sh; /* below 2**62 (checked) */
+            hn[j] = (double)(v < 0 ? 0 : v > ACT_MAX ? ACT_MAX : v);
         }
         h = hn;
         hn = hn == hA ? hB : hA;
     }
-    gemv(qv, t->weight, k, d, acc);
+    gemm(sc, qv, t->weight, nb, k, d, acc);
     const double ls = ldexp(1.0, -t->shift);
-    for (int64_t j = 0; j < d; j++) {
-        double v = (double)acc[j] * ls;
-        v += t->mean[j];
-        x[j] = v + (double)a[j] * t->out_scale;
-    }
+    for (int b = 0; b < nb; b++)
+        for (int64_t j = 0; j < d; j++) {
+            double v = acc[b * d + j] * ls;
+            v += t->mean[j];
+            x[b * d + j] = v + a[b * d + j] * t->out_scale;
+        }
 }

@@ -1,8 +1,9 @@
 /* The exact decoder arithmetic of the transform kinds (docs/format.md, section 3, decoders
  * linear_int, separable_int, mlp_int; phcomp/core/decoder.py) in C: integer latents to a
  * normalised block. Every product and partial sum is an integer below 2**53 (the model's
- * q_limit ensures it), so int64 arithmetic gives the exact values numpy's float64 GEMMs give,
- * and the few float operations after it are the same IEEE operations in the same order. */
+ * q_limit ensures it), so every operation on them is exact in float64 whatever the order: the
+ * C loops give the values numpy's GEMMs give, and the few float operations after them are the
+ * same IEEE operations in the same order. */
 #ifndef PHC_DECODER_INT_H
 #define PHC_DECODER_INT_H
 
@@ -23,12 +24,12 @@ typedef struct {
     int64_t q_limit;   /* the largest |q| decoded exactly; larger is refused */
     double *mean;      /* d */
     int shift;         /* linear, separable: the weights' scale 2**shift; mlp: lin_shift */
-    int32_t *weight;   /* linear: k x d; mlp: the linear part, k x d */
-    int32_t *axis[4];  /* separable: block[i] x block[i] */
+    double *weight;    /* linear: k x d; mlp: the linear part, k x d (integers below 2**31) */
+    double *axis[4];   /* separable: block[i] x block[i] */
     int32_t *order;    /* separable: latent channel j is natural coefficient order[j] */
     int nlayers;       /* mlp */
     int64_t in[PHC_MLP_MAX_LAYERS], out[PHC_MLP_MAX_LAYERS];
-    int32_t *lw[PHC_MLP_MAX_LAYERS];
+    double *lw[PHC_MLP_MAX_LAYERS];
     int64_t *lb[PHC_MLP_MAX_LAYERS];
     int64_t mult[PHC_MLP_MAX_LAYERS];
     int lshift[PHC_MLP_MAX_LAYERS];
@@ -45,10 +46,14 @@ int phc_transform_load(phc_transform *t, const struct phc_json *header, const ui
 /* Derives q_limit from the weights exactly as the Python loader does; -1 (with err) when the
  * weights are too large for exact arithmetic or the scales are bad. */
 int phc_transform_check(phc_transform *t, char *err, size_t errlen);
-/* Scratch (int64 values) one phc_transform_block call needs. */
-size_t phc_transform_scratch(const phc_transform *t);
-/* x[0..d) = the normalised block of the latents q[0..k) (each |q| <= q_limit) at `step`. */
-void phc_transform_block(const phc_transform *t, const int32_t *q, double step, double *x, int64_t *scratch);
+/* The working memory of phc_transform_blocks (one per thread). NULL: out of memory. */
+typedef struct phc_scratch phc_scratch;
+phc_scratch *phc_scratch_new(const phc_transform *t);
+void phc_scratch_free(phc_scratch *s);
+#define PHC_BATCH 8 /* blocks per phc_transform_blocks call (weight rows reused while in cache) */
+/* x[b * d .. b * d + d) = the normalised block of the latents q[b * k .. b * k + k) (each
+ * |q| <= q_limit) at `step`, for the nb <= PHC_BATCH blocks b. */
+void phc_transform_blocks(const phc_transform *t, const int32_t *q, int nb, double step, double *x, phc_scratch *s);
 
 /* the transform of a loaded model (NULL for interp models) */
 const phc_transform *phc_model_transform(const phc_model *m);

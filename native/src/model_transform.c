@@ -16,7 +16,8 @@ static int fail(char *err, size_t errlen, const char *what) {
     return PHC_EMODEL;
 }
 
-/* an integer array of the given shape, each value in [lo, hi], into a new int32 or int64 array */
+/* an integer array of the given shape, each value in [lo, hi], into a new int32 (wide 0), int64
+ * (1) or float64 (2) array */
 static int ints(const phc_json *arrays, const char *name, int rank, const int64_t *shape, const uint8_t *payload,
                 uint64_t plen, int64_t lo, int64_t hi, int wide, void **out) {
     phc_array a;
@@ -31,7 +32,8 @@ static int ints(const phc_json *arrays, const char *name, int rank, const int64_
             free(v);
             return -1;
         }
-        if (wide) ((int64_t *)v)[i] = x;
+        if (wide == 2) ((double *)v)[i] = (double)x; /* |x| < 2**31: exact */
+        else if (wide) ((int64_t *)v)[i] = x;
         else ((int32_t *)v)[i] = (int32_t)x;
     }
     *out = v;
@@ -72,7 +74,7 @@ static int decoder_arrays(phc_transform *t, const phc_json *dec, const phc_json 
             char name[32];
             snprintf(name, sizeof name, "decoder.axis%d", i);
             shape[0] = shape[1] = t->block[i];
-            if (ints(arrays, name, 2, shape, payload, plen, -W32, W32, 0, (void **)&t->axis[i]))
+            if (ints(arrays, name, 2, shape, payload, plen, -W32, W32, 2, (void **)&t->axis[i]))
                 return fail(err, errlen, "separable decoder axis arrays");
         }
         if (ints(arrays, "decoder.order", 1, &d, payload, plen, 0, d - 1, 0, (void **)&t->order))
@@ -91,7 +93,7 @@ static int decoder_arrays(phc_transform *t, const phc_json *dec, const phc_json 
             return fail(err, errlen, "decoder weight shape");
         t->k = a.shape[0];
         shape[0] = t->k, shape[1] = d;
-        if (ints(arrays, wname, 2, shape, payload, plen, -W32, W32, 0, (void **)&t->weight))
+        if (ints(arrays, wname, 2, shape, payload, plen, -W32, W32, 2, (void **)&t->weight))
             return fail(err, errlen, "decoder weights too large for exact arithmetic");
         if (phc_json_int(phc_json_get(dec, mlp ? "lin_shift" : "shift"), 0, mlp ? 60 : 40, &v))
             return fail(err, errlen, "decoder shift out of range");
@@ -118,7 +120,7 @@ static int decoder_arrays(phc_transform *t, const phc_json *dec, const phc_json 
                     return fail(err, errlen, "MLP layer shapes do not chain");
                 t->in[i] = width, t->out[i] = a.shape[1];
                 shape[0] = width, shape[1] = a.shape[1];
-                if (ints(arrays, name, 2, shape, payload, plen, -W32, W32, 0, (void **)&t->lw[i]))
+                if (ints(arrays, name, 2, shape, payload, plen, -W32, W32, 2, (void **)&t->lw[i]))
                     return fail(err, errlen, "MLP weights too large for exact integer arithmetic");
                 snprintf(name, sizeof name, "decoder.mlp.%d.bias", i);
                 if (ints(arrays, name, 1, &t->out[i], payload, plen, INT64_MIN + 1, INT64_MAX, 1, (void **)&t->lb[i]))
