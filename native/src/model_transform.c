@@ -183,6 +183,7 @@ static int latent_tables(phc_latent_tables *lt, int64_t k, const phc_json *lc, c
         lt->nfreq[i] = (uint32_t)cnt;
         const int rc = phc_table_init(&lt->tables[i], lo, lt->freq + off, (uint32_t)cnt);
         if (rc) return rc == -2 ? PHC_ENOMEM : fail(err, errlen, "corrupt frequency table");
+        if (phc_table_index(&lt->tables[i])) return PHC_ENOMEM;
     }
     return PHC_OK;
 }

@@ -51,7 +51,24 @@ int phc_table_init(phc_table *t, int64_t lo, const uint32_t *freq, uint32_t nfre
 
 void phc_table_free(phc_table *t) {
     free(t->cdf);
+    free(t->bucket);
     t->cdf = NULL;
+    t->bucket = NULL;
+}
+
+#define BUCKET_SHIFT (PHC_PRECISION - 8)
+
+int phc_table_index(phc_table *t) {
+    if (t->nsym < 8 || t->bucket) return 0; /* the mode and its neighbours find it at once */
+    t->bucket = malloc(257 * sizeof *t->bucket);
+    if (!t->bucket) return -2;
+    uint32_t s = 0;
+    for (uint32_t i = 0; i < 256; i++) {
+        while (s + 1 <= t->nsym && t->cdf[s + 1] <= (i << BUCKET_SHIFT)) s++;
+        t->bucket[i] = s;
+    }
+    t->bucket[256] = t->nsym; /* every quantile is below 2**24: its symbol is at most nsym */
+    return 0;
 }
 
 void phc_encoder_init(phc_encoder *e) {
@@ -227,7 +244,19 @@ int phc_decode_value(phc_decoder *d, const phc_table *t, int64_t *v) {
     const uint64_t quantile = (d->point - d->lower) / scale;
     if (quantile >= ((uint64_t)1 << PHC_PRECISION)) return -1;
     const uint32_t *cdf = t->cdf;
-    const uint32_t lo = find_symbol(cdf, t->nsym, t->mode, (uint32_t)quantile);
+    uint32_t lo;
+    if (t->bucket) { /* cdf[b[i]] <= q < cdf[b[i + 1] + 1] for q in bucket i */
+        const uint32_t i = (uint32_t)quantile >> BUCKET_SHIFT;
+        uint32_t hi = t->bucket[i + 1] + 1;
+        lo = t->bucket[i];
+        while (hi - lo > 1) {
+            const uint32_t mid = lo + (hi - lo) / 2;
+            if (cdf[mid] <= (uint32_t)quantile) lo = mid;
+            else hi = mid;
+        }
+    } else {
+        lo = find_symbol(cdf, t->nsym, t->mode, (uint32_t)quantile);
+    }
     consume(d, scale, cdf[lo], cdf[lo + 1] - cdf[lo]);
     if (lo == t->nsym) {
         if (d->esc_pos >= d->nesc) return -2;

@@ -18,11 +18,16 @@ typedef struct {
     uint32_t nsym;
     uint32_t mode; /* the most frequent symbol: where the decoder's search starts */
     uint32_t *cdf;
+    uint32_t *bucket; /* optional (phc_table_index): bucket[i] = the last symbol s with cdf[s] <= i * 2**16 */
 } phc_table;
 
 /* Builds t->cdf from nsym+1 frequencies (each >= 1, sum < 2**32). 0 on success. */
 int phc_table_init(phc_table *t, int64_t lo, const uint32_t *freq, uint32_t nfreq);
 void phc_table_free(phc_table *t);
+/* Adds the decoder's bucket index (257 entries, about 1 KB) to a table of more than a few
+ * symbols: the symbol search then looks only between two neighbouring buckets' symbols. Tables
+ * coding many values with wide alphabets (latents, residual runs) gain most. 0, or -2. */
+int phc_table_index(phc_table *t);
 
 typedef struct {
     uint64_t lower, range;

@@ -79,7 +79,7 @@ static int run_table(phc_table *t, const int64_t w[4]) {
     const int64_t o = psum * w[3] / total;
     f[OTHER] = (uint32_t)(o > 1 ? o : 1);
     f[OTHER + 1] = 1; /* the escape, never coded */
-    return phc_table_init(t, 0, f, 2 * RUN_MAX + 3);
+    return phc_table_init(t, 0, f, 2 * RUN_MAX + 3) || phc_table_index(t);
 }
 
 static int runs(const uint8_t *body, uint64_t len, uint64_t n, int32_t *out, char *err, size_t errlen) {
