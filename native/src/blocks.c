@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "parallel.h"
 #include "residual.h"
 
@@ -60,6 +62,21 @@ static void run(void *arg, int part, int64_t b0, int64_t b1) {
     }
 }
 
+typedef struct { /* the residual section, decoded beside the latents (an independent stream) */
+    int kind;
+    const uint8_t *body;
+    uint64_t len, n;
+    int32_t *out;
+    int rc;
+    char err[256];
+} residual_job;
+
+static void *residual_run(void *arg) {
+    residual_job *r = arg;
+    r->rc = phc_residual_decode(r->kind, r->body, r->len, r->n, r->out, r->err, sizeof r->err);
+    return NULL;
+}
+
 int phc_blocks_decode(const phc_transform *t, const phc_chunk_info *in, double eps, double mid, double half,
                       double step, const uint8_t *lat, uint64_t latlen, int reskind, const uint8_t *res,
                       uint64_t reslen, void *out, int threads, char *err, size_t errlen) {
@@ -84,19 +101,28 @@ int phc_blocks_decode(const phc_transform *t, const phc_chunk_info *in, double e
         snprintf(err, errlen, "out of memory: %lld latent blocks", (long long)nblocks);
         return PHC_ENOMEM;
     }
-    int rc = phc_latent_decode(&t->tables, lat, latlen, nblocks, q, err, errlen);
+    residual_job rj = {reskind, res, reslen, in->nvalues, NULL, PHC_OK, ""};
+    pthread_t side;
+    int beside = 0, rc = PHC_OK;
+    if (reskind) {
+        if (!(qr = rj.out = malloc((size_t)in->nvalues * sizeof *qr))) {
+            snprintf(err, errlen, "out of memory");
+            rc = PHC_ENOMEM;
+        } else if (threads > 1) {
+            beside = !pthread_create(&side, NULL, residual_run, &rj);
+        }
+    }
+    if (!rc) rc = phc_latent_decode(&t->tables, lat, latlen, nblocks, q, err, errlen);
     for (int64_t i = 0; !rc && i < nblocks * t->k; i++)
         if (q[i] > t->q_limit || q[i] < -t->q_limit) {
             snprintf(err, errlen, "corrupt latent section: latent value outside the exact range");
             rc = PHC_ECORRUPT;
         }
-    if (!rc && reskind) {
-        if (!(qr = malloc((size_t)in->nvalues * sizeof *qr))) {
-            snprintf(err, errlen, "out of memory");
-            rc = PHC_ENOMEM;
-        } else {
-            rc = phc_residual_decode(reskind, res, reslen, in->nvalues, qr, err, errlen);
-        }
+    if (beside) pthread_join(side, NULL);
+    else if (reskind && qr && !rc) residual_run(&rj);
+    if (!rc && reskind && rj.rc) {
+        rc = rj.rc;
+        snprintf(err, errlen, "%s", rj.rc == PHC_ENOMEM ? "out of memory" : rj.err);
     }
     j.q = q, j.qr = qr;
     const int parts = rc ? 0 : phc_parts(threads, nblocks, 16);
