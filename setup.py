@@ -71,7 +71,8 @@ class BuildExt(build_ext):
 # multiply-add, so the float stages (grid <-> values) give numpy's bits on every CPU.
 NATIVE_SOURCES = [f"native/src/{f}.c" for f in ("rangecoder", "parallel", "interp", "json", "zstd_rt", "model", "crc32", "chunk",
                                                 "chunk_write", "model_paths", "intpack", "quads", "latent", "residual",
-                                                "decoder_int", "model_arrays", "model_transform", "blocks")]
+                                                "decoder_int", "model_arrays", "model_transform", "blocks",
+                                                "latent_encode", "residual_encode", "transform_encode")]
 native_codec = Extension(
     NATIVE,
     sources=NATIVE_SOURCES,

@@ -75,7 +75,7 @@ int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t item
 
 /* A model container (docs/format.md) loaded from its bytes: interp models (modes 3 and 0) and
  * the transform kinds, linear / separable / sparse-ae / ved (decoded natively, modes 1-2;
- * phc_chunk_encode writes them only from Python). PHC_EUNSUPPORTED for a decoder type this
+ * phc_chunk_encode writes linear and separable chunks, the MLP kinds only Python). PHC_EUNSUPPORTED for a decoder type this
  * library does not know. The id is the name the host found it under. */
 #define PHC_KIND_INTERP 1
 #define PHC_KIND_TRANSFORM 2
@@ -111,9 +111,12 @@ size_t phc_chunk_bound(int dtype, int ndim, const uint64_t *shape);
  * of dtype code `dtype` and shape[0..ndim-1] into dst (cap >= phc_chunk_bound), *written its
  * length. abs_bound / rel_bound: the absolute bound and the bound relative to the finite
  * values' range, negative when not given (both: the tighter; 0: lossless; neither: the
- * model's default_rel). Bounded chunks need an interp model with its 16-hex-digit id
- * (written into the chunk); integer dtypes, empty, constant or all-non-finite arrays are
- * stored losslessly. The chunk decodes to the bits of Python's chunk of the same array. */
+ * model's default_rel for interp models, latents only for the transform kinds). Other chunks
+ * need an interp, linear or separable model with its 16-hex-digit id (written into the chunk);
+ * integer dtypes, empty, constant or all-non-finite arrays are stored losslessly. Interp chunks
+ * decode to the bits of Python's chunk of the same array; linear and separable chunks keep
+ * the bound and decode to the same bits with every decoder, but their float projection may
+ * round a latent differently from numpy's (docs/format.md). */
 int phc_chunk_encode(const void *x, int dtype, int ndim, const uint64_t *shape, const phc_model *model,
                      const char *model_id, double abs_bound, double rel_bound, int threads, void *dst, size_t cap,
                      size_t *written, char *err, size_t errlen);

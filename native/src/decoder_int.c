@@ -18,6 +18,14 @@ void phc_transform_free(phc_transform *t) {
         free(t->lw[i]);
         free(t->lb[i]);
     }
+    free(t->enc_matrix);
+    for (int i = 0; i < 4; i++) free(t->enc_inv[i]);
+    free(t->enc_mean);
+    free(t->factor_log);
+    free(t->factor_val);
+    free(t->sigma);
+    for (int64_t i = 0; t->cost && i < t->tables.ntables; i++) free(t->cost[i]);
+    free(t->cost);
     phc_latent_tables_free(&t->tables);
     memset(t, 0, sizeof *t);
 }

@@ -35,6 +35,19 @@ typedef struct {
     int lshift[PHC_MLP_MAX_LAYERS];
     double out_scale;
     phc_latent_tables tables;
+    /* the encoder side: linear and separable models are written in C too (transform_encode.c) */
+    int can_encode;
+    double *enc_matrix;  /* linear: d x k, c = (x_n - enc_mean) @ enc_matrix */
+    double *enc_inv[4];  /* separable: block[i] x block[i], contracted axis by axis */
+    double *enc_mean;    /* d */
+    int step_fixed;      /* step_mode "fixed": always default_step */
+    double step_factor, default_step, min_step, deadzone;
+    int nfactors;        /* step_factors: (log10 rel, factor), sorted by log10 rel */
+    double *factor_log, *factor_val;
+    int norm_fixed;      /* normalization "fixed": every chunk uses (norm_mid, norm_half) */
+    double norm_mid, norm_half;
+    double *sigma, sigma_all; /* latent_coding group_sigma (one per group) and sigma_all */
+    double **cost;       /* per latent table, bits per symbol (escape last): the encoder's level search */
 } phc_transform;
 
 void phc_transform_free(phc_transform *t);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "decoder_int.h"
+#include "latent.h"
 #include "model_arrays.h"
 #include "phcomp_codec.h"
 
@@ -188,6 +189,101 @@ static int latent_tables(phc_latent_tables *lt, int64_t k, const phc_json *lc, c
     return PHC_OK;
 }
 
+static int num(const phc_json *o, const char *key, double dflt, double *v) {
+    const phc_json *e = phc_json_get(o, key);
+    if (!e) {
+        *v = dflt;
+        return isnan(dflt) ? -1 : 0; /* NaN default: required */
+    }
+    if (e->type != PHC_JNUM || !isfinite(e->num)) return -1;
+    *v = e->num;
+    return 0;
+}
+
+/* The encoder side of linear and separable models (the float projection, the step and the
+ * level search's inputs); a model without them is still decoded. 0, or ENOMEM. */
+static int encoder_side(phc_transform *t, const phc_json *params, const phc_json *arrays, const uint8_t *payload,
+                        uint64_t plen) {
+    const phc_json *enc = phc_json_get(params, "encoder"), *lc = phc_json_get(params, "latent_coding");
+    const int64_t d = t->d, k = t->k;
+    phc_array a;
+    if (t->type == PHC_DEC_LINEAR) {
+        if (!phc_json_is_str(phc_json_get(enc, "type"), "linear") ||
+            phc_array_get(arrays, "encoder.matrix", 2, payload, plen, &a) || a.kind != 'f' || a.shape[0] != d || a.shape[1] != k)
+            return 0;
+        if (!(t->enc_matrix = malloc((size_t)(d * k) * sizeof *t->enc_matrix))) return PHC_ENOMEM;
+        for (int64_t i = 0; i < d * k; i++) t->enc_matrix[i] = phc_array_f64(&a, i);
+    } else if (t->type == PHC_DEC_SEPARABLE) {
+        if (!phc_json_is_str(phc_json_get(enc, "type"), "separable")) return 0;
+        for (int i = 0; i < t->nd; i++) {
+            char name[40];
+            snprintf(name, sizeof name, "encoder.axis%d.inverse", i);
+            const int64_t b = t->block[i];
+            if (phc_array_get(arrays, name, 2, payload, plen, &a) || a.kind != 'f' || a.shape[0] != b || a.shape[1] != b) return 0;
+            if (!(t->enc_inv[i] = malloc((size_t)(b * b) * sizeof(double)))) return PHC_ENOMEM;
+            for (int64_t j = 0; j < b * b; j++) t->enc_inv[i][j] = phc_array_f64(&a, j);
+        }
+    } else {
+        return 0; /* mlp encoders (tanh layers) stay in Python */
+    }
+    const int rc = floats(arrays, "encoder.mean", d, payload, plen, &t->enc_mean);
+    if (rc) return rc == -2 ? PHC_ENOMEM : 0;
+    for (int64_t i = 0; i < (t->enc_matrix ? d * k : 0); i++)
+        if (!isfinite(t->enc_matrix[i])) return 0;
+    const phc_json *mode = phc_json_get(params, "step_mode"), *norm = phc_json_get(params, "normalization");
+    t->step_fixed = mode && phc_json_is_str(mode, "fixed");
+    if (num(params, "step_factor", NAN, &t->step_factor) || num(params, "default_step", NAN, &t->default_step) ||
+        num(params, "min_step", 0.0, &t->min_step) || num(params, "deadzone", 0.0, &t->deadzone) ||
+        !(t->default_step > 0) || !(t->step_factor > 0) || t->deadzone < 0 || t->deadzone > 0.5)
+        return 0;
+    if (norm) {
+        if (!phc_json_is_str(norm, "fixed") || num(params, "norm_mid", NAN, &t->norm_mid) ||
+            num(params, "norm_half", NAN, &t->norm_half) || !(t->norm_half > 0))
+            return 0;
+        t->norm_fixed = 1;
+    }
+    const phc_json *sf = phc_json_get(params, "step_factors");
+    if (sf && sf->type == PHC_JARR && sf->n) {
+        if (sf->n > 256) return 0;
+        t->factor_log = malloc(sf->n * sizeof(double));
+        t->factor_val = malloc(sf->n * sizeof(double));
+        if (!t->factor_log || !t->factor_val) return PHC_ENOMEM;
+        for (size_t i = 0; i < sf->n; i++) {
+            const phc_json *r = &sf->kids[i];
+            if (r->type != PHC_JARR || r->n != 2 || r->kids[0].type != PHC_JNUM || r->kids[1].type != PHC_JNUM ||
+                !isfinite(r->kids[0].num) || !(r->kids[1].num > 0) || !isfinite(r->kids[1].num))
+                return 0;
+            size_t j = i; /* insertion sort by log10 rel (the Python encoder sorts the pairs) */
+            while (j && (t->factor_log[j - 1] > r->kids[0].num ||
+                         (t->factor_log[j - 1] == r->kids[0].num && t->factor_val[j - 1] > r->kids[1].num))) {
+                t->factor_log[j] = t->factor_log[j - 1], t->factor_val[j] = t->factor_val[j - 1];
+                j--;
+            }
+            t->factor_log[j] = r->kids[0].num, t->factor_val[j] = r->kids[1].num;
+        }
+        t->nfactors = (int)sf->n;
+    }
+    const phc_json *sg = phc_json_get(lc, "group_sigma");
+    if (!sg || sg->type != PHC_JARR || (int)sg->n != t->tables.ngroups || num(lc, "sigma_all", NAN, &t->sigma_all)) return 0;
+    if (!(t->sigma = malloc(sg->n * sizeof *t->sigma))) return PHC_ENOMEM;
+    for (size_t i = 0; i < sg->n; i++) {
+        if (sg->kids[i].type != PHC_JNUM || !isfinite(sg->kids[i].num) || sg->kids[i].num < 0) return 0;
+        t->sigma[i] = sg->kids[i].num;
+    }
+    /* bits per symbol of every table: log2(total) - log2(freq), as rangecoder.FreqTable.cost_bits */
+    const phc_latent_tables *lt = &t->tables;
+    if (!(t->cost = calloc((size_t)(lt->ntables ? lt->ntables : 1), sizeof *t->cost))) return PHC_ENOMEM;
+    for (int64_t i = 0; i < lt->ntables; i++) {
+        const uint32_t *f = lt->freq + lt->freq_off[i];
+        double tot = 0;
+        for (uint32_t j = 0; j < lt->nfreq[i]; j++) tot += f[j];
+        if (!(t->cost[i] = malloc(lt->nfreq[i] * sizeof(double)))) return PHC_ENOMEM;
+        for (uint32_t j = 0; j < lt->nfreq[i]; j++) t->cost[i][j] = log2(tot) - log2((double)f[j]);
+    }
+    t->can_encode = 1;
+    return 0;
+}
+
 int phc_transform_load(phc_transform *t, const phc_json *h, const uint8_t *payload, uint64_t plen, char *err,
                        size_t errlen) {
     memset(t, 0, sizeof *t);
@@ -203,6 +299,7 @@ int phc_transform_load(phc_transform *t, const phc_json *h, const uint8_t *paylo
     }
     int rc = decoder_arrays(t, phc_json_get(params, "decoder"), arrays, payload, plen, err, errlen);
     if (!rc) rc = latent_tables(&t->tables, t->k, phc_json_get(params, "latent_coding"), arrays, payload, plen, err, errlen);
+    if (!rc) rc = encoder_side(t, params, arrays, payload, plen);
     if (rc == PHC_ENOMEM) snprintf(err, errlen, "out of memory loading the model");
     if (rc) phc_transform_free(t);
     return rc;

@@ -153,6 +153,11 @@ void phc_encode_value(phc_encoder *e, const phc_table *t, int64_t v) {
     encode_symbol(e, t->cdf[idx], t->cdf[idx + 1] - t->cdf[idx]);
 }
 
+void phc_encode_uniform(phc_encoder *e, int bits, uint32_t v) {
+    const int w = PHC_PRECISION - bits;
+    encode_symbol(e, v << w, 1u << w);
+}
+
 void phc_encoder_seal(phc_encoder *e) {
     if (e->range == UINT64_MAX) return; /* nothing encoded: no words */
     const uint64_t point = e->lower + ((LOW_RANGE) - 1);

@@ -45,6 +45,8 @@ void phc_encoder_init(phc_encoder *e);
 void phc_encoder_free(phc_encoder *e);
 /* Codes value v with table t (the escape symbol and an escape entry when v is outside). */
 void phc_encode_value(phc_encoder *e, const phc_table *t, int64_t v);
+/* Codes v in [0, 2**bits) with constriction's Uniform(2**bits) (1 <= bits <= 24). */
+void phc_encode_uniform(phc_encoder *e, int bits, uint32_t v);
 /* Appends the sealing words (get_compressed); the encoder must not be used after. */
 void phc_encoder_seal(phc_encoder *e);
 

@@ -262,7 +262,7 @@ def _encode_quiet(x: np.ndarray, rng: tuple[float, float] | None, eps: float | N
         kind, body = encode_residual(qr)
         h.sections[kind] = body
         del qr
-    return _finish(h, points, x, bounded)
+    return _finish(h, points, x)
 
 
 def _encode_interp(x: np.ndarray, mid: float, half: float, eps: float, model: Model,
@@ -312,18 +312,19 @@ def _encode_interp(x: np.ndarray, mid: float, half: float, eps: float, model: Mo
             progress(x.size)
     else:
         h.sections[ck.SEC_INTERP] = interp.encode(values, items, sp, model.decoder, bits, done)
-    return _finish(h, points, x, True)
+    return _finish(h, points, x)
 
 
-def _finish(h: ck.ChunkHeader, points: dict, x: np.ndarray, bounded: bool) -> bytes:
-    """Add the exceptions and non-finite sections, pack, and for a bounded chunk that came out
-    large keep whichever of it and the lossless chunk is smaller (both encoders end here)."""
+def _finish(h: ck.ChunkHeader, points: dict, x: np.ndarray) -> bytes:
+    """Add the exceptions and non-finite sections, pack, and for a chunk that came out large keep
+    whichever of it and the lossless chunk is smaller (both encoders end here)."""
     for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):
         if points[kind]:
             pos, vals = zip(*points[kind])
             h.sections[kind] = encode_points(np.concatenate(pos), np.concatenate(vals))
     out = ck.pack_chunk(h)
-    if bounded and len(out) > LOSSLESS_CHECK * x.nbytes:
+    # latents only too: a latent-only chunk of a few values can cost more than the values
+    if len(out) > LOSSLESS_CHECK * x.nbytes:
         lossless = _lossless(x)
         if len(lossless) <= len(out):
             return lossless
