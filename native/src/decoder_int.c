@@ -160,8 +160,8 @@ __attribute__((target_clones("avx2", "default"))) static void axpy1(double *rest
     for (int64_t j = 0; j < n; j++) out[j] += c0 * r0[j];
 }
 
-/* out[0..n) = sum_i coef[i] * rows[i][0..n) over m rows */
-static void combine(double *out, const double **rows, const double *coef, int64_t m, int64_t n) {
+/* out[0..n) = sum_i coef[i] * rows[i][0..n) over m rows, four rows at a time */
+void phc_combine(double *out, const double **rows, const double *coef, int64_t m, int64_t n) {
     for (int64_t j = 0; j < n; j++) out[j] = 0.0;
     int64_t i = 0;
     for (; i + 4 <= m; i += 4)
@@ -177,7 +177,7 @@ static void gemm(phc_scratch *s, const double *v, const double *w, int64_t nb, i
         int64_t m = 0;
         for (int64_t r = 0; r < rows; r++)
             if (vb[r] != 0.0) s->rows[m] = w + r * cols, s->coef[m++] = vb[r];
-        combine(acc + b * cols, s->rows, s->coef, m, cols);
+        phc_combine(acc + b * cols, s->rows, s->coef, m, cols);
     }
 }
 
@@ -210,7 +210,7 @@ static void separable(const phc_transform *t, phc_scratch *sc, const int32_t *q,
                     const double a = A[sc->nz[r] * b + sx];
                     if (a != 0.0) sc->rows[n] = cu + sc->nz[r] * inner, sc->coef[n++] = a;
                 }
-                combine(ou + sx * inner, sc->rows, sc->coef, n, inner);
+                phc_combine(ou + sx * inner, sc->rows, sc->coef, n, inner);
             }
         }
         double *tmp = c;

@@ -63,6 +63,9 @@ int phc_transform_check(phc_transform *t, char *err, size_t errlen);
 typedef struct phc_scratch phc_scratch;
 phc_scratch *phc_scratch_new(const phc_transform *t);
 void phc_scratch_free(phc_scratch *s);
+/* out[0..n) = sum_i coef[i] * rows[i][0..n) over m rows, grouped four rows at a time (the same
+ * grouping on every machine; exact for the decoders' integer terms) */
+void phc_combine(double *out, const double **rows, const double *coef, int64_t m, int64_t n);
 #define PHC_BATCH 8 /* blocks per phc_transform_blocks call (weight rows reused while in cache) */
 /* x[b * d .. b * d + d) = the normalised block of the latents q[b * k .. b * k + k) (each
  * |q| <= q_limit) at `step`, for the nb <= PHC_BATCH blocks b. */

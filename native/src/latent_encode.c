@@ -2,6 +2,7 @@
 #include "latent_encode.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,21 +327,46 @@ static int sparse(const phc_transform *t, const int32_t *q, int64_t nblocks, dou
     return rc;
 }
 
-int phc_latent_encode(const phc_transform *t, const int32_t *q, int64_t nblocks, double step, phc_buf *out, char *err,
-                      size_t errlen) {
-    phc_buf d = {0}, s = {0};
+typedef struct { /* the sparse coder, run beside the dense one */
+    const phc_transform *t;
+    const int32_t *q;
+    int64_t nblocks;
+    double step;
+    phc_buf out;
+    int rc;
+    char err[256];
+} sparse_job;
+
+static void *sparse_run(void *arg) {
+    sparse_job *j = arg;
+    j->rc = sparse(j->t, j->q, j->nblocks, j->step, &j->out, j->err, sizeof j->err);
+    return NULL;
+}
+
+int phc_latent_encode(const phc_transform *t, const int32_t *q, int64_t nblocks, double step, int threads, phc_buf *out,
+                      char *err, size_t errlen) {
+    phc_buf d = {0};
+    sparse_job sj = {t, q, nblocks, step, {0}, PHC_OK, ""};
     int coder = 3;
     phc_w_put_le(&d, 0, 1);
-    phc_w_put_le(&s, 1, 1);
+    phc_w_put_le(&sj.out, 1, 1);
+    pthread_t side;
+    const int beside = threads > 1 && !pthread_create(&side, NULL, sparse_run, &sj);
     int rc = dense(t, q, nblocks, step, &d, &coder, err, errlen);
-    if (!rc) rc = sparse(t, q, nblocks, step, &s, err, errlen);
-    if (!rc && (d.oom || s.oom)) rc = PHC_ENOMEM;
+    if (beside) pthread_join(side, NULL);
+    else sparse_run(&sj);
+    if (!rc && sj.rc) {
+        rc = sj.rc;
+        snprintf(err, errlen, "%s", sj.err);
+    }
+    const phc_buf *s = &sj.out;
+    if (!rc && (d.oom || s->oom)) rc = PHC_ENOMEM;
     if (!rc) {
         d.p[0] = (uint8_t)coder;
-        const phc_buf *best = d.n <= s.n ? &d : &s; /* ties: coder 3, the first tried */
+        const phc_buf *best = d.n <= s->n ? &d : s; /* ties: coder 3, the first tried */
         phc_w_put_raw(out, best->p, best->n);
     }
     free(d.p);
-    free(s.p);
+    free(sj.out.p);
     return rc;
 }

@@ -13,9 +13,10 @@
 #include "decoder_int.h"
 #include "rangecoder.h"
 
-/* The section body (coder byte first) of q (nblocks x the latent width) at `step` into out. */
-int phc_latent_encode(const phc_transform *t, const int32_t *q, int64_t nblocks, double step, phc_buf *out, char *err,
-                      size_t errlen);
+/* The section body (coder byte first) of q (nblocks x the latent width) at `step` into out;
+ * threads > 1: the two coders run side by side (the same bytes). */
+int phc_latent_encode(const phc_transform *t, const int32_t *q, int64_t nblocks, double step, int threads, phc_buf *out,
+                      char *err, size_t errlen);
 
 /* Shared with the residual writer: a table fitted on counts (FreqTable.from_weights: each entry
  * floor(w * (budget / total)) + 1, budget = 2**16 - entries), and a range-coded stream written

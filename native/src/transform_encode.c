@@ -3,6 +3,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,8 @@ typedef struct {
     int64_t sp[4], grid[4], item_values, blocks_per_item;
     int32_t *q, *qr;
     uint8_t *flags; /* per value: stored exactly as an exception or a non-finite value */
-    double *xn[PHC_MAX_THREADS], *c[PHC_MAX_THREADS], *xh[PHC_MAX_THREADS];
+    double *xn[PHC_MAX_THREADS], *c[PHC_MAX_THREADS], *xh[PHC_MAX_THREADS], *coef[PHC_MAX_THREADS];
+    const double **rows[PHC_MAX_THREADS];
     phc_scratch *s[PHC_MAX_THREADS];
 } job;
 
@@ -59,15 +61,14 @@ static void origin(const job *j, int64_t blk, int64_t *start, int64_t *lim, int6
     }
 }
 
-/* the encoder's projection of one normalised block xn (edge-padded) into latent coefficients */
-static void project(const phc_transform *t, const double *xn, double *c, double *tmp) {
+/* the encoder's projection of one normalised block xn (edge-padded) into latent coefficients:
+ * every output sums its terms grouped as phc_combine groups them, the same on every machine */
+static void project(const phc_transform *t, const double *xn, double *c, double *tmp, const double **rows,
+                    double *coef) {
     const int64_t d = t->d, k = t->k;
     if (t->type == PHC_DEC_LINEAR) { /* c = (xn - mean) @ M */
-        for (int64_t j = 0; j < k; j++) c[j] = 0.0;
-        for (int64_t i = 0; i < d; i++) {
-            const double v = xn[i] - t->enc_mean[i], *row = t->enc_matrix + i * k;
-            for (int64_t j = 0; j < k; j++) c[j] += v * row[j];
-        }
+        for (int64_t i = 0; i < d; i++) rows[i] = t->enc_matrix + i * k, coef[i] = xn[i] - t->enc_mean[i];
+        phc_combine(c, rows, coef, d, k);
         return;
     }
     /* separable: contract each axis of (xn - mean) with its inverse, then the latent order */
@@ -77,16 +78,19 @@ static void project(const phc_transform *t, const double *xn, double *c, double 
     for (int ax = 0; ax < t->nd; ax++) {
         const int64_t n = t->block[ax], inner = d / (outer * n);
         const double *inv = t->enc_inv[ax];
-        for (int64_t i = 0; i < d; i++) b[i] = 0.0;
-        for (int64_t u = 0; u < outer; u++) /* b[u, s, e] = sum_k a[u, k, e] inv[k, s] */
-            for (int64_t kk = 0; kk < n; kk++) {
-                const double *ak = a + (u * n + kk) * inner;
-                for (int64_t sx = 0; sx < n; sx++) {
-                    const double w = inv[kk * n + sx];
-                    double *bs = b + (u * n + sx) * inner;
-                    for (int64_t e = 0; e < inner; e++) bs[e] += ak[e] * w;
-                }
+        for (int64_t u = 0; u < outer; u++) {
+            const double *au = a + u * n * inner;
+            double *bu = b + u * n * inner;
+            if (inner == 1) { /* b[u, :] = a[u, :] @ inv */
+                for (int64_t kk = 0; kk < n; kk++) rows[kk] = inv + kk * n, coef[kk] = au[kk];
+                phc_combine(bu, rows, coef, n, n);
+                continue;
             }
+            for (int64_t sx = 0; sx < n; sx++) { /* b[u, s, :] = sum_k inv[k, s] a[u, k, :] */
+                for (int64_t kk = 0; kk < n; kk++) rows[kk] = au + kk * inner, coef[kk] = inv[kk * n + sx];
+                phc_combine(bu + sx * inner, rows, coef, n, inner);
+            }
+        }
         double *sw = a;
         a = b, b = sw;
         outer *= n;
@@ -118,7 +122,7 @@ static void encode_part(void *arg, int part, int64_t b0, int64_t b1) {
                 xn[dd] = (v - j->mid) / j->half;
                 for (int i = last; i >= 0 && ++idx[i] == t->block[i]; i--) idx[i] = 0;
             }
-            project(t, xn, c, xh);
+            project(t, xn, c, xh, j->rows[part], j->coef[part]);
             int32_t *qb = j->q + (blk + bi) * k;
             for (int64_t m = 0; m < k; m++) { /* codec._quantize */
                 double a = floor(fabs(c[m]) / j->step + (0.5 - t->deadzone));
@@ -172,6 +176,21 @@ static void encode_part(void *arg, int part, int64_t b0, int64_t b1) {
     }
 }
 
+typedef struct {
+    const int32_t *qr;
+    uint64_t n;
+    int kind;
+    phc_buf out;
+    int rc;
+    char err[256];
+} residual_job;
+
+static void *residual_run(void *arg) {
+    residual_job *r = arg;
+    r->rc = phc_residual_encode(r->qr, r->n, &r->kind, &r->out, r->err, sizeof r->err);
+    return NULL;
+}
+
 int phc_transform_chunk(phc_buf *out, const void *x, int dtype, int ndim, const uint64_t *shape, uint64_t nv,
                         const phc_transform *t, const char *model_id, double lo, double hi, double eps, int threads,
                         char *err, size_t errlen) {
@@ -211,18 +230,32 @@ int phc_transform_chunk(phc_buf *out, const void *x, int dtype, int ndim, const 
         j.c[p] = malloc((size_t)t->k * sizeof(double));
         j.xh[p] = malloc((size_t)(PHC_BATCH > 2 ? PHC_BATCH : 2) * (size_t)t->d * sizeof(double));
         j.s[p] = phc_scratch_new(t);
-        if (!j.xn[p] || !j.c[p] || !j.xh[p] || !j.s[p]) rc = PHC_ENOMEM;
+        j.rows[p] = malloc((size_t)t->d * sizeof(double *));
+        j.coef[p] = malloc((size_t)t->d * sizeof(double));
+        if (!j.xn[p] || !j.c[p] || !j.xh[p] || !j.s[p] || !j.rows[p] || !j.coef[p]) rc = PHC_ENOMEM;
     }
     if (!rc) phc_parallel_for(threads, nblocks, 4, encode_part, &j);
+
     /* non-finite values (not seen by a latent-only encoder's pass) */
     for (uint64_t i = 0; !rc && !j.bounded && !j.near_limit && i < nv; i++)
         if (!isfinite(value(&j, (int64_t)i))) j.flags[i] = POINT_NONFINITE;
     phc_section sec[4] = {{PHC_SEC_LATENT, {0}}, {0, {0}}, {PHC_SEC_EXCEPTIONS, {0}}, {PHC_SEC_NONFINITE, {0}}};
     int nsec = 1;
-    if (!rc) rc = phc_latent_encode(t, j.q, nblocks, j.step, &sec[0].body, err, errlen);
-    if (!rc && j.bounded) {
-        rc = phc_residual_encode(j.qr, nv, &sec[1].kind, &sec[1].body, err, errlen);
+    /* the residual section is independent of the latents: written beside them on threads > 1 */
+    residual_job rj = {j.qr, nv, 0, {0}, PHC_OK, ""};
+    pthread_t side;
+    const int beside = !rc && j.bounded && threads > 1 && !pthread_create(&side, NULL, residual_run, &rj);
+    if (!rc) rc = phc_latent_encode(t, j.q, nblocks, j.step, threads, &sec[0].body, err, errlen);
+    if (beside) pthread_join(side, NULL);
+    else if (!rc && j.bounded) residual_run(&rj);
+    if (j.bounded) {
+        sec[1].kind = rj.kind;
+        sec[1].body = rj.out;
         nsec = 2;
+        if (!rc && rj.rc) {
+            rc = rj.rc;
+            snprintf(err, errlen, "%s", rj.err);
+        }
     }
     const int isz = dtype == PHC_FLOAT32 ? 4 : 8;
     for (int kind = POINT_EXCEPTION; !rc && kind <= POINT_NONFINITE; kind++) {
@@ -253,6 +286,8 @@ int phc_transform_chunk(phc_buf *out, const void *x, int dtype, int ndim, const 
         free(j.c[p]);
         free(j.xh[p]);
         phc_scratch_free(j.s[p]);
+        free(j.rows[p]);
+        free(j.coef[p]);
     }
     free(j.q);
     free(j.qr);

@@ -17,7 +17,8 @@ from .points import decode_points, encode_points
 from .residual import QR_LIMIT, decode_residual, encode_residual
 
 Progress = Callable[[int], None]  # called with the number of values just processed
-LOSSLESS_CHECK = 0.5  # bounded results above this share of the raw size are compared to lossless
+LOSSLESS_CHECK = 0.5  # results above this share of the raw size are compared to lossless
+NATIVE_TRANSFORM_KINDS = ("linear", "separable")  # transform kinds whose chunks the C codec writes
 
 
 def _default_model() -> Model | None:
@@ -199,6 +200,14 @@ def _encode_quiet(x: np.ndarray, rng: tuple[float, float] | None, eps: float | N
     if model.predictive:
         return _encode_interp(x, mid, half, eps if eps is not None else float(model.params["default_rel"]) * 2 * half,
                               model, progress)
+    if model.kind in NATIVE_TRANSFORM_KINDS and native.enabled():
+        # the whole chunk in C (native/src/transform_encode.c): the same decisions as below, its
+        # float projection rounded in its own order (the chunk keeps the bound and decodes the
+        # same with every decoder; its bytes may differ from this path's)
+        out = native.encode_chunk(x, native.model_handle(model), model.id, abs=eps)
+        if progress:
+            progress(x.size)
+        return out
     if model.params.get("normalization") == "fixed":
         # a nonlinear decoder only knows the value range it was trained on: every chunk uses the
         # model's (mid, half), written in the header as usual, whatever the chunk's own range
