@@ -2,6 +2,8 @@
 phcomp.compress: the same decisions (mode, bound, offset, grid), the same range-coded words,
 and chunks that decode to the same bits with both readers. The zstd frames inside may differ
 in bytes where the Python zstandard module bundles another zstd release than Debian's libzstd."""
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -97,7 +99,7 @@ def test_chunk_bound_holds_for_incompressible_data(interp_models):
 
 def test_clear_errors():
     x = np.linspace(0, 1, 100)
-    with pytest.raises(phcomp.PhcompError, match="interp model"):
+    with pytest.raises(phcomp.PhcompError, match="interp, linear or separable model"):
         native.encode_chunk(x, None, None, rel=1e-3)
     with pytest.raises(phcomp.PhcompError, match="abs must be"):
         native.encode_chunk(x, None, None, abs=-1.0)
@@ -112,4 +114,69 @@ def test_hostile_arrays_campaign():
     test_native.py.)"""
     result = run_campaign("encode-c", 1500, 3, 600, (), {}, True)
     _assert_clean(result)
-    assert min(result["modes"].values()) > 100 and len(result["modes"]) == 2
+    modes = result["modes"]
+    assert modes["lossless"] > 100 and modes["error-bounded (interpolation)"] > 100
+    assert modes.get("linear error-bounded", 0) > 10 and modes.get("separable error-bounded", 0) > 10
+
+
+TRANSFORM = {"separable 64x64 (field)": "792586205cbaa8a7", "separable 16^3": "9ec423a6181fef31",
+             "linear 8^3": "af8f9a63512d3b69", "linear 256": "be1e879a62b6010f"}
+
+
+def _zoo(model_id: str):
+    from phcomp.core.model import ZOO_DIR
+
+    return phcomp.load_model(ZOO_DIR / f"{model_id}.phcm")
+
+
+class _numpy_path:
+    def __enter__(self):
+        self.old = os.environ.get("PHCOMP_NATIVE")
+        os.environ["PHCOMP_NATIVE"] = "0"
+
+    def __exit__(self, *exc):
+        if self.old is None:
+            os.environ.pop("PHCOMP_NATIVE", None)
+        else:
+            os.environ["PHCOMP_NATIVE"] = self.old
+
+
+@SETTINGS
+@given(x=arrays(), bound=BOUNDS, which=st.sampled_from(sorted(TRANSFORM)))
+def test_c_transform_chunks_keep_the_bound_and_decode_alike(x, bound, which):
+    """Linear and separable chunks written in C (native/src/transform_encode.c): the numpy and
+    the C decoder give the same bits, the bound holds, non-finite values come back, and the
+    mode, bound and size are the numpy encoder's (the float projection may round a latent the
+    other way, so the bytes may differ)."""
+    model = _zoo(TRANSFORM[which])
+    c = native.encode_chunk(x, _native_model(model), model.id, **bound)
+    with _numpy_path():
+        p = phcomp.compress(x, model, **bound)
+        y = phcomp.decompress(c, model)
+    hc, hp = ck.parse_chunk(c), ck.parse_chunk(p)
+    d = native.decode_chunk(c, _native_model(model) if hc.mode else None)
+    assert np.array_equal(d.view(np.uint8), y.view(np.uint8))
+    assert hc.mode == hp.mode and hc.eps == hp.eps and [hc.mid, hc.half] == [hp.mid, hp.half]
+    if hc.mode == ck.MODE_BOUNDED or hc.mode == ck.MODE_LOSSLESS:
+        check_roundtrip(x, y, hc.eps)
+    assert len(c) <= 1.01 * len(p) + 32
+
+
+@pytest.mark.parametrize("which", sorted(TRANSFORM))
+def test_c_transform_encoder_ratio_and_threads(which):
+    """On a smooth field at three bounds: the C chunk is within 1 % of the numpy encoder's size,
+    phcomp.compress writes the C chunk, and the bytes do not depend on the thread count."""
+    model = _zoo(TRANSFORM[which])
+    rng = np.random.default_rng(7)
+    shape = (3, 150, 140) if len(model.block) < 3 else (40, 50, 60)
+    x = rng.standard_normal(shape)
+    for ax in range(x.ndim):
+        x = np.cumsum(x, axis=ax)
+    x = x.astype(np.float32)
+    for rel in (1e-2, 1e-3, 1e-4):
+        outs = {t: native.encode_chunk(x, _native_model(model), model.id, rel=rel, threads=t) for t in (1, 2, 3)}
+        assert len(set(outs.values())) == 1
+        assert phcomp.compress(x, model, rel=rel) == outs[1]
+        with _numpy_path():
+            p = phcomp.compress(x, model, rel=rel)
+        assert abs(len(outs[1]) - len(p)) <= 0.01 * len(p), (rel, len(outs[1]), len(p))

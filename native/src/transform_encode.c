@@ -204,6 +204,7 @@ int phc_transform_chunk(phc_buf *out, const void *x, int dtype, int ndim, const 
     if (j.bounded && !t->step_fixed) {
         j.step = step_factor(t, eps / (2.0 * j.half)) * 2.0 * eps / j.half;
         if (j.step < t->min_step) j.step = t->min_step;
+        if (!isfinite(j.step)) j.step = DBL_MAX; /* a bound past the range of denormal values: every latent is 0 */
     } else {
         j.step = t->default_step;
     }

@@ -216,6 +216,8 @@ def _encode_quiet(x: np.ndarray, rng: tuple[float, float] | None, eps: float | N
     if bounded and model.params.get("step_mode", "scaled") == "scaled":
         step = step_factor(model, eps / (2.0 * half)) * 2.0 * eps / half
         step = max(step, model.params.get("min_step", 0.0))
+        if not np.isfinite(step):  # a bound past the range of denormal values: every latent is 0 at any step
+            step = float(np.finfo(np.float64).max)
     else:  # unbounded, or a nonlinear decoder trained at one latent step (its rate point)
         step = float(model.params["default_step"])
     deadzone = float(model.params.get("deadzone", 0.0))
