@@ -10,10 +10,11 @@
  *    sparse-ae, ved) runs in-process with the native codec (native/, the same sources as the
  *    Python package), the model read from the file's /_phcomp/models/<id> (or a .phcm file in
  *    PHCOMP_MODEL_PATH, the user cache, the package's zoo): no Python needed;
- *  - encoding runs in-process too for lossless datasets and for interp models named in the
- *    options (native_encode: phc_chunk_encode), when no observables are asked for;
- *  - everything else (encoding with the default model or a transform kind, observables, a
- *    dtype conversion on read) runs in a helper
+ *  - encoding runs in-process too for lossless datasets and for interp, linear and separable
+ *    models (named in the options, or the shipped default), when no observables are asked
+ *    for (native_encode: phc_chunk_encode);
+ *  - everything else (encoding with the MLP kinds, observables, big-endian writes, a dtype
+ *    conversion on read) runs in a helper
  *    process (`python -m phcomp.hdf5_helper`), started on first use and fed over a socket, so
  *    a failure there can never crash the host. The interpreter is PHCOMP_PYTHON, else the one
  *    that built this plugin.
@@ -412,9 +413,10 @@ static double cd_f64(const unsigned lo, const unsigned hi) {
     return d;
 }
 
-/* Encodes *buf in-process when the native codec can (phc_chunk_encode: lossless, or an interp
-   model named in cd_values; no observables; a little-endian dataset); 1: done, 0: not handled
-   here (the helper encodes it: the default model, transform kinds, checks), -1: failed. */
+/* Encodes *buf in-process when the native codec can (phc_chunk_encode: lossless, or an interp,
+   linear or separable model named in cd_values or the shipped default; no observables; a
+   little-endian dataset); 1: done, 0: not handled here (the helper encodes it: MLP kinds,
+   checks), -1: failed. */
 static int native_encode(size_t ncd, const unsigned cd[], size_t nbytes, size_t *buf_size, void **buf, size_t *out_n) {
     if (ncd < 9 || cd[0] != CD_VERSION || cd[8] != 0) return 0; /* observables: Python checks them */
     const size_t base = 9;
@@ -427,12 +429,15 @@ static int native_encode(size_t ncd, const unsigned cd[], size_t nbytes, size_t 
     char id[17] = "";
     for (int i = 0; i < 8; i++) snprintf(id + 2 * i, 3, "%02x", (cd[6 + i / 4] >> (8 * (i % 4))) & 0xFFu);
     phc_model *m = NULL;
-    if (!(a == 0 || r == 0)) { /* a bounded chunk: the named model, when it is an interp model */
-        if (!strcmp(id, "0000000000000000")) return 0;
+    if (!(a == 0 || r == 0)) { /* a bounded chunk: the named model (or the shipped default) if it is native */
+        Dl_info self;
+        if (!strcmp(id, "0000000000000000") &&
+            (!dladdr((void *)report, &self) || phc_default_model_id(self.dli_fname, "field", id)))
+            return 0;
         pthread_mutex_lock(&lock);
         m = find_model(id, NULL, 0);
         pthread_mutex_unlock(&lock);
-        if (!m || !phc_model_interp(m)) return 0; /* not found or not native: the helper reports or encodes */
+        if (!m || !phc_model_encodes(m)) return 0; /* not found or not native: the helper reports or encodes */
     }
     const size_t cap = phc_chunk_bound(dtype, nd, shape);
     void *dst = cap ? h5.allocate_memory(cap, 0) : NULL;

@@ -211,14 +211,18 @@ def test_plugin_names_a_missing_interp_model_and_where_it_looked(tmp_path, gs_da
     assert model.id in r.stderr and str(tmp_path / "nowhere") in r.stderr and "/_phcomp/models" in r.stderr
 
 
-def test_h5py_writes_interp_and_lossless_in_process_with_no_helper(tmp_path, gs_data, interp_models):
+def test_h5py_writes_every_native_kind_in_process_with_no_helper(tmp_path, gs_data, interp_models):
     """Encoding through the compiled plugin (h5py without `import phcomp`, the helper
-    unreachable): interp models named in the options and lossless datasets encode in-process
-    (phc_chunk_encode); the result reads back within the bound with phcomp. (The default model,
-    a transform kind, still needs the helper.)"""
+    unreachable): interp, linear and separable models named in the options, the shipped default
+    (separable) and lossless datasets encode in-process (phc_chunk_encode); the result reads
+    back within the bound with phcomp."""
+    from phcomp.core.model import ZOO_DIR, default_model
+
     model = interp_models[3]
+    linear = phcomp.load_model(ZOO_DIR / "af8f9a63512d3b69.phcm")
     opts = {name: tuple(int(v) for v in phcomp.hdf5.Phcomp(m, **b)["compression_opts"])
-            for name, m, b in (("w", model, {"rel": 1e-3}), ("l", None, {"abs": 0.0}))}
+            for name, m, b in (("w", model, {"rel": 1e-3}), ("l", None, {"abs": 0.0}), ("d", None, {"rel": 1e-2}),
+                               ("s", linear, {"rel": 1e-3}))}
     np.save(tmp_path / "x.npy", gs_data)
     (tmp_path / "m.phcm").write_bytes(model.to_bytes())
     code = textwrap.dedent(f"""
@@ -231,6 +235,9 @@ def test_h5py_writes_interp_and_lossless_in_process_with_no_helper(tmp_path, gs_
             f.create_dataset("w", data=x.astype(np.float32), chunks=(1, 24, 24, 24), compression=418,
                              compression_opts=opts["w"])
             f.create_dataset("l", data=x, chunks=(2, 12, 24, 24), compression=418, compression_opts=opts["l"])
+            for name in "ds":
+                f.create_dataset(name, data=x.astype(np.float32), chunks=(1, 24, 24, 24), compression=418,
+                                 compression_opts=opts[name])
         print("phcomp" in sys.modules)
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -239,8 +246,12 @@ def test_h5py_writes_interp_and_lossless_in_process_with_no_helper(tmp_path, gs_
     assert "phcomp HDF5 plugin" not in r.stderr  # the helper was never needed
     phcomp.register_model(model)
     with h5py.File(tmp_path / "w.h5", "r") as f:
-        w, lossless = f["w"][...], f["l"][...]
+        w, lossless, d, lin = f["w"][...], f["l"][...], f["d"][...], f["s"][...]
+        modes = {name: _chunk_mode(f[name]) for name in "wds"}
+        ids = {name: bytes(f[name].id.read_direct_chunk((0, 0, 0, 0))[1][12:20]).hex() for name in "ds"}
+    assert modes == {"w": 3, "d": 2, "s": 2} and ids == {"d": default_model("field").id, "s": linear.id}
     x = gs_data.astype(np.float32)
     for k in range(x.shape[0]):  # rel is per chunk (one item here)
-        assert np.abs(w[k].astype(np.float64) - x[k]).max() <= 1e-3 * np.ptp(x[k])
+        for got, rel in ((w, 1e-3), (d, 1e-2), (lin, 1e-3)):
+            assert np.abs(got[k].astype(np.float64) - x[k]).max() <= rel * np.ptp(x[k])
     assert np.array_equal(lossless, gs_data)

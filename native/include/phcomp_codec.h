@@ -85,6 +85,7 @@ void phc_model_free(phc_model *m);
 const phc_interp *phc_model_interp(const phc_model *m);
 double phc_model_default_rel(const phc_model *m); /* params.default_rel (0: none) */
 int phc_model_kind(const phc_model *m);           /* PHC_KIND_INTERP or PHC_KIND_TRANSFORM */
+int phc_model_encodes(const phc_model *m);        /* 1: phc_chunk_encode writes bounded chunks with it */
 
 /* What a chunk's header declares (after its magic, version, CRC and section table are checked). */
 typedef struct {

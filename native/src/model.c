@@ -241,4 +241,6 @@ const phc_transform *phc_model_transform(const phc_model *m) { return m ? m->tra
 
 int phc_model_kind(const phc_model *m) { return m ? m->kind : 0; }
 
+int phc_model_encodes(const phc_model *m) { return m && (m->interp || (m->transform && m->transform->can_encode)); }
+
 double phc_model_default_rel(const phc_model *m) { return m ? m->default_rel : 0.0; }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+
 int phc_zoo_dir(const char *lib, char *out, size_t len) {
     if (!lib || snprintf(out, len, "%s", lib) >= (int)len) return -1;
     for (int up = 0; up < 2; up++) { /* drop lib*.so, then <subdir> */
@@ -59,4 +61,26 @@ int phc_model_file_read(const char *id, const char *lib, uint8_t **data, size_t 
         snprintf(searched + l, slen - l, " (the search list was cut at %zu bytes)", sizeof dirs - 1);
     }
     return -1;
+}
+
+int phc_default_model_id(const char *lib, const char *role, char id[17]) {
+    char zoo[4096], path[4200];
+    uint8_t *text = NULL;
+    size_t n = 0;
+    if (phc_zoo_dir(lib, zoo, sizeof zoo)) return -1;
+    snprintf(path, sizeof path, "%s/index.json", zoo);
+    if (read_file(path, &text, &n)) return -1;
+    phc_json root;
+    int rc = -1;
+    if (!phc_json_parse((const char *)text, n, &root)) {
+        const phc_json *v = phc_json_get(phc_json_get(&root, role), "id");
+        if (v && v->type == PHC_JSTR && v->len == 16 && strspn(v->str, "0123456789abcdef") >= 16) {
+            memcpy(id, v->str, 16);
+            id[16] = 0;
+            rc = 0;
+        }
+    }
+    phc_json_free(&root);
+    free(text);
+    return rc;
 }

@@ -16,4 +16,8 @@ int phc_zoo_dir(const char *lib, char *out, size_t len);
  * (", "-separated). 0: found; -1: none. */
 int phc_model_file_read(const char *id, const char *lib, uint8_t **data, size_t *n, char *searched, size_t slen);
 
+/* The id of the shipped default model for `role` ("field": what phcomp.compress uses without a
+ * model), from <zoo>/index.json beside lib, into id (16 hex digits). 0, or -1. */
+int phc_default_model_id(const char *lib, const char *role, char id[17]);
+
 #endif
