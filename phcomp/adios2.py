@@ -11,7 +11,7 @@ attached to variables from Python.
 The operator encodes in-process with phcomp's C codec (no Python is called while writing or
 reading, so a C++ or Fortran host reads and writes the same files with ADIOS2_PLUGIN_PATH set
 to ``plugin_dir()``). It encodes with interp models (the shipped ``field3d`` default, or one
-trained with ``kind="interp"``); the model is copied into the output (``<out>.bp/phcomp-models/``)
+trained with ``kind="interp"``), linear or separable ones; the model is copied into the output (``<out>.bp/phcomp-models/``)
 and found there at read time, so a BP output read on another machine needs only phcomp.
 """
 from __future__ import annotations
@@ -42,14 +42,17 @@ def set_plugin_path() -> None:
         os.environ["ADIOS2_PLUGIN_PATH"] = os.pathsep.join(parts + [d])
 
 
+NATIVE_KINDS = ("interp", "linear", "separable")  # the kinds whose chunks the C codec writes
+
+
 def native_model_file(model: Model | str | os.PathLike | None) -> tuple[Model, Path]:
-    """The interp model (default: the shipped ``field3d``) and a file of it that the C codec's
+    """The model (default: the shipped ``field3d``; interp, linear or separable) and a file of it that the C codec's
     hosts (this operator, the compiled HDF5 plugin) find by id: shipped, or copied to the cache."""
     ref = model_ref(model)
     m = default_model("field3d") if ref is None else find_model(ref)
-    if m.kind != "interp":
-        raise PhcompError(f"the ADIOS2 operator encodes with interp models (native C codec); model {m.id} is of kind "
-                          f"{m.kind!r}: train one with phcomp.train(..., kind='interp') or use the default")
+    if m.kind not in NATIVE_KINDS:
+        raise PhcompError(f"the ADIOS2 operator encodes with interp, linear or separable models (native C codec); "
+                          f"model {m.id} is of kind {m.kind!r}: train another kind or use the default")
     for known in (ZOO_DIR / f"{m.id}{MODEL_SUFFIX}", cache_dir() / f"{m.id}{MODEL_SUFFIX}"):
         if known.is_file():
             return m, known

@@ -70,6 +70,25 @@ def test_write_and_read_in_a_fresh_process_within_the_bound(tmp_path):
     assert (path / pa.MODELS_DIR / f"{phcomp.default_model('field3d').id}.phcm").is_file()
 
 
+@pytest.mark.parametrize("model_id", ["792586205cbaa8a7", "af8f9a63512d3b69"])  # separable (field), linear 8^3
+def test_transform_kinds_write_through_the_operator(tmp_path, model_id):
+    """The operator writes linear and separable chunks in C too (no Python while writing);
+    a fresh process reads them within the bound."""
+    from phcomp.core.model import ZOO_DIR
+
+    model = phcomp.load_model(ZOO_DIR / f"{model_id}.phcm")
+    xs = [field(seed=k, dtype=np.float32) for k in range(2)]
+    path = tmp_path / "t.bp"
+    write(path, xs, pa.operation(model, rel=1e-3))
+    p, y = read_fresh(path, steps=(0, 2))
+    assert p.returncode == 0, p.stderr
+    y = y.reshape((2,) + xs[0].shape)
+    for k, x in enumerate(xs):
+        assert np.abs(y[k].astype(np.float64) - x).max() <= 1e-3 * np.ptp(x)
+    assert bp_bytes(path) < sum(x.nbytes for x in xs)  # compressed (rough 3-D data for these block models)
+    assert (path / pa.MODELS_DIR / f"{model.id}.phcm").is_file()
+
+
 def test_add_operation_on_variables_blocks_and_float32(tmp_path):
     """The low-level API: two blocks of one global array, float32, an absolute bound."""
     x = field((20, 30, 16), seed=4, dtype=np.float32)
@@ -193,8 +212,8 @@ def test_python_side_errors_are_clear():
         pa.operation(rel=1e-3, observables={"energy": 1e-4})
     with pytest.raises(phcomp.PhcompError, match="rel must be finite"):
         pa.operation(rel=-1)
-    with pytest.raises(phcomp.PhcompError, match="interp models"):
-        pa.operation(phcomp.default_model("field"), rel=1e-3)
+    with pytest.raises(phcomp.PhcompError, match="interp, linear or separable"):
+        pa.operation(phcomp.default_model("sas-coarse"), rel=1e-3)
     with pytest.raises(phcomp.PhcompError, match="adios2 Variable"):
         pa.add_operation(object(), rel=1e-3)
 

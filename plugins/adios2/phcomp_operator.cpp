@@ -252,7 +252,7 @@ private:
             return 0;
         }
         phcomp_adios2::Found model;
-        if (info.mode == 3 && !phcomp_adios2::FindModel(info.model_id, model, err))
+        if (info.mode != 0 && !phcomp_adios2::FindModel(info.model_id, model, err)) /* every lossy mode has a model */
             return 0;
         int threads = 1;
         if (const char *t = std::getenv("PHCOMP_THREADS"))
