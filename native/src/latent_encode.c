@@ -273,7 +273,7 @@ static int dense(const phc_transform *t, const int32_t *q, int64_t nblocks, doub
             for (int64_t i = 0; i < s.nsel; i++) {
                 const int32_t *row = q + s.sel[i] * k + a;
                 for (int j = 0; j < w; j++)
-                    phc_encode_uniform(&e, shift, (uint32_t)(row[j] - (hi_part(row[j], shift) << shift) + h));
+                    phc_encode_uniform(&e, shift, (uint32_t)(row[j] - (int64_t)((uint64_t)hi_part(row[j], shift) << shift) + h));
             }
         }
     }
