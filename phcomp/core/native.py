@@ -1,9 +1,11 @@
-"""The native codec (native/, C11) through ctypes: interpolation chunks encode and decode in C.
+"""The native codec (native/, C11) through ctypes: interpolation chunks encode and decode in C,
+the transform kinds' chunks decode in C (every kind) and encode in C (linear, separable).
 
 The shared library ``phcomp/core/libphcomp.so`` is built by setup.py from native/src (the same
 sources the HDF5 plugin and the ADIOS2 operator are to link). ctypes releases the GIL during
 each call, so chunks encode and decode in parallel on threads. The numpy implementation in
-interp.py stays the reference: tests compare both on random chunks, byte for byte.
+interp.py, decoder.py and the coders stay the reference: tests compare both on random and
+mutated chunks (the same bits decoded; interp chunks byte for byte).
 
 ``PHCOMP_NATIVE=0`` turns the native path off (numpy only); without the library (a source
 tree that was never built) phcomp falls back to numpy and ``available()`` says why.
