@@ -2,8 +2,6 @@
 phcomp.compress: the same decisions (mode, bound, offset, grid), the same range-coded words,
 and chunks that decode to the same bits with both readers. The zstd frames inside may differ
 in bytes where the Python zstandard module bundles another zstd release than Debian's libzstd."""
-import os
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -17,6 +15,7 @@ from test_bound import SETTINGS, arrays, check_roundtrip
 from test_fuzz import _assert_clean
 from test_fuzz import _run as run_campaign
 from test_interp import interp_models  # noqa: F401 -- the session fixture of trained interp models
+from test_native import numpy_path
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="native codec not built")
 
@@ -129,18 +128,6 @@ def _zoo(model_id: str):
     return phcomp.load_model(ZOO_DIR / f"{model_id}.phcm")
 
 
-class _numpy_path:
-    def __enter__(self):
-        self.old = os.environ.get("PHCOMP_NATIVE")
-        os.environ["PHCOMP_NATIVE"] = "0"
-
-    def __exit__(self, *exc):
-        if self.old is None:
-            os.environ.pop("PHCOMP_NATIVE", None)
-        else:
-            os.environ["PHCOMP_NATIVE"] = self.old
-
-
 @SETTINGS
 @given(x=arrays(), bound=BOUNDS, which=st.sampled_from(sorted(TRANSFORM)))
 def test_c_transform_chunks_keep_the_bound_and_decode_alike(x, bound, which):
@@ -150,7 +137,7 @@ def test_c_transform_chunks_keep_the_bound_and_decode_alike(x, bound, which):
     other way, so the bytes may differ)."""
     model = _zoo(TRANSFORM[which])
     c = native.encode_chunk(x, _native_model(model), model.id, **bound)
-    with _numpy_path():
+    with numpy_path():
         p = phcomp.compress(x, model, **bound)
         y = phcomp.decompress(c, model)
     hc, hp = ck.parse_chunk(c), ck.parse_chunk(p)
@@ -177,6 +164,6 @@ def test_c_transform_encoder_ratio_and_threads(which):
         outs = {t: native.encode_chunk(x, _native_model(model), model.id, rel=rel, threads=t) for t in (1, 2, 3)}
         assert len(set(outs.values())) == 1
         assert phcomp.compress(x, model, rel=rel) == outs[1]
-        with _numpy_path():
+        with numpy_path():
             p = phcomp.compress(x, model, rel=rel)
         assert abs(len(outs[1]) - len(p)) <= 0.01 * len(p), (rel, len(outs[1]), len(p))

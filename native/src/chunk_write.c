@@ -168,6 +168,20 @@ int phc_w_lossless(phc_buf *out, const void *x, int dtype, int ndim, const uint6
     return rc;
 }
 
+int phc_w_lossless_if_smaller(phc_buf *out, const void *x, int dtype, int ndim, const uint64_t *shape, uint64_t nv,
+                              char *err, size_t errlen) {
+    if ((double)out->n <= LOSSLESS_CHECK * (double)(nv * (uint64_t)ITEMSIZE[dtype])) return PHC_OK;
+    phc_buf ll = {0};
+    const int rc = phc_w_lossless(&ll, x, dtype, ndim, shape, nv, err, errlen);
+    if (!rc && ll.n <= out->n) {
+        free(out->p);
+        *out = ll;
+    } else {
+        free(ll.p);
+    }
+    return rc;
+}
+
 static size_t header_bytes(int ndim, int nsec) { return 53 + 8 * (size_t)ndim + 9 * (size_t)nsec + 4; }
 
 size_t phc_chunk_bound(int dtype, int ndim, const uint64_t *shape) {
@@ -222,17 +236,7 @@ static int interp_chunk(phc_buf *out, const void *x, int dtype, int ndim, const 
     if (!rc)
         rc = phc_w_pack(out, 3, dtype, ndim, shape, model_id, eps, mid, half > 1e-300 ? half : 1e-300, delta, sec, nsec);
     for (int i = 0; i < 3; i++) free(sec[i].body.p);
-    if (!rc && (double)out->n > LOSSLESS_CHECK * (double)(nv * (uint64_t)isz)) {
-        phc_buf ll = {0};
-        rc = phc_w_lossless(&ll, x, dtype, ndim, shape, nv, err, errlen);
-        if (!rc && ll.n <= out->n) {
-            free(out->p);
-            *out = ll;
-        } else {
-            free(ll.p);
-        }
-    }
-    return rc;
+    return rc ? rc : phc_w_lossless_if_smaller(out, x, dtype, ndim, shape, nv, err, errlen);
 }
 
 int phc_chunk_encode(const void *x, int dtype, int ndim, const uint64_t *shape, const phc_model *model,

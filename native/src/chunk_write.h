@@ -37,4 +37,9 @@ int phc_w_pack(phc_buf *out, int mode, int dtype, int ndim, const uint64_t *shap
 int phc_w_lossless(phc_buf *out, const void *x, int dtype, int ndim, const uint64_t *shape, uint64_t nv, char *err,
                    size_t errlen);
 
+/* A chunk above LOSSLESS_CHECK of the raw size is replaced by the lossless chunk when that is
+ * no larger (every lossy encoder ends here). */
+int phc_w_lossless_if_smaller(phc_buf *out, const void *x, int dtype, int ndim, const uint64_t *shape, uint64_t nv,
+                              char *err, size_t errlen);
+
 #endif

@@ -38,7 +38,7 @@ static int stream_error(int rc, char *err, size_t errlen) {
 }
 
 /* the context of an activity: how many of the row's edges are <= it (searchsorted, side right) */
-static int context_of(const int64_t *edges, int n, int64_t v) {
+int phc_context_of(const int64_t *edges, int n, int64_t v) {
     int lo = 0, hi = n;
     while (lo < hi) {
         const int mid = (lo + hi) / 2;
@@ -185,7 +185,7 @@ static int dense(const phc_latent_tables *t, phc_reader *r, int64_t nblocks, int
         }
         const int lv = level - PHC_LEVEL_MIN;
         const int64_t *edges = t->ctx_edges + ((int64_t)g * PHC_LEVELS + lv) * (C - 1);
-        for (int64_t i = 0; i < nsel; i++) s->ctx[i] = (uint8_t)context_of(edges, C - 1, s->act[s->sel[i]] >> shift);
+        for (int64_t i = 0; i < nsel; i++) s->ctx[i] = (uint8_t)phc_context_of(edges, C - 1, s->act[s->sel[i]] >> shift);
         const int quads = shift == 0 && level <= PHC_QUAD_LEVEL_MAX;
         for (int c = 0; !rc && c < C; c++) {
             const int64_t ti = t->dense_base + ((int64_t)g * PHC_LEVELS + lv) * C + c;

@@ -26,6 +26,8 @@ typedef struct {
 } phc_latent_tables;
 
 void phc_latent_tables_free(phc_latent_tables *t);
+/* A block's context for one group: how many of the n edges are <= its activity v. */
+int phc_context_of(const int64_t *edges, int n, int64_t v);
 
 /* Decodes the section body into q (nblocks x the latent width, int32, zeroed by the caller).
  * 0, or an error code and a message. */

@@ -63,16 +63,6 @@ static void level_and_shift(double sigma, double step, int *level, int *shift) {
     *level = l < PHC_LEVEL_MIN ? PHC_LEVEL_MIN : l > PHC_LEVEL_MAX ? PHC_LEVEL_MAX : l;
 }
 
-static int context_of(const int64_t *edges, int n, int64_t v) { /* searchsorted(edges, v, side="right") */
-    int lo = 0, hi = n;
-    while (lo < hi) {
-        const int mid = (lo + hi) / 2;
-        if (edges[mid] <= v) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
 static inline int64_t hi_part(int64_t v, int shift) { /* (v + 2**(shift-1)) >> shift */
     return shift ? (v + ((int64_t)1 << (shift - 1))) >> shift : v;
 }
@@ -95,7 +85,7 @@ static const phc_table *dense_table(const phc_transform *t, int g, int level, in
 static void contexts(dense_state *s, int g, int level, int shift) {
     const int C = s->t->tables.contexts;
     const int64_t *edges = s->t->tables.ctx_edges + ((int64_t)g * PHC_LEVELS + level - PHC_LEVEL_MIN) * (C - 1);
-    for (int64_t i = 0; i < s->nsel; i++) s->ctx[i] = (uint8_t)context_of(edges, C - 1, s->act[s->sel[i]] >> shift);
+    for (int64_t i = 0; i < s->nsel; i++) s->ctx[i] = (uint8_t)phc_context_of(edges, C - 1, s->act[s->sel[i]] >> shift);
 }
 
 /* latent_dense._choose_level: the nominal level and its neighbours, the cheapest on this chunk */

@@ -63,7 +63,7 @@ static int quads(const uint8_t *body, uint64_t len, uint64_t n, int32_t *out, ch
 }
 
 /* the i.i.d. run model in integers (residual_runs.run_table) */
-static int run_table(phc_table *t, const int64_t w[4]) {
+int phc_run_table(phc_table *t, const int64_t w[4]) {
     const int64_t total = w[0] + w[1] + w[2] + w[3];
     int64_t p[RUN_MAX + 1], psum = 0;
     uint32_t f[2 * RUN_MAX + 3];
@@ -97,7 +97,7 @@ static int runs(const uint8_t *body, uint64_t len, uint64_t n, int32_t *out, cha
     rc = phc_unpack_ints(&r, nsym, &o_run, &nrun, "residual runs", err, errlen);
     if (!rc) rc = phc_unpack_ints(&r, nsym, &o_val, &nval, "residual values", err, errlen);
     if (!rc) rc = phc_read_stream(&r, 0, &words, &nwords, &esc, &nesc, err, errlen);
-    if (!rc && run_table(&t, w)) rc = bad(err, errlen, "bad run table");
+    if (!rc && phc_run_table(&t, w)) rc = bad(err, errlen, "bad run table");
     if (!rc && !(syms = malloc((size_t)(nsym ? nsym : 1) * sizeof *syms))) {
         snprintf(err, errlen, "out of memory");
         rc = PHC_ENOMEM;

@@ -14,4 +14,9 @@
 int phc_residual_decode(int kind, const uint8_t *body, uint64_t len, uint64_t n, int32_t *out, char *err,
                         size_t errlen);
 
+/* The run table of kind 7 from its four weights (residual_runs.run_table, exact integers),
+ * indexed for decoding. 0, or nonzero. */
+#include "rangecoder.h"
+int phc_run_table(phc_table *t, const int64_t w[4]);
+
 #endif

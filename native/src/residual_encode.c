@@ -15,26 +15,6 @@
 #define CONTINUE (2 * RUN_MAX)
 #define OTHER (2 * RUN_MAX + 1)
 
-/* residual_runs.run_table (also in residual.c's reader: the same integers) */
-static int run_table(phc_table *t, const int64_t w[4]) {
-    const int64_t total = w[0] + w[1] + w[2] + w[3];
-    int64_t p[RUN_MAX + 1], psum = 0;
-    uint32_t f[2 * RUN_MAX + 3];
-    p[0] = (int64_t)1 << 30;
-    for (int r = 1; r <= RUN_MAX; r++) p[r] = p[r - 1] * w[0] / total;
-    for (int r = 0; r < RUN_MAX; r++) {
-        const int64_t a = p[r] * w[1] / total, b = p[r] * w[2] / total;
-        f[2 * r] = (uint32_t)(a > 1 ? a : 1);
-        f[2 * r + 1] = (uint32_t)(b > 1 ? b : 1);
-        psum += p[r];
-    }
-    f[CONTINUE] = (uint32_t)(p[RUN_MAX] > 1 ? p[RUN_MAX] : 1);
-    const int64_t o = psum * w[3] / total;
-    f[OTHER] = (uint32_t)(o > 1 ? o : 1);
-    f[OTHER + 1] = 1;
-    return phc_table_init(t, 0, f, 2 * RUN_MAX + 3);
-}
-
 static int runs(const int32_t *qr, uint64_t n, const uint64_t counts[4], phc_buf *out, char *err, size_t errlen) {
     int64_t w[4];
     double total = 0;
@@ -54,7 +34,7 @@ static int runs(const int32_t *qr, uint64_t n, const uint64_t counts[4], phc_buf
     int64_t *o_val = malloc((size_t)(nother ? nother : 1) * sizeof *o_val);
     phc_table t = {0};
     int rc = o_run && o_val ? PHC_OK : PHC_ENOMEM;
-    if (!rc && run_table(&t, w)) rc = PHC_ENOMEM;
+    if (!rc && phc_run_table(&t, w)) rc = PHC_ENOMEM;
     phc_encoder e;
     phc_encoder_init(&e);
     uint64_t k = 0;

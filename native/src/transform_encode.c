@@ -293,17 +293,7 @@ int phc_transform_chunk(phc_buf *out, const void *x, int dtype, int ndim, const 
     free(j.q);
     free(j.qr);
     free(j.flags);
-    /* a chunk above half the raw size is compared to lossless (latents only too: a chunk of a few
-       values can cost more than them, and phc_chunk_bound must hold every chunk) */
-    if (!rc && (double)out->n > LOSSLESS_CHECK * (double)(nv * (uint64_t)isz)) {
-        phc_buf ll = {0};
-        rc = phc_w_lossless(&ll, x, dtype, ndim, shape, nv, err, errlen);
-        if (!rc && ll.n <= out->n) {
-            free(out->p);
-            *out = ll;
-        } else {
-            free(ll.p);
-        }
-    }
-    return rc;
+    /* latents only too: a chunk of a few values can cost more than them, and phc_chunk_bound
+       must hold every chunk */
+    return rc ? rc : phc_w_lossless_if_smaller(out, x, dtype, ndim, shape, nv, err, errlen);
 }
