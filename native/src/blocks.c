@@ -12,13 +12,39 @@
 #include "parallel.h"
 #include "residual.h"
 
+void phc_layout_init(phc_layout *l, const phc_transform *t, int ndim, const uint64_t *shape) {
+    const int nd = t->nd, lead = ndim - nd;
+    int64_t batch = 1;
+    for (int i = 0; i < lead; i++) batch *= (int64_t)shape[i];
+    l->nd = nd;
+    l->item_values = 1, l->blocks_per_item = 1;
+    for (int i = 0; i < nd; i++) {
+        l->block[i] = t->block[i];
+        l->sp[i] = i + lead >= 0 ? (int64_t)shape[i + lead] : 1;
+        l->grid[i] = (l->sp[i] + t->block[i] - 1) / t->block[i];
+        l->item_values *= l->sp[i];
+        l->blocks_per_item *= l->grid[i];
+    }
+    l->nblocks = batch * l->blocks_per_item; /* <= the value count (<= 2**40) */
+}
+
+void phc_layout_block(const phc_layout *l, int64_t blk, int64_t *start, int64_t *lim, int64_t *base) {
+    int64_t rest = blk % l->blocks_per_item;
+    *base = (blk / l->blocks_per_item) * l->item_values;
+    for (int i = l->nd - 1; i >= 0; i--) {
+        start[i] = rest % l->grid[i] * l->block[i];
+        rest /= l->grid[i];
+        lim[i] = l->sp[i] - start[i] < l->block[i] ? l->sp[i] - start[i] : l->block[i];
+    }
+}
+
 typedef struct {
     const phc_transform *t;
     const int32_t *q, *qr;
     double step, mid, half, two_eps;
     int dtype;
     void *out;
-    int64_t sp[4], grid[4], item_values, blocks_per_item;
+    phc_layout l;
     double *x[PHC_MAX_THREADS];
     phc_scratch *scratch[PHC_MAX_THREADS];
 } job;
@@ -26,38 +52,23 @@ typedef struct {
 static void run(void *arg, int part, int64_t b0, int64_t b1) {
     job *j = arg;
     const phc_transform *t = j->t;
-    const int nd = t->nd, last = nd - 1;
     double *x = j->x[part];
     phc_scratch *s = j->scratch[part];
     for (int64_t blk = b0; blk < b1; blk++) {
         const int64_t nth = (blk - b0) % PHC_BATCH;
         if (!nth) phc_transform_blocks(t, j->q + blk * t->k, (int)(b1 - blk < PHC_BATCH ? b1 - blk : PHC_BATCH), j->step, x, s);
         const double *xb = x + nth * t->d;
-        /* the block's origin: its batch item, then its grid position per axis (C order) */
-        int64_t rest = blk % j->blocks_per_item, start[4], lim[4], idx[4] = {0, 0, 0, 0};
-        const int64_t base = (blk / j->blocks_per_item) * j->item_values;
-        for (int i = last; i >= 0; i--) {
-            start[i] = rest % j->grid[i] * t->block[i];
-            rest /= j->grid[i];
-            lim[i] = j->sp[i] - start[i] < t->block[i] ? j->sp[i] - start[i] : t->block[i];
-        }
-        for (;;) { /* one row along the last axis: d its first value in the block, p in the array */
-            int64_t d = 0, p = 0;
-            for (int i = 0; i < nd; i++) {
-                d = d * t->block[i] + idx[i];
-                p = p * j->sp[i] + start[i] + idx[i];
-            }
-            p += base;
-            for (int64_t e = 0; e < lim[last]; e++) {
+        int64_t start[4], lim[4], base, idx[4] = {0, 0, 0, 0}, d, p;
+        phc_layout_block(&j->l, blk, start, lim, &base);
+        for (int more = 1; more;) {
+            more = phc_layout_row(&j->l, start, lim, base, idx, &d, &p);
+            for (int64_t e = 0; e < lim[t->nd - 1]; e++) {
                 double y = xb[d + e] * j->half;
                 y += j->mid;
                 if (j->qr) y += (double)j->qr[p + e] * j->two_eps;
                 if (j->dtype == PHC_FLOAT32) ((float *)j->out)[p + e] = (float)y;
                 else ((double *)j->out)[p + e] = y;
             }
-            int i = last - 1;
-            while (i >= 0 && ++idx[i] == lim[i]) idx[i--] = 0;
-            if (i < 0) break;
         }
     }
 }
@@ -83,19 +94,8 @@ int phc_blocks_decode(const phc_transform *t, const phc_chunk_info *in, double e
     job j;
     memset(&j, 0, sizeof j);
     j.t = t, j.step = step, j.mid = mid, j.half = half, j.two_eps = 2.0 * eps, j.dtype = in->dtype, j.out = out;
-    /* (1,) * (nd - ndim) + shape: the trailing nd dims are spatial, the product of the others the batch */
-    const int nd = t->nd, lead = in->ndim - nd;
-    int64_t batch = 1;
-    for (int i = 0; i < lead; i++) batch *= (int64_t)in->shape[i];
-    j.item_values = 1;
-    j.blocks_per_item = 1;
-    for (int i = 0; i < nd; i++) {
-        j.sp[i] = i + lead >= 0 ? (int64_t)in->shape[i + lead] : 1;
-        j.grid[i] = (j.sp[i] + t->block[i] - 1) / t->block[i];
-        j.item_values *= j.sp[i];
-        j.blocks_per_item *= j.grid[i];
-    }
-    const int64_t nblocks = batch * j.blocks_per_item; /* <= the value count (<= 2**40) */
+    phc_layout_init(&j.l, t, in->ndim, in->shape);
+    const int64_t nblocks = j.l.nblocks;
     int32_t *q = calloc((size_t)nblocks * (size_t)t->k, sizeof *q), *qr = NULL;
     if (!q) {
         snprintf(err, errlen, "out of memory: %lld latent blocks", (long long)nblocks);

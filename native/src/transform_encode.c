@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocks.h"
 #include "latent_encode.h"
 #include "parallel.h"
 #include "phcomp_codec.h"
@@ -37,7 +38,7 @@ typedef struct {
     int dtype;
     double mid, half, step, eps, two_eps;
     int bounded, near_limit;
-    int64_t sp[4], grid[4], item_values, blocks_per_item;
+    phc_layout l;
     int32_t *q, *qr;
     uint8_t *flags; /* per value: stored exactly as an exception or a non-finite value */
     double *xn[PHC_MAX_THREADS], *c[PHC_MAX_THREADS], *xh[PHC_MAX_THREADS], *coef[PHC_MAX_THREADS];
@@ -47,18 +48,6 @@ typedef struct {
 
 static inline double value(const job *j, int64_t p) {
     return j->dtype == PHC_FLOAT32 ? (double)((const float *)j->x)[p] : ((const double *)j->x)[p];
-}
-
-/* the block's origin, limits inside the array and first array position */
-static void origin(const job *j, int64_t blk, int64_t *start, int64_t *lim, int64_t *base) {
-    const phc_transform *t = j->t;
-    int64_t rest = blk % j->blocks_per_item;
-    *base = (blk / j->blocks_per_item) * j->item_values;
-    for (int i = t->nd - 1; i >= 0; i--) {
-        start[i] = rest % j->grid[i] * t->block[i];
-        rest /= j->grid[i];
-        lim[i] = j->sp[i] - start[i] < t->block[i] ? j->sp[i] - start[i] : t->block[i];
-    }
 }
 
 /* the encoder's projection of one normalised block xn (edge-padded) into latent coefficients:
@@ -108,14 +97,14 @@ static void encode_part(void *arg, int part, int64_t b0, int64_t b1) {
         const int nb = (int)(b1 - blk < PHC_BATCH ? b1 - blk : PHC_BATCH);
         for (int bi = 0; bi < nb; bi++) {
             int64_t start[4], lim[4], base;
-            origin(j, blk + bi, start, lim, &base);
+            phc_layout_block(&j->l, blk + bi, start, lim, &base);
             /* the block's values, edge-padded (index clamped per axis), non-finite ones as mid */
             int64_t idx[4] = {0, 0, 0, 0};
             for (int64_t dd = 0; dd < d; dd++) {
                 int64_t p = 0;
                 for (int i = 0; i < nd; i++) {
                     const int64_t a = start[i] + (idx[i] < lim[i] ? idx[i] : lim[i] - 1);
-                    p = p * j->sp[i] + a;
+                    p = p * j->l.sp[i] + a;
                 }
                 double v = value(j, base + p);
                 if (!isfinite(v)) v = j->mid;
@@ -134,16 +123,11 @@ static void encode_part(void *arg, int part, int64_t b0, int64_t b1) {
         if (!j->bounded && !j->near_limit) continue;
         phc_transform_blocks(t, j->q + blk * k, nb, j->step, xh, j->s[part]);
         for (int bi = 0; bi < nb; bi++) {
-            int64_t start[4], lim[4], base, idx[4] = {0, 0, 0, 0};
-            origin(j, blk + bi, start, lim, &base);
+            int64_t start[4], lim[4], base, idx[4] = {0, 0, 0, 0}, dd, p;
+            phc_layout_block(&j->l, blk + bi, start, lim, &base);
             const double *xb = xh + bi * d;
-            for (;;) {
-                int64_t dd = 0, p = 0;
-                for (int i = 0; i < nd; i++) {
-                    dd = dd * t->block[i] + idx[i];
-                    p = p * j->sp[i] + start[i] + idx[i];
-                }
-                p += base;
+            for (int more = 1; more;) {
+                more = phc_layout_row(&j->l, start, lim, base, idx, &dd, &p);
                 for (int64_t e = 0; e < lim[last]; e++) {
                     const double v = value(j, p + e);
                     double xhat = xb[dd + e] * j->half;
@@ -168,9 +152,6 @@ static void encode_part(void *arg, int part, int64_t b0, int64_t b1) {
                     }
                     j->qr[p + e] = (int32_t)r;
                 }
-                int i = last - 1;
-                while (i >= 0 && ++idx[i] == lim[i]) idx[i--] = 0;
-                if (i < 0) break;
             }
         }
     }
@@ -210,17 +191,8 @@ int phc_transform_chunk(phc_buf *out, const void *x, int dtype, int ndim, const 
     }
     const double lim = dtype == PHC_FLOAT32 ? (double)FLT_MAX : DBL_MAX;
     j.near_limit = !j.bounded && fmax(fabs(lo), fabs(hi)) > lim * 0x1p-10;
-    const int nd = t->nd, lead = ndim - nd;
-    int64_t batch = 1;
-    for (int i = 0; i < lead; i++) batch *= (int64_t)shape[i];
-    j.item_values = 1, j.blocks_per_item = 1;
-    for (int i = 0; i < nd; i++) {
-        j.sp[i] = i + lead >= 0 ? (int64_t)shape[i + lead] : 1;
-        j.grid[i] = (j.sp[i] + t->block[i] - 1) / t->block[i];
-        j.item_values *= j.sp[i];
-        j.blocks_per_item *= j.grid[i];
-    }
-    const int64_t nblocks = batch * j.blocks_per_item;
+    phc_layout_init(&j.l, t, ndim, shape);
+    const int64_t nblocks = j.l.nblocks;
     j.q = malloc((size_t)(nblocks * t->k) * sizeof *j.q);
     j.flags = calloc((size_t)nv, 1);
     if (j.bounded) j.qr = calloc((size_t)nv, sizeof *j.qr);
