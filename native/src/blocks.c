@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <pthread.h>
-
 #include "parallel.h"
 #include "residual.h"
 
@@ -102,14 +100,14 @@ int phc_blocks_decode(const phc_transform *t, const phc_chunk_info *in, double e
         return PHC_ENOMEM;
     }
     residual_job rj = {reskind, res, reslen, in->nvalues, NULL, PHC_OK, ""};
-    pthread_t side;
-    int beside = 0, rc = PHC_OK;
+    phc_side side = {0};
+    int rc = PHC_OK;
     if (reskind) {
         if (!(qr = rj.out = malloc((size_t)in->nvalues * sizeof *qr))) {
             snprintf(err, errlen, "out of memory");
             rc = PHC_ENOMEM;
-        } else if (threads > 1) {
-            beside = !pthread_create(&side, NULL, residual_run, &rj);
+        } else {
+            phc_side_start(&side, threads, residual_run, &rj);
         }
     }
     if (!rc) rc = phc_latent_decode(&t->tables, lat, latlen, nblocks, q, err, errlen);
@@ -118,8 +116,7 @@ int phc_blocks_decode(const phc_transform *t, const phc_chunk_info *in, double e
             snprintf(err, errlen, "corrupt latent section: latent value outside the exact range");
             rc = PHC_ECORRUPT;
         }
-    if (beside) pthread_join(side, NULL);
-    else if (reskind && qr && !rc) residual_run(&rj);
+    if (reskind && qr) phc_side_finish(&side, !rc);
     if (!rc && reskind && rj.rc) {
         rc = rj.rc;
         snprintf(err, errlen, "%s", rj.rc == PHC_ENOMEM ? "out of memory" : rj.err);

@@ -2,11 +2,11 @@
 #include "latent_encode.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "parallel.h"
 #include "phcomp_codec.h"
 #include "quads.h"
 #include "zstd_rt.h"
@@ -340,11 +340,10 @@ int phc_latent_encode(const phc_transform *t, const int32_t *q, int64_t nblocks,
     int coder = 3;
     phc_w_put_le(&d, 0, 1);
     phc_w_put_le(&sj.out, 1, 1);
-    pthread_t side;
-    const int beside = threads > 1 && !pthread_create(&side, NULL, sparse_run, &sj);
+    phc_side side;
+    phc_side_start(&side, threads, sparse_run, &sj);
     int rc = dense(t, q, nblocks, step, &d, &coder, err, errlen);
-    if (beside) pthread_join(side, NULL);
-    else sparse_run(&sj);
+    phc_side_finish(&side, 1);
     if (!rc && sj.rc) {
         rc = sj.rc;
         snprintf(err, errlen, "%s", sj.err);

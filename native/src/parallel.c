@@ -40,3 +40,13 @@ void phc_parallel_for(int threads, int64_t n, int64_t min_work, phc_part_fn fn, 
         else fn(arg, k, jobs[k].i0, jobs[k].i1); /* no thread to be had: its share runs here */
     }
 }
+
+void phc_side_start(phc_side *s, int threads, void *(*fn)(void *), void *arg) {
+    s->fn = fn, s->arg = arg;
+    s->started = threads > 1 && pthread_create(&s->tid, 0, fn, arg) == 0;
+}
+
+void phc_side_finish(phc_side *s, int run) {
+    if (s->started) pthread_join(s->tid, 0);
+    else if (run) s->fn(s->arg);
+}

@@ -3,7 +3,6 @@
 
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,11 +215,10 @@ int phc_transform_chunk(phc_buf *out, const void *x, int dtype, int ndim, const 
     int nsec = 1;
     /* the residual section is independent of the latents: written beside them on threads > 1 */
     residual_job rj = {j.qr, nv, 0, {0}, PHC_OK, ""};
-    pthread_t side;
-    const int beside = !rc && j.bounded && threads > 1 && !pthread_create(&side, NULL, residual_run, &rj);
+    phc_side side = {0};
+    if (!rc && j.bounded) phc_side_start(&side, threads, residual_run, &rj);
     if (!rc) rc = phc_latent_encode(t, j.q, nblocks, j.step, threads, &sec[0].body, err, errlen);
-    if (beside) pthread_join(side, NULL);
-    else if (!rc && j.bounded) residual_run(&rj);
+    if (j.bounded) phc_side_finish(&side, !rc);
     if (j.bounded) {
         sec[1].kind = rj.kind;
         sec[1].body = rj.out;
