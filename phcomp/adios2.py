@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .core import native
 from .core.errors import PhcompError
 from .core.model import (MODEL_SUFFIX, ZOO_DIR, Model, cache_dir, default_model, find_model, install_model,
                          model_ref)
@@ -42,7 +43,7 @@ def set_plugin_path() -> None:
         os.environ["ADIOS2_PLUGIN_PATH"] = os.pathsep.join(parts + [d])
 
 
-NATIVE_KINDS = ("interp", "linear", "separable")  # the kinds whose chunks the C codec writes
+NATIVE_KINDS = ("interp",) + native.TRANSFORM_KINDS_ENCODED  # the kinds whose chunks the C codec writes
 
 
 def native_model_file(model: Model | str | os.PathLike | None) -> tuple[Model, Path]:

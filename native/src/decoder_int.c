@@ -234,10 +234,10 @@ void phc_transform_blocks(const phc_transform *t, const int32_t *q, int nb, doub
     for (int64_t j = 0; j < nb * k; j++) qv[j] = q[j];
     if (t->type == PHC_DEC_LINEAR) {
         gemm(sc, qv, t->weight, nb, k, d, acc);
-        const double sc = step * ldexp(1.0, -t->shift);
+        const double f = step * ldexp(1.0, -t->shift);
         for (int b = 0; b < nb; b++)
             for (int64_t j = 0; j < d; j++) {
-                const double v = acc[b * d + j] * sc;
+                const double v = acc[b * d + j] * f;
                 x[b * d + j] = v + t->mean[j];
             }
         return;

@@ -74,3 +74,10 @@ int phc_read_stream(phc_reader *r, uint64_t max_esc, uint32_t **words, uint64_t 
     }
     return rc;
 }
+
+int phc_stream_error(int rc, char *err, size_t errlen) {
+    snprintf(err, errlen, rc == -2 ? "corrupt range-coded stream: escape list exhausted"
+                          : rc == -3 ? "corrupt range-coded stream: escape value out of range"
+                                     : "corrupt range-coded stream: a state no encoder produces");
+    return PHC_ECORRUPT;
+}

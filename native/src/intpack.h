@@ -17,4 +17,7 @@ int phc_unpack_ints(phc_reader *r, uint64_t max, int64_t **out, uint64_t *count,
 int phc_read_stream(phc_reader *r, uint64_t max_esc, uint32_t **words, uint64_t *nwords, int64_t **esc,
                     uint64_t *nesc, char *err, size_t errlen);
 
+/* The message and PHC_ECORRUPT for a phc_decode_value / phc_decode_i32 failure code. */
+int phc_stream_error(int rc, char *err, size_t errlen);
+
 #endif

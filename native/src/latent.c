@@ -30,13 +30,6 @@ static int corrupt(char *err, size_t errlen, const char *msg) {
     return PHC_ECORRUPT;
 }
 
-static int stream_error(int rc, char *err, size_t errlen) {
-    snprintf(err, errlen, rc == -2 ? "corrupt range-coded stream: escape list exhausted"
-                          : rc == -3 ? "corrupt range-coded stream: escape value out of range"
-                                     : "corrupt range-coded stream: a state no encoder produces");
-    return PHC_ECORRUPT;
-}
-
 /* the context of an activity: how many of the row's edges are <= it (searchsorted, side right) */
 int phc_context_of(const int64_t *edges, int n, int64_t v) {
     int lo = 0, hi = n;
@@ -168,7 +161,7 @@ static int dense(const phc_latent_tables *t, phc_reader *r, int64_t nblocks, int
     for (uint64_t i = 0; !rc && with_ends && i < nb; i++) {
         int64_t v;
         const int e = phc_decode_value(&d, &s->end_table, &v);
-        if (e) rc = stream_error(e, err, errlen);
+        if (e) rc = phc_stream_error(e, err, errlen);
         else if (v < 0 || v > G) rc = corrupt(err, errlen, "block end out of range");
         else s->ends[i] = (int32_t)v;
     }
@@ -221,7 +214,7 @@ static int dense(const phc_latent_tables *t, phc_reader *r, int64_t nblocks, int
                         e = phc_decode_i32(&d, tab, &row[j]);
                     }
                     if (e) {
-                        rc = stream_error(e, err, errlen);
+                        rc = phc_stream_error(e, err, errlen);
                         break;
                     }
                 }
@@ -234,7 +227,7 @@ static int dense(const phc_latent_tables *t, phc_reader *r, int64_t nblocks, int
                 for (int j = 0; j < w; j++) {
                     int64_t lo;
                     if (phc_decode_uniform(&d, shift, &lo)) {
-                        rc = stream_error(-1, err, errlen);
+                        rc = phc_stream_error(-1, err, errlen);
                         break;
                     }
                     const int64_t v = (int64_t)((uint64_t)(int64_t)row[j] << shift) + lo - h;
@@ -272,14 +265,14 @@ static int sparse(const phc_latent_tables *t, phc_reader *r, int64_t nblocks, in
     uint64_t nnz = 0;
     for (uint64_t i = 0; i < nb; i++) {
         const int e = phc_decode_value(&d, tc, &s->act[i]);
-        if (e) return stream_error(e, err, errlen);
+        if (e) return phc_stream_error(e, err, errlen);
         if (s->act[i] < 0 || s->act[i] > k) return corrupt(err, errlen, "impossible nonzero count");
         nnz += (uint64_t)s->act[i];
     }
     if (!(s->tmp = malloc((size_t)(nnz ? nnz : 1) * sizeof *s->tmp))) return PHC_ENOMEM; /* the gaps */
     for (uint64_t i = 0; i < nnz; i++) {
         const int e = phc_decode_i32(&d, tg, &s->tmp[i]);
-        if (e) return stream_error(e, err, errlen);
+        if (e) return phc_stream_error(e, err, errlen);
         if (s->tmp[i] < 0 || s->tmp[i] >= k) return corrupt(err, errlen, "impossible gap");
     }
     uint64_t at = 0;
@@ -288,7 +281,7 @@ static int sparse(const phc_latent_tables *t, phc_reader *r, int64_t nblocks, in
         for (int64_t j = 0; j < s->act[i]; j++) {
             int64_t u;
             const int e = phc_decode_value(&d, tv, &u);
-            if (e) return stream_error(e, err, errlen);
+            if (e) return phc_stream_error(e, err, errlen);
             if (u < 0 || u >= ((int64_t)1 << 32)) return corrupt(err, errlen, "impossible value");
             col += (int64_t)s->tmp[at++] + 1;
             if (col >= k) return corrupt(err, errlen, "latent index out of range");

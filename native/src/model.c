@@ -8,6 +8,7 @@
 #include "bytes.h"
 #include "decoder_int.h"
 #include "json.h"
+#include "model_arrays.h"
 #include "phcomp_codec.h"
 #include "zstd_rt.h"
 
@@ -26,24 +27,16 @@ static int fail(char *err, size_t errlen, const char *msg) {
     return PHC_EMODEL;
 }
 
-/* the array `name` of the header: dtype, a shape of `rank` dims, its bytes in the payload */
+/* the array `name` of the header of exactly this dtype, a shape of `rank` dims, its bytes in the
+ * payload (model_arrays.c checks them) */
 static int array(const phc_json *arrays, const char *name, const char *dtype, int rank, int64_t *shape,
                  const uint8_t *payload, uint64_t plen, const uint8_t **data) {
-    const phc_json *e = phc_json_get(arrays, name);
-    const phc_json *sh = phc_json_get(e, "shape");
-    int64_t off, nbytes, count = 1;
-    if (!e || !phc_json_is_str(phc_json_get(e, "dtype"), dtype) || !sh || sh->type != PHC_JARR || (int)sh->n != rank ||
-        phc_json_int(phc_json_get(e, "offset"), 0, INT64_MAX / 2, &off) ||
-        phc_json_int(phc_json_get(e, "nbytes"), 0, INT64_MAX / 2, &nbytes))
+    phc_array a;
+    if (phc_array_get(arrays, name, rank, payload, plen, &a) ||
+        !phc_json_is_str(phc_json_get(phc_json_get(arrays, name), "dtype"), dtype))
         return -1;
-    for (int i = 0; i < rank; i++) {
-        if (phc_json_int(&sh->kids[i], 0, (int64_t)1 << 40, &shape[i])) return -1;
-        count *= shape[i];
-        if (count > ((int64_t)1 << 40)) return -1;
-    }
-    if ((uint64_t)off > plen || (uint64_t)nbytes > plen - (uint64_t)off || nbytes != count * (dtype[2] == '8' ? 8 : 4))
-        return -1;
-    *data = payload + off;
+    memcpy(shape, a.shape, (size_t)rank * sizeof *shape);
+    *data = a.data;
     return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "intpack.h"
 #include "phcomp_codec.h"
 
 static int bitlen128(unsigned __int128 v) {
@@ -46,20 +47,13 @@ int phc_quad_table(phc_table *quad, const uint32_t *freq, uint32_t nfreq, int64_
     return phc_table_init(quad, 0, f, PHC_QUAD_SYMBOLS + 1);
 }
 
-static int stream_error(int rc, char *err, size_t errlen) {
-    snprintf(err, errlen, rc == -2 ? "corrupt range-coded stream: escape list exhausted"
-                          : rc == -3 ? "corrupt range-coded stream: escape value out of range"
-                                     : "corrupt range-coded stream: a state no encoder produces");
-    return PHC_ECORRUPT;
-}
-
 int phc_decode_quads(phc_decoder *d, const phc_table *quad, const phc_table *single, uint64_t n, int32_t *out,
                      char *err, size_t errlen) {
     const uint64_t nq = (n + 3) / 4;
     for (uint64_t i = 0; i < nq; i++) {
         int32_t s;
         const int rc = phc_decode_i32(d, quad, &s);
-        if (rc) return stream_error(rc, err, errlen);
+        if (rc) return phc_stream_error(rc, err, errlen);
         if (s < 0 || s > PHC_QUAD_SYMBOLS) {
             snprintf(err, errlen, "corrupt range-coded stream: bad quad symbol");
             return PHC_ECORRUPT;
@@ -75,7 +69,7 @@ int phc_decode_quads(phc_decoder *d, const phc_table *quad, const phc_table *sin
         if (out[4 * i] != INT32_MIN) continue;
         for (int j = 0; j < 4; j++) {
             const int rc = phc_decode_i32(d, single, &out[4 * i + (uint64_t)j]);
-            if (rc) return stream_error(rc, err, errlen);
+            if (rc) return phc_stream_error(rc, err, errlen);
         }
     }
     return PHC_OK;

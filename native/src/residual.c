@@ -107,8 +107,7 @@ static int runs(const uint8_t *body, uint64_t len, uint64_t n, int32_t *out, cha
         phc_decoder_init(&d, words, (size_t)nwords, esc, (size_t)nesc);
         for (uint64_t i = 0; !rc && i < nsym; i++) {
             const int e = phc_decode_value(&d, &t, &syms[i]);
-            if (e) rc = bad(err, errlen, e == -2 ? "corrupt range-coded stream: escape list exhausted"
-                                                 : "corrupt range-coded stream");
+            if (e) rc = phc_stream_error(e, err, errlen);
         }
         if (!rc && d.esc_pos != d.nesc) rc = bad(err, errlen, "unused escape values");
     }

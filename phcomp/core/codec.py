@@ -18,7 +18,6 @@ from .residual import QR_LIMIT, decode_residual, encode_residual
 
 Progress = Callable[[int], None]  # called with the number of values just processed
 LOSSLESS_CHECK = 0.5  # results above this share of the raw size are compared to lossless
-NATIVE_TRANSFORM_KINDS = ("linear", "separable")  # transform kinds whose chunks the C codec writes
 
 
 def _default_model() -> Model | None:
@@ -200,7 +199,7 @@ def _encode_quiet(x: np.ndarray, rng: tuple[float, float] | None, eps: float | N
     if model.predictive:
         return _encode_interp(x, mid, half, eps if eps is not None else float(model.params["default_rel"]) * 2 * half,
                               model, progress)
-    if model.kind in NATIVE_TRANSFORM_KINDS and native.enabled():
+    if model.kind in native.TRANSFORM_KINDS_ENCODED and native.enabled():
         # the whole chunk in C (native/src/transform_encode.c): the same decisions as below, its
         # float projection rounded in its own order (the chunk keeps the bound and decodes the
         # same with every decoder; its bytes may differ from this path's)
@@ -375,7 +374,7 @@ def decompress(data, model: Model | None = None, *, out: np.ndarray | None = Non
 
 
 def _decompress(h: ck.ChunkHeader, model: Model | None, out: np.ndarray | None,
-                progress: Progress | None, data=None) -> np.ndarray:
+                progress: Progress | None, data) -> np.ndarray:
     result = np.empty(h.shape, h.dtype.newbyteorder("=")) if out is None else out
     if result.shape != h.shape or result.dtype != h.dtype or not result.flags.c_contiguous:
         raise PhcompError(f"out must be a C-contiguous {h.dtype} array of shape {h.shape}")
@@ -412,7 +411,7 @@ def _decompress(h: ck.ChunkHeader, model: Model | None, out: np.ndarray | None,
                 if progress:
                     progress(rec.size)
             interp.decode_stream(bits, group, sets, words, escapes, items, sp, model.decoder, done)
-    elif native.enabled() and data is not None:
+    elif native.enabled():
         # the whole chunk in C (native/src/blocks.c), points included: the same bits as _decode_blocks
         native.decode_chunk_into(bytes(data) if not isinstance(data, bytes) else data, native.model_handle(model),
                                  result)

@@ -29,6 +29,7 @@ _c_u32p = ctypes.POINTER(ctypes.c_uint32)
 _c_i32p = ctypes.POINTER(ctypes.c_int32)
 _c_u64p = ctypes.POINTER(ctypes.c_uint64)
 _ERRLEN = 512
+TRANSFORM_KINDS_ENCODED = ("linear", "separable")  # the transform kinds whose chunks phc_chunk_encode writes
 _lock = threading.RLock()  # reentrant: interp_handle holds it while the library loads
 _lib = None
 _why = ""
@@ -236,16 +237,21 @@ def _copy(p, n: int, dtype) -> np.ndarray:
     return np.ctypeslib.as_array(p, shape=(n,)).astype(dtype, copy=True)
 
 
-def interp_handle(spec) -> NativeInterp:
-    """The spec's native handle, made on first use (one per model; thread-safe)."""
-    h = getattr(spec, "_native", None)
+def _kept(owner, attr: str, make):
+    """owner.<attr>, made by make() on first use and kept there (once, whatever the threads)."""
+    h = getattr(owner, attr, None)
     if h is None:
         with _lock:
-            h = getattr(spec, "_native", None)
+            h = getattr(owner, attr, None)
             if h is None:
-                h = NativeInterp(spec)
-                spec._native = h
+                h = make()
+                setattr(owner, attr, h)
     return h
+
+
+def interp_handle(spec) -> NativeInterp:
+    """The spec's native handle, made on first use (one per model; thread-safe)."""
+    return _kept(spec, "_native", lambda: NativeInterp(spec))
 
 
 class NativeModel:
@@ -290,14 +296,7 @@ def zstd_decompress(frame: bytes, expected: int) -> bytes:
 def model_handle(model) -> NativeModel:
     """The C reader's copy of a transform-kind Model (from its container bytes), made on first
     use and kept with the model (thread-safe)."""
-    h = getattr(model, "_native_model", None)
-    if h is None:
-        with _lock:
-            h = getattr(model, "_native_model", None)
-            if h is None:
-                h = NativeModel(model.to_bytes())
-                model._native_model = h
-    return h
+    return _kept(model, "_native_model", lambda: NativeModel(model.to_bytes()))
 
 
 def decode_chunk_into(data: bytes, model: NativeModel | None, out: np.ndarray, threads: int | None = None) -> None:
@@ -332,10 +331,7 @@ def decode_chunk(data: bytes, model: NativeModel | None = None, threads: int | N
     if info.nvalues > max_elements():  # a host passes its own buffer; here the declared shape is allocated
         raise PhcompError(f"chunk declares {info.nvalues} values, more than this process may decode")
     out = np.empty(shape, np.dtype(_DTYPE_OF_CODE[info.dtype]))
-    rc = lib.phc_chunk_decode(data, len(data), model._h if model else None, out.ctypes.data, out.nbytes,
-                              thread_count(threads), err, _ERRLEN)
-    if rc:
-        _raise(rc, err)
+    decode_chunk_into(data, model, out, threads)
     return out
 
 
