@@ -77,7 +77,8 @@ native_codec = Extension(
     NATIVE,
     sources=NATIVE_SOURCES,
     include_dirs=["native/include"],
-    extra_compile_args=["-O3", "-std=c11", "-Wall", "-Wextra", "-ffp-contract=off", "-fno-fast-math"],
+    define_macros=[("PHC_SHARED", None)],
+    extra_compile_args=["-O3", "-fvisibility=hidden", "-std=c11", "-Wall", "-Wextra", "-ffp-contract=off", "-fno-fast-math"],
     extra_link_args=["-lm", "-lpthread", "-ldl"],
 )
 

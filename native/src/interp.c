@@ -259,14 +259,36 @@ typedef struct {
     int64_t qstep;
 } passjob;
 
-static void predict_rows(const passjob *j, int64_t r0, int64_t r1) {
+/* corr = floor((sum + k/2) / k), k = 2 naxes: shifts for 1 and 2 axes, a constant divisor for 3 */
+static inline __attribute__((always_inline)) int64_t mean_err(int64_t sum, const int naxes) {
+    switch (naxes) {
+    case 1: return floor_shift(sum + 1, 1);
+    case 2: return floor_shift(sum + 2, 2);
+    default: return floor_div(sum + naxes, 2 * naxes);
+    }
+}
+
+/* predict_rows for a compile-time number of correcting axes (0 .. 3) and side (encoder or
+ * decoder): the compiler then drops the loops and branches that do not apply */
+static inline __attribute__((always_inline)) void predict_rows_t(const passjob *j, int64_t r0, int64_t r1,
+                                                                 const int naxes, const int enc) {
     const grid *g = j->g;
     subpass *p = j->p;
-    const int nd = g->nd, ax = j->ax, naxes = j->naxes;
-    const int64_t s = j->s, s2 = j->s2, k = 2 * naxes;
+    const int nd = g->nd, ax = j->ax;
+    const int64_t s = j->s, s2 = j->s2;
     const int64_t *w = j->m->weights + j->cls * TAPS;
+    const int64_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7];
     int64_t *rec = j->rec, *err = j->err;
     const double qs = (double)j->qstep;
+    int64_t cm[ACTIVITIES]; /* ctx = ((cls * m0 + b0) * m1 + b1) ... */
+    for (int i = 0; i < ACTIVITIES; i++) cm[i] = g->nedges[i] + 1;
+    int64_t back[MAX_ND], start[MAX_ND], lim[MAX_ND];
+    for (int q = 0; q < naxes; q++) {
+        const int a = j->axes[q];
+        back[q] = s * g->stride[a];
+        start[q] = j->start[a];
+        lim[q] = g->sp[a] - s; /* the far neighbour is inside while the target's index c < lim */
+    }
     for (int64_t row = r0; row < r1; row++) {
         const int64_t item = row / j->cnt[0];
         int64_t idx[MAX_ND];
@@ -278,29 +300,32 @@ static void predict_rows(const passjob *j, int64_t r0, int64_t r1) {
         }
         for (int64_t r = 0, t = row * j->inner; r < j->inner; r++, t++) {
             const int64_t *td = g->tapd + idx[ax] * TAPS;
-            int64_t acc = (int64_t)1 << (WEIGHT_SHIFT - 1);
-            for (int i = 0; i < TAPS; i++) acc += rec[off + td[i]] * w[i];
+            const int64_t *x = rec + off;
+            const int64_t n3 = x[td[3]], n4 = x[td[4]];
+            const int64_t acc = ((int64_t)1 << (WEIGHT_SHIFT - 1)) + x[td[0]] * w0 + x[td[1]] * w1 + x[td[2]] * w2 +
+                                n3 * w3 + n4 * w4 + x[td[5]] * w5 + x[td[6]] * w6 + x[td[7]] * w7;
             const int64_t p1 = floor_shift(acc, WEIGHT_SHIFT);
-            const int64_t n3 = rec[off + td[3]], n4 = rec[off + td[4]];
             int64_t corr = 0, a2 = -1;
             if (naxes) {
                 int64_t sum = 0;
                 for (int q = 0; q < naxes; q++) {
-                    const int a = j->axes[q];
-                    const int64_t c = j->start[a] + s2 * idx[a];
-                    sum += err[off - s * g->stride[a]];
-                    sum += err[off + (c + s < g->sp[a] ? s : -s) * g->stride[a]];
+                    const int64_t c = start[q] + s2 * idx[j->axes[q]];
+                    sum += err[off - back[q]];
+                    sum += err[off + (c < lim[q] ? back[q] : -back[q])];
                 }
-                corr = floor_div(sum + k / 2, k);
+                corr = mean_err(sum, naxes);
                 a2 = iabs(corr);
             }
-            const int64_t acts[ACTIVITIES] = {iabs(p1 - floor_shift(n3 + n4, 1)), iabs(n3 - n4), a2,
-                                              iabs(err[off + td[3]]) + iabs(err[off + td[4]])};
+            const int64_t a0 = iabs(p1 - floor_shift(n3 + n4, 1)), a1 = iabs(n3 - n4),
+                          a3 = iabs(err[off + td[3]]) + iabs(err[off + td[4]]);
             int64_t ctx = j->cls;
-            for (int i = 0; i < ACTIVITIES; i++) ctx = ctx * (g->nedges[i] + 1) + bin(g, i, acts[i]);
+            ctx = ctx * cm[0] + bin(g, 0, a0);
+            ctx = ctx * cm[1] + bin(g, 1, a1);
+            ctx = ctx * cm[2] + bin(g, 2, a2);
+            ctx = ctx * cm[3] + bin(g, 3, a3);
             const int64_t pred = p1 + corr;
             p->ctx[t] = (int32_t)ctx;
-            if (j->v) { /* encoder: the closed loop, q from the value and the prediction */
+            if (enc) { /* encoder: the closed loop, q from the value and the prediction */
                 const int64_t q = (int64_t)rint((j->v[off] - (double)pred) / qs); /* |v| <= 2**40 (grid_bits) */
                 const int64_t rv = pred + q * j->qstep;
                 rec[off] = rv;
@@ -321,6 +346,20 @@ static void predict_rows(const passjob *j, int64_t r0, int64_t r1) {
                 idx[a] = 0;
             }
         }
+    }
+}
+
+static void predict_rows(const passjob *j, int64_t r0, int64_t r1) {
+    const int enc = j->v != NULL;
+    switch (j->naxes * 2 + enc) { /* naxes < MAX_ND: at most 3 axes before the pass axis */
+    case 0: predict_rows_t(j, r0, r1, 0, 0); break;
+    case 1: predict_rows_t(j, r0, r1, 0, 1); break;
+    case 2: predict_rows_t(j, r0, r1, 1, 0); break;
+    case 3: predict_rows_t(j, r0, r1, 1, 1); break;
+    case 4: predict_rows_t(j, r0, r1, 2, 0); break;
+    case 5: predict_rows_t(j, r0, r1, 2, 1); break;
+    case 6: predict_rows_t(j, r0, r1, 3, 0); break;
+    default: predict_rows_t(j, r0, r1, 3, 1); break;
     }
 }
 

@@ -207,7 +207,7 @@ static int dense(const phc_latent_tables *t, phc_reader *r, int64_t nblocks, int
                 for (int j = 0; j < w; j++) {
                     int e;
                     if (shift) { /* the high part, stored as numpy stores an int64 into int32 */
-                        int64_t hi;
+                        int64_t hi = 0; /* read below even when the decode failed (then unused) */
                         e = phc_decode_value(&d, tab, &hi);
                         row[j] = (int32_t)(uint32_t)(uint64_t)hi;
                     } else {

@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WORD_BITS 32
-#define LOW_RANGE ((uint64_t)1 << 32) /* the invariant range >= 2**(64-32) */
 
 int phc_table_init(phc_table *t, int64_t lo, const uint32_t *freq, uint32_t nfreq) {
     memset(t, 0, sizeof *t);
@@ -56,15 +54,13 @@ void phc_table_free(phc_table *t) {
     t->bucket = NULL;
 }
 
-#define BUCKET_SHIFT (PHC_PRECISION - 8)
-
 int phc_table_index(phc_table *t) {
     if (t->nsym < 8 || t->bucket) return 0; /* the mode and its neighbours find it at once */
     t->bucket = malloc(257 * sizeof *t->bucket);
     if (!t->bucket) return -2;
     uint32_t s = 0;
     for (uint32_t i = 0; i < 256; i++) {
-        while (s + 1 <= t->nsym && t->cdf[s + 1] <= (i << BUCKET_SHIFT)) s++;
+        while (s + 1 <= t->nsym && t->cdf[s + 1] <= (i << PHC_BUCKET_SHIFT)) s++;
         t->bucket[i] = s;
     }
     t->bucket[256] = t->nsym; /* every quantile is below 2**24: its symbol is at most nsym */
@@ -127,10 +123,10 @@ static void encode_symbol(phc_encoder *e, uint32_t left, uint32_t prob) {
         e->inverted = 0;
     }
     e->lower = new_lower;
-    if (e->range < LOW_RANGE) {
-        e->range <<= WORD_BITS;
-        const uint32_t lower_word = (uint32_t)(e->lower >> WORD_BITS);
-        e->lower <<= WORD_BITS;
+    if (e->range < PHC_LOW_RANGE) {
+        e->range <<= PHC_WORD_BITS;
+        const uint32_t lower_word = (uint32_t)(e->lower >> PHC_WORD_BITS);
+        e->lower <<= PHC_WORD_BITS;
         if (e->inverted) {
             e->num_inverted++;
         } else if (e->lower + e->range > e->lower) {
@@ -160,7 +156,7 @@ void phc_encode_uniform(phc_encoder *e, int bits, uint32_t v) {
 
 void phc_encoder_seal(phc_encoder *e) {
     if (e->range == UINT64_MAX) return; /* nothing encoded: no words */
-    const uint64_t point = e->lower + ((LOW_RANGE) - 1);
+    const uint64_t point = e->lower + ((PHC_LOW_RANGE) - 1);
     if (e->inverted) {
         uint32_t first = e->first_inverted, rest = UINT32_MAX;
         if (point < e->lower) { /* the addition wrapped */
@@ -170,8 +166,8 @@ void phc_encoder_seal(phc_encoder *e) {
         put_word(e, first);
         for (size_t i = 1; i < e->num_inverted; i++) put_word(e, rest);
     }
-    const uint32_t point_word = (uint32_t)(point >> WORD_BITS);
-    const uint32_t upper_word = (uint32_t)((e->lower + e->range) >> WORD_BITS);
+    const uint32_t point_word = (uint32_t)(point >> PHC_WORD_BITS);
+    const uint32_t upper_word = (uint32_t)((e->lower + e->range) >> PHC_WORD_BITS);
     put_word(e, point_word);
     if (upper_word == point_word) put_word(e, 0);
 }
@@ -186,42 +182,10 @@ void phc_decoder_init(phc_decoder *d, const uint32_t *words, size_t nwords, cons
     d->range = UINT64_MAX;
     unsigned nread = 0;
     while (nread < 2 && d->pos < nwords) {
-        d->point = (d->point << WORD_BITS) | words[d->pos++];
+        d->point = (d->point << PHC_WORD_BITS) | words[d->pos++];
         nread++;
     }
-    if (nread == 1) d->point <<= WORD_BITS;
-}
-
-/* the symbol s with cdf[s] <= q < cdf[s+1] (cdf[0] == 0, cdf[nsym+1] == 2**24 > q). Trained
- * tables are peaked, so the mode g and its neighbours are tried before a binary search. */
-static inline uint32_t find_symbol(const uint32_t *cdf, uint32_t nsym, uint32_t g, uint32_t q) {
-    uint32_t lo, hi; /* cdf[lo] <= q < cdf[hi] */
-    if (cdf[g] <= q) {
-        if (q < cdf[g + 1]) return g;
-        if (q < cdf[g + 2]) return g + 1; /* g + 1 <= nsym, as cdf[g + 1] <= q < cdf[nsym + 1] */
-        lo = g + 2, hi = nsym + 1;
-    } else { /* g >= 1, as cdf[0] == 0 <= q */
-        if (cdf[g - 1] <= q) return g - 1;
-        lo = 0, hi = g - 1;
-    }
-    while (hi - lo > 1) {
-        const uint32_t mid = lo + (hi - lo) / 2;
-        if (cdf[mid] <= q) lo = mid;
-        else hi = mid;
-    }
-    return lo;
-}
-
-/* the decoder state after the symbol [left, left + prob) of scale `scale` */
-static inline void consume(phc_decoder *d, uint64_t scale, uint32_t left, uint32_t prob) {
-    d->lower += scale * left;
-    d->range = scale * prob;
-    if (d->range < LOW_RANGE) {
-        d->lower <<= WORD_BITS;
-        d->range <<= WORD_BITS;
-        d->point <<= WORD_BITS;
-        if (d->pos < d->nwords) d->point |= d->words[d->pos++];
-    }
+    if (nread == 1) d->point <<= PHC_WORD_BITS;
 }
 
 int phc_decode_uniform(phc_decoder *d, int bits, int64_t *v) {
@@ -230,7 +194,7 @@ int phc_decode_uniform(phc_decoder *d, int bits, int64_t *v) {
     if (quantile >= ((uint64_t)1 << PHC_PRECISION)) return -1;
     const int w = PHC_PRECISION - bits;
     const uint32_t sym = (uint32_t)quantile >> w;
-    consume(d, scale, sym << w, 1u << w);
+    phc_consume(d, scale, sym << w, 1u << w);
     *v = sym;
     return 0;
 }
@@ -241,33 +205,5 @@ int phc_decode_i32(phc_decoder *d, const phc_table *t, int32_t *v) {
     if (rc) return rc;
     if (x < -((int64_t)1 << 30) + 1 || x > ((int64_t)1 << 30) - 1) return -3;
     *v = (int32_t)x;
-    return 0;
-}
-
-int phc_decode_value(phc_decoder *d, const phc_table *t, int64_t *v) {
-    const uint64_t scale = d->range >> PHC_PRECISION;
-    const uint64_t quantile = (d->point - d->lower) / scale;
-    if (quantile >= ((uint64_t)1 << PHC_PRECISION)) return -1;
-    const uint32_t *cdf = t->cdf;
-    uint32_t lo;
-    if (t->bucket) { /* cdf[b[i]] <= q < cdf[b[i + 1] + 1] for q in bucket i */
-        const uint32_t i = (uint32_t)quantile >> BUCKET_SHIFT;
-        uint32_t hi = t->bucket[i + 1] + 1;
-        lo = t->bucket[i];
-        while (hi - lo > 1) {
-            const uint32_t mid = lo + (hi - lo) / 2;
-            if (cdf[mid] <= (uint32_t)quantile) lo = mid;
-            else hi = mid;
-        }
-    } else {
-        lo = find_symbol(cdf, t->nsym, t->mode, (uint32_t)quantile);
-    }
-    consume(d, scale, cdf[lo], cdf[lo + 1] - cdf[lo]);
-    if (lo == t->nsym) {
-        if (d->esc_pos >= d->nesc) return -2;
-        *v = d->escapes[d->esc_pos++];
-    } else {
-        *v = t->lo + (int64_t)lo;
-    }
     return 0;
 }

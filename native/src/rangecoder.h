@@ -59,14 +59,78 @@ typedef struct {
 } phc_decoder;
 
 void phc_decoder_init(phc_decoder *d, const uint32_t *words, size_t nwords, const int64_t *escapes, size_t nesc);
-/* Decodes one value with table t into *v. 0 on success, -1: a state no encoder produces,
- * -2: escape list exhausted. */
-int phc_decode_value(phc_decoder *d, const phc_table *t, int64_t *v);
 /* Decodes one value coded with constriction's Uniform(2**bits) (1 <= bits <= 24; every bin
  * 2**(24-bits) wide) into *v. 0, or -1 for a state no encoder produces. */
 int phc_decode_uniform(phc_decoder *d, int bits, int64_t *v);
 /* A stream's table-coded value read into an int32 slot the way the numpy decoder does: an
  * escaped value beyond +-(2**30 - 1) is refused (-3). */
 int phc_decode_i32(phc_decoder *d, const phc_table *t, int32_t *v);
+
+#define PHC_BUCKET_SHIFT (PHC_PRECISION - 8)
+#define PHC_WORD_BITS 32
+#define PHC_LOW_RANGE ((uint64_t)1 << 32) /* the invariant range >= 2**(64-32) */
+
+/* The decoder's hot path, inline: every symbol of every stream goes through it. */
+/* the symbol s with cdf[s] <= q < cdf[s+1] (cdf[0] == 0, cdf[nsym+1] == 2**24 > q). Trained
+ * tables are peaked, so the mode g and its neighbours are tried before a binary search. */
+static inline uint32_t phc_find_symbol(const uint32_t *cdf, uint32_t nsym, uint32_t g, uint32_t q) {
+    uint32_t lo, hi; /* cdf[lo] <= q < cdf[hi] */
+    if (cdf[g] <= q) {
+        if (q < cdf[g + 1]) return g;
+        if (q < cdf[g + 2]) return g + 1; /* g + 1 <= nsym, as cdf[g + 1] <= q < cdf[nsym + 1] */
+        lo = g + 2, hi = nsym + 1;
+    } else { /* g >= 1, as cdf[0] == 0 <= q */
+        if (cdf[g - 1] <= q) return g - 1;
+        lo = 0, hi = g - 1;
+    }
+    while (hi - lo > 1) {
+        const uint32_t mid = lo + (hi - lo) / 2;
+        if (cdf[mid] <= q) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* the decoder state after the symbol [left, left + prob) of scale `scale` */
+static inline void phc_consume(phc_decoder *d, uint64_t scale, uint32_t left, uint32_t prob) {
+    d->lower += scale * left;
+    d->range = scale * prob;
+    if (d->range < PHC_LOW_RANGE) {
+        d->lower <<= PHC_WORD_BITS;
+        d->range <<= PHC_WORD_BITS;
+        d->point <<= PHC_WORD_BITS;
+        if (d->pos < d->nwords) d->point |= d->words[d->pos++];
+    }
+}
+
+/* Decodes one value with table t into *v. 0 on success, -1: a state no encoder produces,
+ * -2: escape list exhausted. */
+static inline int phc_decode_value(phc_decoder *d, const phc_table *t, int64_t *v) {
+    const uint64_t scale = d->range >> PHC_PRECISION;
+    const uint64_t quantile = (d->point - d->lower) / scale;
+    if (quantile >= ((uint64_t)1 << PHC_PRECISION)) return -1;
+    const uint32_t *cdf = t->cdf;
+    uint32_t lo;
+    if (t->bucket) { /* cdf[b[i]] <= q < cdf[b[i + 1] + 1] for q in bucket i */
+        const uint32_t i = (uint32_t)quantile >> PHC_BUCKET_SHIFT;
+        uint32_t hi = t->bucket[i + 1] + 1;
+        lo = t->bucket[i];
+        while (hi - lo > 1) {
+            const uint32_t mid = lo + (hi - lo) / 2;
+            if (cdf[mid] <= (uint32_t)quantile) lo = mid;
+            else hi = mid;
+        }
+    } else {
+        lo = phc_find_symbol(cdf, t->nsym, t->mode, (uint32_t)quantile);
+    }
+    phc_consume(d, scale, cdf[lo], cdf[lo + 1] - cdf[lo]);
+    if (lo == t->nsym) {
+        if (d->esc_pos >= d->nesc) return -2;
+        *v = d->escapes[d->esc_pos++];
+    } else {
+        *v = t->lo + (int64_t)lo;
+    }
+    return 0;
+}
 
 #endif

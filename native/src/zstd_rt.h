@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "phcomp_codec.h" /* PHC_API */
+
 /* ZSTD_compressBound(n): the most a frame of n bytes of content takes */
 size_t phc_zstd_bound(size_t n);
 /* One frame, content size declared (what phcomp's Python encoder writes); 0, or -1 with err. */
@@ -16,7 +18,7 @@ int phc_zstd_compress(void *dst, size_t cap, const void *src, size_t n, int leve
  * 0 on success; otherwise a message in err. phc_zstd_check: only the checks (call before
  * allocating `expected` bytes). */
 int phc_zstd_check(size_t expected, const void *src, size_t n, const char *what, char *err, size_t errlen);
-int phc_zstd_decompress(void *dst, size_t expected, const void *src, size_t n, const char *what, char *err,
+PHC_API int phc_zstd_decompress(void *dst, size_t expected, const void *src, size_t n, const char *what, char *err,
                         size_t errlen);
 
 #endif
