@@ -199,11 +199,3 @@ int phc_decode_uniform(phc_decoder *d, int bits, int64_t *v) {
     return 0;
 }
 
-int phc_decode_i32(phc_decoder *d, const phc_table *t, int32_t *v) {
-    int64_t x;
-    const int rc = phc_decode_value(d, t, &x);
-    if (rc) return rc;
-    if (x < -((int64_t)1 << 30) + 1 || x > ((int64_t)1 << 30) - 1) return -3;
-    *v = (int32_t)x;
-    return 0;
-}

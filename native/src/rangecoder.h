@@ -62,9 +62,6 @@ void phc_decoder_init(phc_decoder *d, const uint32_t *words, size_t nwords, cons
 /* Decodes one value coded with constriction's Uniform(2**bits) (1 <= bits <= 24; every bin
  * 2**(24-bits) wide) into *v. 0, or -1 for a state no encoder produces. */
 int phc_decode_uniform(phc_decoder *d, int bits, int64_t *v);
-/* A stream's table-coded value read into an int32 slot the way the numpy decoder does: an
- * escaped value beyond +-(2**30 - 1) is refused (-3). */
-int phc_decode_i32(phc_decoder *d, const phc_table *t, int32_t *v);
 
 #define PHC_BUCKET_SHIFT (PHC_PRECISION - 8)
 #define PHC_WORD_BITS 32
@@ -130,6 +127,17 @@ static inline int phc_decode_value(phc_decoder *d, const phc_table *t, int64_t *
     } else {
         *v = t->lo + (int64_t)lo;
     }
+    return 0;
+}
+
+/* A stream's table-coded value read into an int32 slot the way the numpy decoder does: an
+ * escaped value beyond +-(2**30 - 1) is refused (-3). */
+static inline int phc_decode_i32(phc_decoder *d, const phc_table *t, int32_t *v) {
+    int64_t x;
+    const int rc = phc_decode_value(d, t, &x);
+    if (rc) return rc;
+    if (x < -((int64_t)1 << 30) + 1 || x > ((int64_t)1 << 30) - 1) return -3;
+    *v = (int32_t)x;
     return 0;
 }
 
