@@ -280,7 +280,8 @@ static inline __attribute__((always_inline)) void predict_rows_t(const passjob *
     const int64_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7];
     int64_t *rec = j->rec, *err = j->err;
     const double qs = (double)j->qstep;
-    int64_t cm[ACTIVITIES]; /* ctx = ((cls * m0 + b0) * m1 + b1) ... */
+    int64_t cm[ACTIVITIES]; /* ctx = ((cls * m0 + b0) * m1 + b1) ...; held here, as the int32 stores
+                             * to p->ctx could alias g->nedges */
     for (int i = 0; i < ACTIVITIES; i++) cm[i] = g->nedges[i] + 1;
     int64_t back[MAX_ND], start[MAX_ND], lim[MAX_ND];
     for (int q = 0; q < naxes; q++) {
@@ -316,13 +317,10 @@ static inline __attribute__((always_inline)) void predict_rows_t(const passjob *
                 corr = mean_err(sum, naxes);
                 a2 = iabs(corr);
             }
-            const int64_t a0 = iabs(p1 - floor_shift(n3 + n4, 1)), a1 = iabs(n3 - n4),
-                          a3 = iabs(err[off + td[3]]) + iabs(err[off + td[4]]);
+            const int64_t acts[ACTIVITIES] = {iabs(p1 - floor_shift(n3 + n4, 1)), iabs(n3 - n4), a2,
+                                              iabs(err[off + td[3]]) + iabs(err[off + td[4]])};
             int64_t ctx = j->cls;
-            ctx = ctx * cm[0] + bin(g, 0, a0);
-            ctx = ctx * cm[1] + bin(g, 1, a1);
-            ctx = ctx * cm[2] + bin(g, 2, a2);
-            ctx = ctx * cm[3] + bin(g, 3, a3);
+            for (int i = 0; i < ACTIVITIES; i++) ctx = ctx * cm[i] + bin(g, i, acts[i]);
             const int64_t pred = p1 + corr;
             p->ctx[t] = (int32_t)ctx;
             if (enc) { /* encoder: the closed loop, q from the value and the prediction */

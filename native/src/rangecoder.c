@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 int phc_table_init(phc_table *t, int64_t lo, const uint32_t *freq, uint32_t nfreq) {
     memset(t, 0, sizeof *t);
     if (nfreq < 2 || nfreq >= (1u << PHC_PRECISION) - 1) return -1;

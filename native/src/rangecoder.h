@@ -67,25 +67,28 @@ int phc_decode_uniform(phc_decoder *d, int bits, int64_t *v);
 #define PHC_WORD_BITS 32
 #define PHC_LOW_RANGE ((uint64_t)1 << 32) /* the invariant range >= 2**(64-32) */
 
-/* The decoder's hot path, inline: every symbol of every stream goes through it. */
-/* the symbol s with cdf[s] <= q < cdf[s+1] (cdf[0] == 0, cdf[nsym+1] == 2**24 > q). Trained
- * tables are peaked, so the mode g and its neighbours are tried before a binary search. */
-static inline uint32_t phc_find_symbol(const uint32_t *cdf, uint32_t nsym, uint32_t g, uint32_t q) {
-    uint32_t lo, hi; /* cdf[lo] <= q < cdf[hi] */
-    if (cdf[g] <= q) {
-        if (q < cdf[g + 1]) return g;
-        if (q < cdf[g + 2]) return g + 1; /* g + 1 <= nsym, as cdf[g + 1] <= q < cdf[nsym + 1] */
-        lo = g + 2, hi = nsym + 1;
-    } else { /* g >= 1, as cdf[0] == 0 <= q */
-        if (cdf[g - 1] <= q) return g - 1;
-        lo = 0, hi = g - 1;
-    }
+/* The decoder's hot path, inline here: every symbol of every stream goes through it. */
+
+/* the s in [lo, hi) with cdf[s] <= q < cdf[s+1], given cdf[lo] <= q < cdf[hi] */
+static inline uint32_t phc_bisect(const uint32_t *cdf, uint32_t lo, uint32_t hi, uint32_t q) {
     while (hi - lo > 1) {
         const uint32_t mid = lo + (hi - lo) / 2;
         if (cdf[mid] <= q) lo = mid;
         else hi = mid;
     }
     return lo;
+}
+
+/* the symbol s with cdf[s] <= q < cdf[s+1] (cdf[0] == 0, cdf[nsym+1] == 2**24 > q). Trained
+ * tables are peaked, so the mode g and its neighbours are tried before a binary search. */
+static inline uint32_t phc_find_symbol(const uint32_t *cdf, uint32_t nsym, uint32_t g, uint32_t q) {
+    if (cdf[g] <= q) {
+        if (q < cdf[g + 1]) return g;
+        if (q < cdf[g + 2]) return g + 1; /* g + 1 <= nsym, as cdf[g + 1] <= q < cdf[nsym + 1] */
+        return phc_bisect(cdf, g + 2, nsym + 1, q);
+    } /* g >= 1, as cdf[0] == 0 <= q */
+    if (cdf[g - 1] <= q) return g - 1;
+    return phc_bisect(cdf, 0, g - 1, q);
 }
 
 /* the decoder state after the symbol [left, left + prob) of scale `scale` */
@@ -107,19 +110,9 @@ static inline int phc_decode_value(phc_decoder *d, const phc_table *t, int64_t *
     const uint64_t quantile = (d->point - d->lower) / scale;
     if (quantile >= ((uint64_t)1 << PHC_PRECISION)) return -1;
     const uint32_t *cdf = t->cdf;
-    uint32_t lo;
-    if (t->bucket) { /* cdf[b[i]] <= q < cdf[b[i + 1] + 1] for q in bucket i */
-        const uint32_t i = (uint32_t)quantile >> PHC_BUCKET_SHIFT;
-        uint32_t hi = t->bucket[i + 1] + 1;
-        lo = t->bucket[i];
-        while (hi - lo > 1) {
-            const uint32_t mid = lo + (hi - lo) / 2;
-            if (cdf[mid] <= (uint32_t)quantile) lo = mid;
-            else hi = mid;
-        }
-    } else {
-        lo = phc_find_symbol(cdf, t->nsym, t->mode, (uint32_t)quantile);
-    }
+    const uint32_t i = (uint32_t)quantile >> PHC_BUCKET_SHIFT; /* cdf[b[i]] <= q < cdf[b[i + 1] + 1] in bucket i */
+    const uint32_t lo = t->bucket ? phc_bisect(cdf, t->bucket[i], t->bucket[i + 1] + 1, (uint32_t)quantile)
+                                  : phc_find_symbol(cdf, t->nsym, t->mode, (uint32_t)quantile);
     phc_consume(d, scale, cdf[lo], cdf[lo + 1] - cdf[lo]);
     if (lo == t->nsym) {
         if (d->esc_pos >= d->nesc) return -2;

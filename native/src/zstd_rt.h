@@ -18,7 +18,7 @@ int phc_zstd_compress(void *dst, size_t cap, const void *src, size_t n, int leve
  * 0 on success; otherwise a message in err. phc_zstd_check: only the checks (call before
  * allocating `expected` bytes). */
 int phc_zstd_check(size_t expected, const void *src, size_t n, const char *what, char *err, size_t errlen);
-PHC_API int phc_zstd_decompress(void *dst, size_t expected, const void *src, size_t n, const char *what, char *err,
-                        size_t errlen);
+PHC_API int phc_zstd_decompress(void *dst, size_t expected, const void *src, size_t n, const char *what,
+                                char *err, size_t errlen);
 
 #endif
