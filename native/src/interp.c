@@ -11,6 +11,7 @@
 #include "parallel.h"
 #include "rangecoder.h"
 
+
 #define TAPS 8
 #define WEIGHT_SHIFT 16
 #define WEIGHT_ABS_SUM_MAX ((int64_t)1 << 18)
@@ -203,11 +204,13 @@ static inline int64_t iabs(int64_t a) { return a < 0 ? -a : a; }
  * coder sorts stably by context. */
 typedef struct {
     int64_t count; /* targets */
+    int nt;        /* contexts (the model's tables) */
     int64_t *off, *p1, *pred, *q;
     int32_t *ctx;
-    int64_t *order;  /* targets sorted by context (stable) */
-    int64_t *bucket; /* SORT_PARTS x (ntables + 1) counters of the sort */
-    int64_t *ends;   /* after the sort, context c's targets are order[ends[c-1] .. ends[c]) */
+    int64_t *qs;     /* q in coding order: contexts ascending, targets in order within one */
+    int64_t *bucket; /* SORT_PARTS x (ntables + 1): part k's next slot in qs for context c */
+    int64_t *ends;   /* context c's values are qs[ends[c-1] .. ends[c]) */
+    int th;          /* the thread count the slots were counted for (the same split fills them) */
 } subpass;
 
 typedef struct {
@@ -366,8 +369,9 @@ static void predict_part(void *arg, int part, int64_t r0, int64_t r1) {
     predict_rows(arg, r0, r1);
 }
 
-/* the stable counting sort by context, in parts: per-part histograms, offsets by (context,
- * part), then each part fills its own slots; the same order whatever the split */
+/* the coding order is a stable counting sort by context, in parts: per-part histograms, then
+ * slots by (context, part); a later pass over the same parts moves each target's q to or from
+ * its slot in qs. The order is the same whatever the split. */
 typedef struct {
     subpass *p;
     int64_t stride; /* ntables + 1 */
@@ -380,17 +384,14 @@ static void hist_part(void *arg, int part, int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) b[s->p->ctx[i]]++;
 }
 
-static void fill_part(void *arg, int part, int64_t i0, int64_t i1) {
-    sortjob *s = arg;
-    int64_t *b = s->p->bucket + part * s->stride;
-    for (int64_t i = i0; i < i1; i++) s->p->order[b[s->p->ctx[i]]++] = i;
-}
+#define SORT_WORK (1 << 16)
 
-static void sort_by_context(subpass *p, int ntables, int threads) {
+static void slots_by_context(subpass *p, int ntables, int threads) {
     sortjob s = {p, (int64_t)ntables + 1};
-    int th = threads < SORT_PARTS ? threads : SORT_PARTS;
-    const int parts = phc_parts(th, p->count, 1 << 16);
-    phc_parallel_for(th, p->count, 1 << 16, hist_part, &s);
+    const int th = threads < SORT_PARTS ? threads : SORT_PARTS;
+    const int parts = phc_parts(th, p->count, SORT_WORK);
+    p->th = th;
+    phc_parallel_for(th, p->count, SORT_WORK, hist_part, &s);
     int64_t run = 0;
     for (int c = 0; c < ntables; c++) {
         for (int k = 0; k < parts; k++) {
@@ -401,7 +402,13 @@ static void sort_by_context(subpass *p, int ntables, int threads) {
         }
         p->ends[c] = run;
     }
-    phc_parallel_for(th, p->count, 1 << 16, fill_part, &s);
+}
+
+/* encoder: each target's q to its slot */
+static void scatter_part(void *arg, int part, int64_t i0, int64_t i1) {
+    subpass *p = arg;
+    int64_t *b = p->bucket + part * ((int64_t)p->nt + 1);
+    for (int64_t i = i0; i < i1; i++) p->qs[b[p->ctx[i]]++] = p->q[i];
 }
 
 /* predictions and contexts (decoder) or the closed loop (encoder, v given) of the sub-pass
@@ -449,7 +456,7 @@ static int64_t predict(const phc_interp *m, const grid *g, int64_t *rec, int64_t
     const int64_t t = j.rows * j.inner;
     phc_parallel_for(t < (1 << 15) ? 1 : threads, j.rows, 1, predict_part, &j);
     p->count = t;
-    sort_by_context(p, m->ntables, threads); /* the coding order */
+    slots_by_context(p, m->ntables, threads); /* the coding order */
     return t;
 }
 
@@ -565,11 +572,12 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     c->p.pred = malloc(nt * sizeof *c->p.pred);
     c->p.q = malloc(nt * sizeof *c->p.q);
     c->p.ctx = malloc(nt * sizeof *c->p.ctx);
-    c->p.order = malloc(nt * sizeof *c->p.order);
+    c->p.qs = malloc(nt * sizeof *c->p.qs);
+    c->p.nt = m->ntables;
     c->p.bucket = malloc(SORT_PARTS * ((size_t)m->ntables + 1) * sizeof *c->p.bucket);
     c->p.ends = malloc((size_t)m->ntables * sizeof *c->p.ends);
     c->g.tapd = malloc((size_t)maxn * TAPS * sizeof *c->g.tapd);
-    if (!c->rec || !c->err || !c->p.off || !c->p.p1 || !c->p.pred || !c->p.q || !c->p.ctx || !c->p.order || !c->p.bucket || !c->p.ends ||
+    if (!c->rec || !c->err || !c->p.off || !c->p.p1 || !c->p.pred || !c->p.q || !c->p.ctx || !c->p.qs || !c->p.bucket || !c->p.ends ||
         !c->g.tapd)
         return fail(err, errlen, PHC_ENOMEM, "out of memory (interpolation of %lld values)", (long long)n);
     return 0;
@@ -583,7 +591,7 @@ static void teardown(coder *c) {
     free(c->p.pred);
     free(c->p.q);
     free(c->p.ctx);
-    free(c->p.order);
+    free(c->p.qs);
     free(c->p.bucket);
     free(c->p.ends);
     free(c->g.tapd);
@@ -596,7 +604,8 @@ typedef struct {
     int dtype;
     double mid, delta, eps;
     int64_t base;
-    int64_t *rec, *err, qstep;
+    int64_t *rec, *err;
+    int64_t qstep;
     double *v;
     uint8_t *flag;
     const subpass *p;
@@ -650,8 +659,9 @@ static void output_part(void *arg, int part, int64_t i0, int64_t i1) {
 static void finalize_part(void *arg, int part, int64_t i0, int64_t i1) { /* decoder: rec = pred + q Q */
     elemjob *e = arg;
     const subpass *p = e->p;
+    int64_t *b = p->bucket + part * ((int64_t)p->nt + 1);
     for (int64_t i = i0; i < i1; i++) {
-        const int64_t r = p->pred[i] + p->q[i] * e->qstep;
+        const int64_t r = p->pred[i] + p->qs[b[p->ctx[i]]++] * e->qstep;
         if (r > REC_LIMIT || r < -REC_LIMIT) {
             e->bad[part] = 1;
             return;
@@ -677,9 +687,10 @@ static int encode_pass(void *arg, int lv, int ax, const int *odd) {
     subpass *p = &c->p;
     if (!predict(c->m, &c->g, c->rec, c->err, lv, ax, odd, p, c->v, c->qstep, c->threads)) return 0;
     /* contexts ascending, targets in order within one: one table per run */
+    phc_parallel_for(p->th, p->count, SORT_WORK, scatter_part, p);
     int64_t j = 0;
     for (int ctx = 0; ctx < c->m->ntables; ctx++)
-        for (const int64_t end = p->ends[ctx]; j < end; j++) emit(c, ctx, p->q[p->order[j]]);
+        for (const int64_t end = p->ends[ctx]; j < end; j++) emit(c, ctx, p->qs[j]);
     return c->enc->oom ? fail(c->errmsg, c->errlen, PHC_ENOMEM, "out of memory (range coder)") : 0;
 }
 
@@ -728,7 +739,7 @@ static int decode_pass(void *arg, int lv, int ax, const int *odd) {
         for (const int64_t end = p->ends[ctx]; j < end; j++) {
             int64_t q;
             if (decode_q(c, t, &q)) return PHC_ECORRUPT;
-            p->q[p->order[j]] = q;
+            p->qs[j] = q;
         }
     }
     elemjob e;
@@ -737,7 +748,7 @@ static int decode_pass(void *arg, int lv, int ax, const int *odd) {
     e.rec = c->rec;
     e.err = c->err;
     e.qstep = c->qstep;
-    phc_parallel_for(c->threads, p->count, PER_VALUE_WORK, finalize_part, &e);
+    phc_parallel_for(p->th, p->count, SORT_WORK, finalize_part, &e);
     for (int k = 0; k < PHC_MAX_THREADS; k++)
         if (e.bad[k]) return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt interpolation section: value outside the grid");
     return 0;
