@@ -193,6 +193,31 @@ def test_decode_is_bit_identical_across_thread_counts():
     assert len(set(outs)) == 1
 
 
+def test_lattice_width_never_changes_the_bits():
+    """The C codec keeps its grids in 32-bit lattices when the values allow and in 64-bit ones
+    otherwise. A group that turns out not to fit starts again wide: in the decoder when the
+    header's range lies, in the encoder when a later group's values are wider. Neither changes
+    a byte or a bit."""
+    model = default_model("field3d")
+    rng = np.random.default_rng(6)
+    x = np.cumsum(rng.standard_normal((40, 36, 30)), axis=0)
+    handle = native.interp_handle(model.decoder)
+    for rel in (1e-3, 1e-8):  # narrow, then wide lattices
+        h = phcomp.core.chunk.parse_chunk(phcomp.compress(x, model, rel=rel))
+        bits, group, sets, words, escapes = phcomp.core.interp.parse_section(h.sections[8], 1, h.size,
+                                                                             model.decoder.sets)
+        outs = set()
+        for half in (float("inf"), h.half, h.half * 1e-9):  # wide, the header's, a lie (narrow, then wide)
+            out = np.empty(x.shape)
+            handle.decode(bits, group, 1, x.shape, words, escapes, h.mid, h.step, out, sets=sets, half=half)
+            outs.add(out.tobytes())
+        assert len(outs) == 1
+    # 9 items of 64^3 are two groups of the encoder; the first spans 1e-6 of the range (narrow)
+    y = rng.standard_normal((9, 64, 64, 64)).astype(np.float32)
+    y[:8] *= 1e-6
+    _both(y, model, rel=1e-8)
+
+
 def test_chunks_decode_on_many_threads_at_once():
     """The library keeps no global state: chunks decoded concurrently (ctypes drops the GIL)
     give what they give one at a time."""

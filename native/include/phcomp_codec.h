@@ -75,11 +75,13 @@ PHC_API int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int
 
 /* Decodes the stream of section 8 into out (C-contiguous, dtype, items x sp); the exceptions
  * and non-finite points are the caller's to apply after. Bit-identical for any `threads`.
- * sets: the table set of each item group (nsets of them) for a model with several, else none. */
+ * sets: the table set of each item group (nsets of them) for a model with several, else none.
+ * half: the chunk header's; it only picks the width of the working lattices (32-bit when
+ * half / delta <= 2**28), so a wrong one costs time, never a different result. */
 PHC_API int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t items, int nd, const int64_t *sp,
                       const uint32_t *words, size_t nwords, const int64_t *escapes, size_t nesc,
-                      const uint8_t *sets, size_t nsets, double mid, double delta, int dtype, int threads, void *out,
-                      char *err, size_t errlen);
+                      const uint8_t *sets, size_t nsets, double mid, double delta, double half, int dtype, int threads,
+                      void *out, char *err, size_t errlen);
 
 /* A model container (docs/format.md) loaded from its bytes: interp models (modes 3 and 0) and
  * the transform kinds, linear / separable / sparse-ae / ved (decoded natively, modes 1-2;

@@ -184,7 +184,7 @@ static int interp_payload(const parsed *c, const phc_model *model, void *out, in
     int rc = phc_unpack_ints(&r, in->nvalues, &esc, &nesc, "escape values", err, errlen);
     if (!rc && r.pos != r.n) rc = bad(err, errlen, "corrupt interpolation section: trailing bytes");
     if (!rc)
-        rc = phc_interp_decode(m, bits, g, items, nd, sp, words, nwords, esc, nesc, sets, nsets, c->mid, c->step,
+        rc = phc_interp_decode(m, bits, g, items, nd, sp, words, nwords, esc, nesc, sets, nsets, c->mid, c->step, c->half,
                                in->dtype, threads, out, err, errlen);
     free(words);
     free(esc);

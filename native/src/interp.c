@@ -24,6 +24,11 @@
 #define SORT_PARTS 8 /* the context sort uses at most this many threads */
 #define MAX_TABLE_SETS 16
 #define ESCAPE_COST_UNITS (32 << 8) /* phcomp/core/interp.py: an escape's price beyond its symbol */
+/* rec and err lattices are int32 ("narrow") when every |v| <= NARROW_V: then |rec| <= NARROW_V + Q/2,
+ * |p1| <= 4 max|rec| (weights' absolute sum <= 2**18 = 4 << WEIGHT_SHIFT) and |err| < 2**31. The
+ * arithmetic is int64 either way, so the bits are the same; narrow halves the memory traffic. */
+#define NARROW_V ((double)(1 << 28))
+#define NARROW_OVERFLOW 1 /* internal: a value does not fit the narrow lattice, start again wide */
 
 static const int TAP_SHIFT[TAPS] = {-3, -2, -1, 0, 1, 2, 3, 4}; /* offset o -> known index m + (o+1)/2 */
 
@@ -199,6 +204,17 @@ static inline int64_t floor_div(int64_t a, int64_t b) {
 }
 static inline int64_t iabs(int64_t a) { return a < 0 ? -a : a; }
 
+/* element i of a lattice of int64 (wide) or int32 values; `wide` is a compile-time constant
+ * where it matters, so each width gets its own loop */
+static inline __attribute__((always_inline)) int64_t lat_get(const void *a, int64_t i, const int wide) {
+    return wide ? ((const int64_t *)a)[i] : ((const int32_t *)a)[i];
+}
+static inline __attribute__((always_inline)) void lat_set(void *a, int64_t i, int64_t v, const int wide) {
+    if (wide) ((int64_t *)a)[i] = v;
+    else ((int32_t *)a)[i] = (int32_t)v;
+}
+static inline int fits32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
+
 /* One sub-pass: the targets (a product of progressions start_a + 2s*i), their predictions and
  * contexts. Everything per target in C order over (item, axes...), which is the order the
  * coder sorts stably by context. */
@@ -253,7 +269,8 @@ static inline int64_t bin(const grid *g, int i, int64_t a) {
 typedef struct {
     const phc_interp *m;
     const grid *g;
-    int64_t *rec, *err;
+    void *rec, *err; /* lattices, int64 if wide else int32 */
+    int wide;
     subpass *p;
     int lv, ax, naxes, cls;
     int axes[MAX_ND];
@@ -271,17 +288,17 @@ static inline __attribute__((always_inline)) int64_t mean_err(int64_t sum, const
     }
 }
 
-/* predict_rows for a compile-time number of correcting axes (0 .. 3) and side (encoder or
- * decoder): the compiler then drops the loops and branches that do not apply */
+/* predict_rows for a compile-time number of correcting axes (0 .. 3), side (encoder or decoder)
+ * and lattice width: the compiler then drops the loops and branches that do not apply */
 static inline __attribute__((always_inline)) void predict_rows_t(const passjob *j, int64_t r0, int64_t r1,
-                                                                 const int naxes, const int enc) {
+                                                                 const int naxes, const int enc, const int wide) {
     const grid *g = j->g;
     subpass *p = j->p;
     const int nd = g->nd, ax = j->ax;
     const int64_t s = j->s, s2 = j->s2;
     const int64_t *w = j->m->weights + j->cls * TAPS;
     const int64_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7];
-    int64_t *rec = j->rec, *err = j->err;
+    void *rec = j->rec, *err = j->err;
     const double qs = (double)j->qstep;
     int64_t cm[ACTIVITIES]; /* ctx = ((cls * m0 + b0) * m1 + b1) ...; held here, as the int32 stores
                              * to p->ctx could alias g->nedges */
@@ -304,24 +321,25 @@ static inline __attribute__((always_inline)) void predict_rows_t(const passjob *
         }
         for (int64_t r = 0, t = row * j->inner; r < j->inner; r++, t++) {
             const int64_t *td = g->tapd + idx[ax] * TAPS;
-            const int64_t *x = rec + off;
-            const int64_t n3 = x[td[3]], n4 = x[td[4]];
-            const int64_t acc = ((int64_t)1 << (WEIGHT_SHIFT - 1)) + x[td[0]] * w0 + x[td[1]] * w1 + x[td[2]] * w2 +
-                                n3 * w3 + n4 * w4 + x[td[5]] * w5 + x[td[6]] * w6 + x[td[7]] * w7;
+#define X(k) lat_get(rec, off + td[k], wide)
+            const int64_t n3 = X(3), n4 = X(4);
+            const int64_t acc = ((int64_t)1 << (WEIGHT_SHIFT - 1)) + X(0) * w0 + X(1) * w1 + X(2) * w2 + n3 * w3 +
+                                n4 * w4 + X(5) * w5 + X(6) * w6 + X(7) * w7;
+#undef X
             const int64_t p1 = floor_shift(acc, WEIGHT_SHIFT);
             int64_t corr = 0, a2 = -1;
             if (naxes) {
                 int64_t sum = 0;
                 for (int q = 0; q < naxes; q++) {
                     const int64_t c = start[q] + s2 * idx[j->axes[q]];
-                    sum += err[off - back[q]];
-                    sum += err[off + (c < lim[q] ? back[q] : -back[q])];
+                    sum += lat_get(err, off - back[q], wide);
+                    sum += lat_get(err, off + (c < lim[q] ? back[q] : -back[q]), wide);
                 }
                 corr = mean_err(sum, naxes);
                 a2 = iabs(corr);
             }
             const int64_t acts[ACTIVITIES] = {iabs(p1 - floor_shift(n3 + n4, 1)), iabs(n3 - n4), a2,
-                                              iabs(err[off + td[3]]) + iabs(err[off + td[4]])};
+                                              iabs(lat_get(err, off + td[3], wide)) + iabs(lat_get(err, off + td[4], wide))};
             int64_t ctx = j->cls;
             for (int i = 0; i < ACTIVITIES; i++) ctx = ctx * cm[i] + bin(g, i, acts[i]);
             const int64_t pred = p1 + corr;
@@ -329,8 +347,8 @@ static inline __attribute__((always_inline)) void predict_rows_t(const passjob *
             if (enc) { /* encoder: the closed loop, q from the value and the prediction */
                 const int64_t q = (int64_t)rint((j->v[off] - (double)pred) / qs); /* |v| <= 2**40 (grid_bits) */
                 const int64_t rv = pred + q * j->qstep;
-                rec[off] = rv;
-                err[off] = rv - p1;
+                lat_set(rec, off, rv, wide); /* narrow: fits, as every |v| <= NARROW_V */
+                lat_set(err, off, rv - p1, wide);
                 p->q[t] = q;
             } else {
                 p->off[t] = off;
@@ -352,16 +370,18 @@ static inline __attribute__((always_inline)) void predict_rows_t(const passjob *
 
 static void predict_rows(const passjob *j, int64_t r0, int64_t r1) {
     const int enc = j->v != NULL;
-    switch (j->naxes * 2 + enc) { /* naxes < MAX_ND: at most 3 axes before the pass axis */
-    case 0: predict_rows_t(j, r0, r1, 0, 0); break;
-    case 1: predict_rows_t(j, r0, r1, 0, 1); break;
-    case 2: predict_rows_t(j, r0, r1, 1, 0); break;
-    case 3: predict_rows_t(j, r0, r1, 1, 1); break;
-    case 4: predict_rows_t(j, r0, r1, 2, 0); break;
-    case 5: predict_rows_t(j, r0, r1, 2, 1); break;
-    case 6: predict_rows_t(j, r0, r1, 3, 0); break;
-    default: predict_rows_t(j, r0, r1, 3, 1); break;
-    }
+#define CASES(W)                                                                                                       \
+    case 0: predict_rows_t(j, r0, r1, 0, 0, W); break;                                                                 \
+    case 1: predict_rows_t(j, r0, r1, 0, 1, W); break;                                                                 \
+    case 2: predict_rows_t(j, r0, r1, 1, 0, W); break;                                                                 \
+    case 3: predict_rows_t(j, r0, r1, 1, 1, W); break;                                                                 \
+    case 4: predict_rows_t(j, r0, r1, 2, 0, W); break;                                                                 \
+    case 5: predict_rows_t(j, r0, r1, 2, 1, W); break;                                                                 \
+    case 6: predict_rows_t(j, r0, r1, 3, 0, W); break;                                                                 \
+    default: predict_rows_t(j, r0, r1, 3, 1, W); break;
+    if (j->wide) switch (j->naxes * 2 + enc) { CASES(1) } /* naxes < MAX_ND: at most 3 axes before ax */
+    else switch (j->naxes * 2 + enc) { CASES(0) }
+#undef CASES
 }
 
 static void predict_part(void *arg, int part, int64_t r0, int64_t r1) {
@@ -413,7 +433,7 @@ static void scatter_part(void *arg, int part, int64_t i0, int64_t i1) {
 
 /* predictions and contexts (decoder) or the closed loop (encoder, v given) of the sub-pass
  * (lv, ax, odd), then its coding order; returns the number of targets (0: empty sub-pass) */
-static int64_t predict(const phc_interp *m, const grid *g, int64_t *rec, int64_t *err, int lv, int ax,
+static int64_t predict(const phc_interp *m, const grid *g, void *rec, void *err, int wide, int lv, int ax,
                        const int *odd, subpass *p, const double *v, int64_t qstep, int threads) {
     passjob j;
     memset(&j, 0, sizeof j);
@@ -422,6 +442,7 @@ static int64_t predict(const phc_interp *m, const grid *g, int64_t *rec, int64_t
     j.g = g;
     j.rec = rec;
     j.err = err;
+    j.wide = wide;
     j.p = p;
     j.lv = lv;
     j.ax = ax;
@@ -489,8 +510,9 @@ typedef struct {
     const phc_interp *m;
     grid g;
     subpass p;
-    int64_t *rec, *err;
-    int64_t qstep;
+    void *rec, *err; /* lattices: int64 if wide else int32 */
+    int wide;
+    int64_t gmax, qstep;
     phc_encoder *enc;
     const double *v; /* encoder: grid values of the group */
     const phc_table *tab; /* the group's table set */
@@ -520,10 +542,11 @@ static int count_pass(void *arg, int lv, int ax, const int *odd) {
     return 0;
 }
 
-static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64_t gmax, int bits, int threads,
-                 char *err, size_t errlen) {
+static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64_t gmax, int bits, int wide,
+                 int threads, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
     c->m = m;
+    c->wide = wide;
     c->threads = threads;
     c->errmsg = err;
     c->errlen = errlen;
@@ -565,8 +588,9 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     counter k = {&c->g, 1};
     for_passes(&c->g, count_pass, &k);
     const size_t nt = (size_t)(gmax * k.most); /* targets of the largest sub-pass of a group */
-    c->rec = malloc(n * sizeof *c->rec);
-    c->err = malloc(n * sizeof *c->err);
+    c->gmax = gmax;
+    c->rec = malloc(n * (wide ? 8 : 4));
+    c->err = malloc(n * (wide ? 8 : 4));
     c->p.off = malloc(nt * sizeof *c->p.off);
     c->p.p1 = malloc(nt * sizeof *c->p.p1);
     c->p.pred = malloc(nt * sizeof *c->p.pred);
@@ -604,7 +628,8 @@ typedef struct {
     int dtype;
     double mid, delta, eps;
     int64_t base;
-    int64_t *rec, *err;
+    void *rec, *err; /* the coder's lattices */
+    int wide;
     int64_t qstep;
     double *v;
     uint8_t *flag;
@@ -620,12 +645,15 @@ static inline double value_at(const elemjob *e, int64_t i) {
 
 static void values_part(void *arg, int part, int64_t i0, int64_t i1) { /* v = (x - mid) / delta */
     elemjob *e = arg;
-    (void)part;
+    int big = 0;
     for (int64_t i = i0; i < i1; i++) {
         double t = value_at(e, i) - e->mid;
         t /= e->delta;
-        e->v[i] = isfinite(t) ? t : 0.0; /* non-finite values are stored exactly; 0 is mid */
+        t = isfinite(t) ? t : 0.0; /* non-finite values are stored exactly; 0 is mid */
+        big |= fabs(t) > NARROW_V;
+        e->v[i] = t;
     }
+    if (big && !e->wide) e->bad[part] = 1; /* the narrow lattice cannot hold this group */
 }
 
 static inline double from_grid(const elemjob *e, int64_t r) { /* numpy's _from_grid, in float64 */
@@ -635,41 +663,59 @@ static inline double from_grid(const elemjob *e, int64_t r) { /* numpy's _from_g
     return y;
 }
 
+static inline __attribute__((always_inline)) void check_t(elemjob *e, int64_t i0, int64_t i1, const int wide) {
+    for (int64_t i = i0; i < i1; i++) {
+        const double xv = value_at(e, i);
+        double y = from_grid(e, lat_get(e->rec, i, wide));
+        if (e->dtype == PHC_FLOAT32) y = (double)(float)y;
+        e->flag[i] = !isfinite(xv) ? 1 : !(fabs(y - xv) <= e->eps) ? 2 : 0;
+    }
+}
+
 static void check_part(void *arg, int part, int64_t i0, int64_t i1) { /* 1: non-finite, 2: breaks the bound */
     elemjob *e = arg;
     (void)part;
+    if (e->wide) check_t(e, i0, i1, 1);
+    else check_t(e, i0, i1, 0);
+}
+
+static inline __attribute__((always_inline)) void output_t(elemjob *e, int64_t i0, int64_t i1, const int wide) {
     for (int64_t i = i0; i < i1; i++) {
-        const double xv = value_at(e, i);
-        double y = from_grid(e, e->rec[i]);
-        if (e->dtype == PHC_FLOAT32) y = (double)(float)y;
-        e->flag[i] = !isfinite(xv) ? 1 : !(fabs(y - xv) <= e->eps) ? 2 : 0;
+        const double y = from_grid(e, lat_get(e->rec, i, wide));
+        if (e->dtype == PHC_FLOAT32) ((float *)e->out)[e->base + i] = (float)y;
+        else ((double *)e->out)[e->base + i] = y;
     }
 }
 
 static void output_part(void *arg, int part, int64_t i0, int64_t i1) {
     elemjob *e = arg;
     (void)part;
-    for (int64_t i = i0; i < i1; i++) {
-        const double y = from_grid(e, e->rec[i]);
-        if (e->dtype == PHC_FLOAT32) ((float *)e->out)[e->base + i] = (float)y;
-        else ((double *)e->out)[e->base + i] = y;
-    }
+    if (e->wide) output_t(e, i0, i1, 1);
+    else output_t(e, i0, i1, 0);
 }
 
-static void finalize_part(void *arg, int part, int64_t i0, int64_t i1) { /* decoder: rec = pred + q Q */
-    elemjob *e = arg;
+/* decoder: rec = pred + q Q; bad[part]: outside the grid (wide) or the narrow lattice (narrow:
+ * the group starts again wide, which fails the same way if the grid is the problem) */
+static inline __attribute__((always_inline)) void finalize_t(elemjob *e, int part, int64_t i0, int64_t i1,
+                                                             const int wide) {
     const subpass *p = e->p;
     int64_t *b = p->bucket + part * ((int64_t)p->nt + 1);
     for (int64_t i = i0; i < i1; i++) {
-        const int64_t r = p->pred[i] + p->qs[b[p->ctx[i]]++] * e->qstep;
-        if (r > REC_LIMIT || r < -REC_LIMIT) {
+        const int64_t r = p->pred[i] + p->qs[b[p->ctx[i]]++] * e->qstep, d = r - p->p1[i];
+        if (wide ? r > REC_LIMIT || r < -REC_LIMIT : !fits32(r) || !fits32(d)) {
             e->bad[part] = 1;
             return;
         }
         const int64_t o = p->off[i];
-        e->rec[o] = r;
-        e->err[o] = r - p->p1[i];
+        lat_set(e->rec, o, r, wide);
+        lat_set(e->err, o, d, wide);
     }
+}
+
+static void finalize_part(void *arg, int part, int64_t i0, int64_t i1) {
+    elemjob *e = arg;
+    if (e->wide) finalize_t(e, part, i0, i1, 1);
+    else finalize_t(e, part, i0, i1, 0);
 }
 
 /* one symbol in coding order: coded now (one table set), or kept until the group's set is chosen */
@@ -685,7 +731,7 @@ static inline void emit(coder *c, int ctx, int64_t q) {
 static int encode_pass(void *arg, int lv, int ax, const int *odd) {
     coder *c = arg;
     subpass *p = &c->p;
-    if (!predict(c->m, &c->g, c->rec, c->err, lv, ax, odd, p, c->v, c->qstep, c->threads)) return 0;
+    if (!predict(c->m, &c->g, c->rec, c->err, c->wide, lv, ax, odd, p, c->v, c->qstep, c->threads)) return 0;
     /* contexts ascending, targets in order within one: one table per run */
     phc_parallel_for(p->th, p->count, SORT_WORK, scatter_part, p);
     int64_t j = 0;
@@ -732,7 +778,7 @@ static int decode_q(coder *c, const phc_table *t, int64_t *q) {
 static int decode_pass(void *arg, int lv, int ax, const int *odd) {
     coder *c = arg;
     subpass *p = &c->p;
-    if (!predict(c->m, &c->g, c->rec, c->err, lv, ax, odd, p, NULL, c->qstep, c->threads)) return 0;
+    if (!predict(c->m, &c->g, c->rec, c->err, c->wide, lv, ax, odd, p, NULL, c->qstep, c->threads)) return 0;
     int64_t j = 0;
     for (int ctx = 0; ctx < c->m->ntables; ctx++) {
         const phc_table *t = &c->tab[ctx];
@@ -747,11 +793,25 @@ static int decode_pass(void *arg, int lv, int ax, const int *odd) {
     e.p = p;
     e.rec = c->rec;
     e.err = c->err;
+    e.wide = c->wide;
     e.qstep = c->qstep;
     phc_parallel_for(p->th, p->count, SORT_WORK, finalize_part, &e);
     for (int k = 0; k < PHC_MAX_THREADS; k++)
-        if (e.bad[k]) return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt interpolation section: value outside the grid");
+        if (e.bad[k])
+            return c->wide ? fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt interpolation section: value outside the grid")
+                           : NARROW_OVERFLOW;
     return 0;
+}
+
+/* the lattices made wide (int64), for this group on (their contents are cleared per group) */
+static int widen(coder *c) {
+    const size_t n = (size_t)(c->gmax * c->g.per);
+    free(c->rec);
+    free(c->err);
+    c->rec = malloc(n * 8);
+    c->err = malloc(n * 8);
+    c->wide = 1;
+    return c->rec && c->err ? 0 : fail(c->errmsg, c->errlen, PHC_ENOMEM, "out of memory (interpolation of %zu values)", n);
 }
 
 static int grow(int64_t **a, size_t *n, size_t *cap, int64_t v) {
@@ -770,8 +830,8 @@ static int grow(int64_t **a, size_t *n, size_t *cap, int64_t v) {
 static int64_t begin_group(coder *c, int64_t i0, int64_t items, int64_t group) {
     c->g.gi = (items - i0) < group ? items - i0 : group;
     const int64_t n = c->g.gi * c->g.per;
-    memset(c->rec, 0, (size_t)n * sizeof *c->rec);
-    memset(c->err, 0, (size_t)n * sizeof *c->err);
+    memset(c->rec, 0, (size_t)n * (c->wide ? 8 : 4));
+    memset(c->err, 0, (size_t)n * (c->wide ? 8 : 4));
     return n;
 }
 
@@ -798,7 +858,7 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
     uint8_t *flag = NULL;
     size_t exc_cap = 0, nf_cap = 0;
     const int64_t ngroups = (items + group - 1) / group; /* items >= 1, group >= 1 */
-    rc = setup(&c, m, nd, sp, gmax, bits, threads, err, errlen);
+    rc = setup(&c, m, nd, sp, gmax, bits, 0, threads, err, errlen); /* narrow until a group needs wide */
     if (!rc) {
         v = malloc((size_t)(gmax * c.g.per) * sizeof *v);
         flag = malloc((size_t)(gmax * c.g.per));
@@ -816,12 +876,20 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
     const int64_t per = c.g.per;
     for (int64_t i0 = 0; !rc && i0 < items; i0 += group) {
         const int64_t n = begin_group(&c, i0, items, group), base = i0 * per;
-        elemjob e = {.x = x, .dtype = dtype, .mid = mid, .delta = delta, .eps = eps, .base = base, .rec = c.rec,
-                     .v = v, .flag = flag};
+        elemjob e = {.x = x, .dtype = dtype, .mid = mid, .delta = delta, .eps = eps, .base = base, .v = v,
+                     .flag = flag, .wide = c.wide};
         phc_parallel_for(threads, n, PER_VALUE_WORK, values_part, &e);
+        for (int k = 0; k < PHC_MAX_THREADS; k++)
+            if (e.bad[k] && !c.wide) {
+                rc = widen(&c);
+                begin_group(&c, i0, items, group);
+            }
+        if (rc) break;
+        e.rec = c.rec;
+        e.wide = c.wide;
         for (int64_t it = 0; it < c.g.gi; it++) {
             const int64_t q0 = (int64_t)rint(v[it * per] / (double)c.qstep);
-            c.rec[it * per] = q0 * c.qstep;
+            lat_set(c.rec, it * per, q0 * c.qstep, c.wide);
             emit(&c, m->ntables - 1, q0);
         }
         rc = for_passes(&c.g, encode_pass, &c);
@@ -858,8 +926,8 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
 
 int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t items, int nd, const int64_t *sp,
                       const uint32_t *words, size_t nwords, const int64_t *escapes, size_t nesc,
-                      const uint8_t *sets, size_t nsets, double mid, double delta, int dtype, int threads, void *out,
-                      char *err, size_t errlen) {
+                      const uint8_t *sets, size_t nsets, double mid, double delta, double half, int dtype, int threads,
+                      void *out, char *err, size_t errlen) {
     int rc = check_common(dtype, bits, items, group, err, errlen);
     if (rc) return rc;
     const int64_t ngroups = (items + group - 1) / group;
@@ -874,20 +942,33 @@ int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t item
     coder c;
     phc_decoder dec;
     phc_decoder_init(&dec, words, nwords, escapes, nesc);
-    rc = setup(&c, m, nd, sp, gmax, bits, threads, err, errlen);
+    /* narrow when the header's range says every |v| fits; if a value does not after all, that
+     * group is decoded again wide (the decoder state is a plain struct, so a copy restarts it) */
+    rc = setup(&c, m, nd, sp, gmax, bits, !(half / delta <= NARROW_V), threads, err, errlen);
     c.dec = &dec;
     const int64_t per = c.g.per;
     for (int64_t i0 = 0, gi = 0; !rc && i0 < items; i0 += group, gi++) {
+        const phc_decoder at_group = dec;
         const int64_t n = begin_group(&c, i0, items, group), base = i0 * per;
         c.tab = m->tables + (size_t)(nsets ? sets[gi] : 0) * m->ntables;
         for (int64_t it = 0; !rc && it < c.g.gi; it++) {
             int64_t q0;
             rc = decode_q(&c, &c.tab[m->ntables - 1], &q0);
-            if (!rc) c.rec[it * per] = q0 * c.qstep;
+            if (!rc) {
+                if (!c.wide && !fits32(q0 * c.qstep)) rc = NARROW_OVERFLOW;
+                else lat_set(c.rec, it * per, q0 * c.qstep, c.wide);
+            }
         }
         if (!rc) rc = for_passes(&c.g, decode_pass, &c);
+        if (rc == NARROW_OVERFLOW) {
+            dec = at_group;
+            rc = widen(&c);
+            i0 -= group, gi--; /* this group again */
+            continue;
+        }
         if (!rc) {
-            elemjob e = {.out = out, .dtype = dtype, .mid = mid, .delta = delta, .base = base, .rec = c.rec};
+            elemjob e = {.out = out, .dtype = dtype, .mid = mid, .delta = delta, .base = base, .rec = c.rec,
+                         .wide = c.wide};
             phc_parallel_for(threads, n, PER_VALUE_WORK, output_part, &e);
         }
     }

@@ -402,7 +402,7 @@ def _decompress(h: ck.ChunkHeader, model: Model | None, out: np.ndarray | None,
             raise PhcompError("corrupt chunk: grid unit does not match the bound")
         if native.enabled():
             native.interp_handle(model.decoder).decode(bits, group, items, sp, words, escapes, h.mid, h.step, out3,
-                                                       sets=sets)
+                                                       sets=sets, half=h.half)
             if progress:
                 progress(h.size)
         else:

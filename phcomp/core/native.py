@@ -72,7 +72,8 @@ def _load():
                                           ctypes.c_size_t]
         lib.phc_interp_decode.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int,
                                           _c_i64p, _c_u32p, ctypes.c_size_t, _c_i64p, ctypes.c_size_t,
-                                          ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.c_double, ctypes.c_double, ctypes.c_int, ctypes.c_int,
+                                          ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.c_double, ctypes.c_double,
+                                          ctypes.c_double, ctypes.c_int, ctypes.c_int,
                                           ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
         lib.phc_model_new.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p,
                                       ctypes.c_size_t]
@@ -178,8 +179,9 @@ class NativeInterp:
 
     def decode(self, bits: int, group: int, items: int, spatial: tuple[int, ...], words: np.ndarray,
                escapes: np.ndarray, mid: float, delta: float, out: np.ndarray, threads: int | None = None,
-               sets: np.ndarray | None = None) -> None:
-        """Decode into ``out`` (C-contiguous, native order, items x spatial values)."""
+               sets: np.ndarray | None = None, half: float = float("inf")) -> None:
+        """Decode into ``out`` (C-contiguous, native order, items x spatial values). ``half`` (the
+        chunk header's) only picks the C decoder's lattice width: the result is the same."""
         if not (out.flags.c_contiguous and out.dtype.isnative):
             raise PhcompError("native decode needs a C-contiguous native-order output array")
         code = {4: 1, 8: 2}[out.dtype.itemsize]
@@ -191,7 +193,7 @@ class NativeInterp:
         err = ctypes.create_string_buffer(_ERRLEN)
         rc = self._lib.phc_interp_decode(self._h, bits, group, items, len(spatial), _ptr(sp, _c_i64p),
                                          _ptr(w, _c_u32p), w.size, _ptr(e, _c_i64p), e.size,
-                                         _ptr(k, ctypes.POINTER(ctypes.c_uint8)), k.size, mid, delta, code,
+                                         _ptr(k, ctypes.POINTER(ctypes.c_uint8)), k.size, mid, delta, half, code,
                                          thread_count(threads), out.ctypes.data, err, _ERRLEN)
         if rc:
             _raise(rc, err)
