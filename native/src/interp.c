@@ -511,7 +511,7 @@ typedef struct {
     grid g;
     subpass p;
     void *rec, *err; /* lattices: int64 if wide else int32 */
-    int wide;
+    int wide, fresh; /* fresh: rec and err are still calloc's zeros */
     int64_t gmax, qstep;
     phc_encoder *enc;
     const double *v; /* encoder: grid values of the group */
@@ -589,8 +589,9 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     for_passes(&c->g, count_pass, &k);
     const size_t nt = (size_t)(gmax * k.most); /* targets of the largest sub-pass of a group */
     c->gmax = gmax;
-    c->rec = malloc(n * (wide ? 8 : 4));
-    c->err = malloc(n * (wide ? 8 : 4));
+    c->rec = calloc(n, wide ? 8 : 4);
+    c->err = calloc(n, wide ? 8 : 4);
+    c->fresh = 1;
     c->p.off = malloc(nt * sizeof *c->p.off);
     c->p.p1 = malloc(nt * sizeof *c->p.p1);
     c->p.pred = malloc(nt * sizeof *c->p.pred);
@@ -740,20 +741,41 @@ static int encode_pass(void *arg, int lv, int ax, const int *odd) {
     return c->enc->oom ? fail(c->errmsg, c->errlen, PHC_ENOMEM, "out of memory (range coder)") : 0;
 }
 
+/* each set's price of the kept symbols, in parts (integer sums: the same whatever the split) */
+typedef struct {
+    const coder *c;
+    int64_t cost[PHC_MAX_THREADS][MAX_TABLE_SETS];
+} pricejob;
+
+static void price_part(void *arg, int part, int64_t i0, int64_t i1) {
+    pricejob *j = arg;
+    const phc_interp *m = j->c->m;
+    int64_t cost[MAX_TABLE_SETS] = {0};
+    for (int64_t i = i0; i < i1; i++) {
+        const int32_t ctx = j->c->bctx[i];
+        const int64_t q = j->c->bq[i];
+        for (int k = 0; k < m->sets; k++) {
+            const size_t at = (size_t)k * m->ntables + ctx;
+            const phc_table *t = &m->tables[at];
+            const int64_t d = q - t->lo;
+            cost[k] += d >= 0 && d < (int64_t)t->nsym ? m->price[at][d] : m->price[at][t->nsym] + ESCAPE_COST_UNITS;
+        }
+    }
+    memcpy(j->cost[part], cost, sizeof cost);
+}
+
 /* the set that prices the kept symbols lowest (lowest index on ties); codes them with it */
 static int code_group(coder *c) {
     const phc_interp *m = c->m;
+    pricejob j;
+    memset(&j, 0, sizeof j);
+    j.c = c;
+    phc_parallel_for(c->threads, c->nb, PER_VALUE_WORK, price_part, &j);
     int best = 0;
     int64_t best_cost = INT64_MAX;
     for (int k = 0; k < m->sets; k++) {
         int64_t cost = 0;
-        const phc_table *ts = m->tables + (size_t)k * m->ntables;
-        uint16_t *const *pr = m->price + (size_t)k * m->ntables;
-        for (int64_t i = 0; i < c->nb; i++) {
-            const phc_table *t = &ts[c->bctx[i]];
-            const int64_t d = c->bq[i] - t->lo;
-            cost += d >= 0 && d < (int64_t)t->nsym ? pr[c->bctx[i]][d] : pr[c->bctx[i]][t->nsym] + ESCAPE_COST_UNITS;
-        }
+        for (int part = 0; part < PHC_MAX_THREADS; part++) cost += j.cost[part][k];
         if (cost < best_cost) {
             best_cost = cost;
             best = k;
@@ -808,9 +830,10 @@ static int widen(coder *c) {
     const size_t n = (size_t)(c->gmax * c->g.per);
     free(c->rec);
     free(c->err);
-    c->rec = malloc(n * 8);
-    c->err = malloc(n * 8);
+    c->rec = calloc(n, 8);
+    c->err = calloc(n, 8);
     c->wide = 1;
+    c->fresh = 1;
     return c->rec && c->err ? 0 : fail(c->errmsg, c->errlen, PHC_ENOMEM, "out of memory (interpolation of %zu values)", n);
 }
 
@@ -827,11 +850,26 @@ static int grow(int64_t **a, size_t *n, size_t *cap, int64_t v) {
 }
 
 /* items i0.. of the next group: sets its item count, clears rec / err, returns its values */
+typedef struct {
+    char *rec, *err;
+    size_t size; /* bytes per value */
+} clearjob;
+
+static void clear_part(void *arg, int part, int64_t i0, int64_t i1) {
+    const clearjob *k = arg;
+    (void)part;
+    memset(k->rec + i0 * k->size, 0, (size_t)(i1 - i0) * k->size);
+    memset(k->err + i0 * k->size, 0, (size_t)(i1 - i0) * k->size);
+}
+
 static int64_t begin_group(coder *c, int64_t i0, int64_t items, int64_t group) {
     c->g.gi = (items - i0) < group ? items - i0 : group;
     const int64_t n = c->g.gi * c->g.per;
-    memset(c->rec, 0, (size_t)n * (c->wide ? 8 : 4));
-    memset(c->err, 0, (size_t)n * (c->wide ? 8 : 4));
+    if (!c->fresh) { /* calloc'd lattices are zero already, page by page as they are first touched */
+        clearjob k = {c->rec, c->err, c->wide ? 8 : 4};
+        phc_parallel_for(c->threads, n, PER_VALUE_WORK, clear_part, &k);
+    }
+    c->fresh = 0;
     return n;
 }
 
