@@ -201,8 +201,10 @@ def test_lattice_width_never_changes_the_bits():
     model = default_model("field3d")
     rng = np.random.default_rng(6)
     x = np.cumsum(rng.standard_normal((40, 36, 30)), axis=0)
+    x_mid = x.copy()
+    x_mid[0, 0, 0] = (x.min() + x.max()) / 2  # v = 0 at the origin: the lie shows only in a pass
     handle = native.interp_handle(model.decoder)
-    for rel in (1e-3, 1e-8):  # narrow, then wide lattices
+    for rel, x in ((1e-3, x), (1e-8, x), (1e-8, x_mid)):  # narrow, then wide lattices
         h = phcomp.core.chunk.parse_chunk(phcomp.compress(x, model, rel=rel))
         bits, group, sets, words, escapes = phcomp.core.interp.parse_section(h.sections[8], 1, h.size,
                                                                              model.decoder.sets)

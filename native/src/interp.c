@@ -25,9 +25,10 @@
 #define MAX_TABLE_SETS 16
 #define ESCAPE_COST_UNITS (32 << 8) /* phcomp/core/interp.py: an escape's price beyond its symbol */
 /* rec and err lattices are int32 ("narrow") when every |v| <= NARROW_V: then |rec| <= NARROW_V + Q/2,
- * |p1| <= 4 max|rec| (weights' absolute sum <= 2**18 = 4 << WEIGHT_SHIFT) and |err| < 2**31. The
- * arithmetic is int64 either way, so the bits are the same; narrow halves the memory traffic. */
-#define NARROW_V ((double)(1 << 28))
+ * |p1| <= 4 max|rec| (weights' absolute sum <= 2**18 = 4 << WEIGHT_SHIFT), |err| and |corr| below
+ * 5 max|rec| and |pred| below 9 max|rec| < 2**31. The arithmetic is int64 either way, so the bits
+ * are the same; narrow halves the memory traffic. */
+#define NARROW_V ((double)(1 << 27))
 #define NARROW_OVERFLOW 1 /* internal: a value does not fit the narrow lattice, start again wide */
 
 static const int TAP_SHIFT[TAPS] = {-3, -2, -1, 0, 1, 2, 3, 4}; /* offset o -> known index m + (o+1)/2 */
@@ -221,7 +222,7 @@ static inline int fits32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
 typedef struct {
     int64_t count; /* targets */
     int nt;        /* contexts (the model's tables) */
-    int64_t *off, *p1, *pred, *q;
+    int64_t *off, *q; /* decoder: until q is known, rec holds pred there and err holds corr */
     int32_t *ctx;
     int64_t *qs;     /* q in coding order: contexts ascending, targets in order within one */
     int64_t *bucket; /* SORT_PARTS x (ntables + 1): part k's next slot in qs for context c */
@@ -277,6 +278,7 @@ typedef struct {
     int64_t s, s2, start[MAX_ND], cnt[MAX_ND], inner, rows;
     const double *v; /* encoder: grid values; then q, rec and err are set with the prediction */
     int64_t qstep;
+    int bad[PHC_MAX_THREADS]; /* decoder, narrow: a part's predictions do not fit */
 } passjob;
 
 /* corr = floor((sum + k/2) / k), k = 2 naxes: shifts for 1 and 2 axes, a constant divisor for 3 */
@@ -290,8 +292,8 @@ static inline __attribute__((always_inline)) int64_t mean_err(int64_t sum, const
 
 /* predict_rows for a compile-time number of correcting axes (0 .. 3), side (encoder or decoder)
  * and lattice width: the compiler then drops the loops and branches that do not apply */
-static inline __attribute__((always_inline)) void predict_rows_t(const passjob *j, int64_t r0, int64_t r1,
-                                                                 const int naxes, const int enc, const int wide) {
+static inline __attribute__((always_inline)) int predict_rows_t(const passjob *j, int64_t r0, int64_t r1,
+                                                                const int naxes, const int enc, const int wide) {
     const grid *g = j->g;
     subpass *p = j->p;
     const int nd = g->nd, ax = j->ax;
@@ -310,6 +312,7 @@ static inline __attribute__((always_inline)) void predict_rows_t(const passjob *
         start[q] = j->start[a];
         lim[q] = g->sp[a] - s; /* the far neighbour is inside while the target's index c < lim */
     }
+    int big = 0; /* decoder, narrow: a prediction the lattice cannot hold */
     for (int64_t row = r0; row < r1; row++) {
         const int64_t item = row / j->cnt[0];
         int64_t idx[MAX_ND];
@@ -350,10 +353,11 @@ static inline __attribute__((always_inline)) void predict_rows_t(const passjob *
                 lat_set(rec, off, rv, wide); /* narrow: fits, as every |v| <= NARROW_V */
                 lat_set(err, off, rv - p1, wide);
                 p->q[t] = q;
-            } else {
+            } else { /* decoder: rec = pred + q Q and err = rec - p1 = corr + q Q once q is decoded */
                 p->off[t] = off;
-                p->p1[t] = p1;
-                p->pred[t] = pred;
+                if (!wide) big |= !fits32(pred) || !fits32(corr);
+                lat_set(rec, off, pred, wide);
+                lat_set(err, off, corr, wide);
             }
             /* next target of the row: odometer over axes 1.., last axis fastest */
             for (int a = nd - 1; a >= 1; a--) {
@@ -366,27 +370,28 @@ static inline __attribute__((always_inline)) void predict_rows_t(const passjob *
             }
         }
     }
+    return big;
 }
 
-static void predict_rows(const passjob *j, int64_t r0, int64_t r1) {
+static int predict_rows(const passjob *j, int64_t r0, int64_t r1) {
     const int enc = j->v != NULL;
 #define CASES(W)                                                                                                       \
-    case 0: predict_rows_t(j, r0, r1, 0, 0, W); break;                                                                 \
-    case 1: predict_rows_t(j, r0, r1, 0, 1, W); break;                                                                 \
-    case 2: predict_rows_t(j, r0, r1, 1, 0, W); break;                                                                 \
-    case 3: predict_rows_t(j, r0, r1, 1, 1, W); break;                                                                 \
-    case 4: predict_rows_t(j, r0, r1, 2, 0, W); break;                                                                 \
-    case 5: predict_rows_t(j, r0, r1, 2, 1, W); break;                                                                 \
-    case 6: predict_rows_t(j, r0, r1, 3, 0, W); break;                                                                 \
-    default: predict_rows_t(j, r0, r1, 3, 1, W); break;
+    case 0: return predict_rows_t(j, r0, r1, 0, 0, W);                                                                 \
+    case 1: return predict_rows_t(j, r0, r1, 0, 1, W);                                                                 \
+    case 2: return predict_rows_t(j, r0, r1, 1, 0, W);                                                                 \
+    case 3: return predict_rows_t(j, r0, r1, 1, 1, W);                                                                 \
+    case 4: return predict_rows_t(j, r0, r1, 2, 0, W);                                                                 \
+    case 5: return predict_rows_t(j, r0, r1, 2, 1, W);                                                                 \
+    case 6: return predict_rows_t(j, r0, r1, 3, 0, W);                                                                 \
+    default: return predict_rows_t(j, r0, r1, 3, 1, W);
     if (j->wide) switch (j->naxes * 2 + enc) { CASES(1) } /* naxes < MAX_ND: at most 3 axes before ax */
     else switch (j->naxes * 2 + enc) { CASES(0) }
 #undef CASES
 }
 
 static void predict_part(void *arg, int part, int64_t r0, int64_t r1) {
-    (void)part;
-    predict_rows(arg, r0, r1);
+    passjob *j = arg;
+    j->bad[part] = predict_rows(j, r0, r1);
 }
 
 /* the coding order is a stable counting sort by context, in parts: per-part histograms, then
@@ -432,7 +437,8 @@ static void scatter_part(void *arg, int part, int64_t i0, int64_t i1) {
 }
 
 /* predictions and contexts (decoder) or the closed loop (encoder, v given) of the sub-pass
- * (lv, ax, odd), then its coding order; returns the number of targets (0: empty sub-pass) */
+ * (lv, ax, odd), then its coding order; returns the number of targets (0: empty sub-pass; -1:
+ * decoder, narrow lattices that cannot hold a prediction) */
 static int64_t predict(const phc_interp *m, const grid *g, void *rec, void *err, int wide, int lv, int ax,
                        const int *odd, subpass *p, const double *v, int64_t qstep, int threads) {
     passjob j;
@@ -476,6 +482,8 @@ static int64_t predict(const phc_interp *m, const grid *g, void *rec, void *err,
     j.cls = lv < m->classes - 1 ? lv : m->classes - 1;
     const int64_t t = j.rows * j.inner;
     phc_parallel_for(t < (1 << 15) ? 1 : threads, j.rows, 1, predict_part, &j);
+    for (int k = 0; k < PHC_MAX_THREADS; k++)
+        if (j.bad[k]) return -1;
     p->count = t;
     slots_by_context(p, m->ntables, threads); /* the coding order */
     return t;
@@ -593,8 +601,6 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     c->err = calloc(n, wide ? 8 : 4);
     c->fresh = 1;
     c->p.off = malloc(nt * sizeof *c->p.off);
-    c->p.p1 = malloc(nt * sizeof *c->p.p1);
-    c->p.pred = malloc(nt * sizeof *c->p.pred);
     c->p.q = malloc(nt * sizeof *c->p.q);
     c->p.ctx = malloc(nt * sizeof *c->p.ctx);
     c->p.qs = malloc(nt * sizeof *c->p.qs);
@@ -602,7 +608,7 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     c->p.bucket = malloc(SORT_PARTS * ((size_t)m->ntables + 1) * sizeof *c->p.bucket);
     c->p.ends = malloc((size_t)m->ntables * sizeof *c->p.ends);
     c->g.tapd = malloc((size_t)maxn * TAPS * sizeof *c->g.tapd);
-    if (!c->rec || !c->err || !c->p.off || !c->p.p1 || !c->p.pred || !c->p.q || !c->p.ctx || !c->p.qs || !c->p.bucket || !c->p.ends ||
+    if (!c->rec || !c->err || !c->p.off || !c->p.q || !c->p.ctx || !c->p.qs || !c->p.bucket || !c->p.ends ||
         !c->g.tapd)
         return fail(err, errlen, PHC_ENOMEM, "out of memory (interpolation of %lld values)", (long long)n);
     return 0;
@@ -612,8 +618,6 @@ static void teardown(coder *c) {
     free(c->rec);
     free(c->err);
     free(c->p.off);
-    free(c->p.p1);
-    free(c->p.pred);
     free(c->p.q);
     free(c->p.ctx);
     free(c->p.qs);
@@ -702,12 +706,12 @@ static inline __attribute__((always_inline)) void finalize_t(elemjob *e, int par
     const subpass *p = e->p;
     int64_t *b = p->bucket + part * ((int64_t)p->nt + 1);
     for (int64_t i = i0; i < i1; i++) {
-        const int64_t r = p->pred[i] + p->qs[b[p->ctx[i]]++] * e->qstep, d = r - p->p1[i];
+        const int64_t o = p->off[i], qq = p->qs[b[p->ctx[i]]++] * e->qstep;
+        const int64_t r = lat_get(e->rec, o, wide) + qq, d = lat_get(e->err, o, wide) + qq;
         if (wide ? r > REC_LIMIT || r < -REC_LIMIT : !fits32(r) || !fits32(d)) {
             e->bad[part] = 1;
             return;
         }
-        const int64_t o = p->off[i];
         lat_set(e->rec, o, r, wide);
         lat_set(e->err, o, d, wide);
     }
@@ -787,29 +791,37 @@ static int code_group(coder *c) {
     return best;
 }
 
-/* one value from the stream with table t, checked within what an encoder writes (|q| <= 2**40) */
-static int decode_q(coder *c, const phc_table *t, int64_t *q) {
-    const int rc = phc_decode_value(c->dec, t, q);
+static __attribute__((noinline, cold)) int decode_failed(coder *c, int rc) {
     if (rc == -1) return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt range-coded stream: invalid data");
     if (rc == -2) return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt range-coded stream: escape list exhausted");
-    if (*q > Q_LIMIT || *q < -Q_LIMIT)
-        return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt interpolation section: quantized value out of range");
+    return fail(c->errmsg, c->errlen, PHC_ECORRUPT, "corrupt interpolation section: quantized value out of range");
+}
+
+/* one value from stream d with table t, checked within what an encoder writes (|q| <= 2**40);
+ * inline in the per-symbol loop, the messages out of it */
+static inline __attribute__((always_inline)) int decode_q(coder *c, phc_decoder *d, const phc_table *t, int64_t *q) {
+    *q = 0;
+    const int rc = phc_decode_value(d, t, q);
+    if (__builtin_expect(rc != 0 || *q > Q_LIMIT || *q < -Q_LIMIT, 0)) return decode_failed(c, rc);
     return 0;
 }
 
 static int decode_pass(void *arg, int lv, int ax, const int *odd) {
     coder *c = arg;
     subpass *p = &c->p;
-    if (!predict(c->m, &c->g, c->rec, c->err, c->wide, lv, ax, odd, p, NULL, c->qstep, c->threads)) return 0;
+    const int64_t targets = predict(c->m, &c->g, c->rec, c->err, c->wide, lv, ax, odd, p, NULL, c->qstep, c->threads);
+    if (targets <= 0) return targets ? NARROW_OVERFLOW : 0;
+    phc_decoder d = *c->dec; /* a local copy: the stores to qs cannot alias its state */
     int64_t j = 0;
     for (int ctx = 0; ctx < c->m->ntables; ctx++) {
         const phc_table *t = &c->tab[ctx];
         for (const int64_t end = p->ends[ctx]; j < end; j++) {
             int64_t q;
-            if (decode_q(c, t, &q)) return PHC_ECORRUPT;
+            if (decode_q(c, &d, t, &q)) return PHC_ECORRUPT;
             p->qs[j] = q;
         }
     }
+    *c->dec = d;
     elemjob e;
     memset(&e, 0, sizeof e);
     e.p = p;
@@ -991,7 +1003,7 @@ int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t item
         c.tab = m->tables + (size_t)(nsets ? sets[gi] : 0) * m->ntables;
         for (int64_t it = 0; !rc && it < c.g.gi; it++) {
             int64_t q0;
-            rc = decode_q(&c, &c.tab[m->ntables - 1], &q0);
+            rc = decode_q(&c, &dec, &c.tab[m->ntables - 1], &q0);
             if (!rc) {
                 if (!c.wide && !fits32(q0 * c.qstep)) rc = NARROW_OVERFLOW;
                 else lat_set(c.rec, it * per, q0 * c.qstep, c.wide);
