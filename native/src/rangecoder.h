@@ -80,15 +80,35 @@ static inline uint32_t phc_bisect(const uint32_t *cdf, uint32_t lo, uint32_t hi,
 }
 
 /* the symbol s with cdf[s] <= q < cdf[s+1] (cdf[0] == 0, cdf[nsym+1] == 2**24 > q). Trained
- * tables are peaked, so the mode g and its neighbours are tried before a binary search. */
+ * tables are peaked, so the search gallops out from the mode g (steps 1, 2, 4, ...) and then
+ * bisects the last step: about 2 log2 |s - g| probes, near g's cache lines, whatever the width. */
 static inline uint32_t phc_find_symbol(const uint32_t *cdf, uint32_t nsym, uint32_t g, uint32_t q) {
+    uint32_t lo, hi;
     if (cdf[g] <= q) {
         if (q < cdf[g + 1]) return g;
-        if (q < cdf[g + 2]) return g + 1; /* g + 1 <= nsym, as cdf[g + 1] <= q < cdf[nsym + 1] */
-        return phc_bisect(cdf, g + 2, nsym + 1, q);
-    } /* g >= 1, as cdf[0] == 0 <= q */
-    if (cdf[g - 1] <= q) return g - 1;
-    return phc_bisect(cdf, 0, g - 1, q);
+        lo = g + 1; /* cdf[lo] <= q; g + 1 <= nsym, as cdf[g + 1] <= q < cdf[nsym + 1] */
+        for (uint32_t step = 1;; step *= 2) {
+            if (step > nsym + 1 - lo) {
+                hi = nsym + 1;
+                break;
+            }
+            hi = lo + step;
+            if (q < cdf[hi]) break;
+            lo = hi;
+        }
+    } else { /* g >= 1, as cdf[0] == 0 <= q */
+        hi = g; /* q < cdf[hi] */
+        for (uint32_t step = 1;; step *= 2) {
+            if (step >= hi) {
+                lo = 0;
+                break;
+            }
+            lo = hi - step;
+            if (cdf[lo] <= q) break;
+            hi = lo;
+        }
+    }
+    return phc_bisect(cdf, lo, hi, q);
 }
 
 /* the decoder state after the symbol [left, left + prob) of scale `scale` */
