@@ -225,6 +225,7 @@ typedef struct {
     int64_t *off, *q; /* decoder: until q is known, rec holds pred there and err holds corr */
     int32_t *ctx;
     int64_t *qs;     /* q in coding order: contexts ascending, targets in order within one */
+    int64_t *dst;    /* encoder: where that order goes (qs, or the group's buffer) */
     int64_t *bucket; /* SORT_PARTS x (ntables + 1): part k's next slot in qs for context c */
     int64_t *ends;   /* context c's values are qs[ends[c-1] .. ends[c]) */
     int th;          /* the thread count the slots were counted for (the same split fills them) */
@@ -433,7 +434,7 @@ static void slots_by_context(subpass *p, int ntables, int threads) {
 static void scatter_part(void *arg, int part, int64_t i0, int64_t i1) {
     subpass *p = arg;
     int64_t *b = p->bucket + part * ((int64_t)p->nt + 1);
-    for (int64_t i = i0; i < i1; i++) p->qs[b[p->ctx[i]]++] = p->q[i];
+    for (int64_t i = i0; i < i1; i++) p->dst[b[p->ctx[i]]++] = p->q[i];
 }
 
 /* predictions and contexts (decoder) or the closed loop (encoder, v given) of the sub-pass
@@ -524,8 +525,11 @@ typedef struct {
     phc_encoder *enc;
     const double *v; /* encoder: grid values of the group */
     const phc_table *tab; /* the group's table set */
-    int32_t *bctx;        /* several sets: the group's symbols in coding order, coded once the set is chosen */
+    /* several sets: the group's q in coding order, coded once its set is chosen; run r is
+     * bq[runs[r-1].end .. runs[r].end), all with table runs[r].ctx */
     int64_t *bq, nb;
+    struct run { int64_t end; int32_t ctx; } *runs;
+    size_t nruns, runcap;
     phc_decoder *dec;
     char *errmsg;
     size_t errlen;
@@ -723,14 +727,31 @@ static void finalize_part(void *arg, int part, int64_t i0, int64_t i1) {
     else finalize_t(e, part, i0, i1, 0);
 }
 
-/* one symbol in coding order: coded now (one table set), or kept until the group's set is chosen */
-static inline void emit(coder *c, int ctx, int64_t q) {
-    if (c->bctx) {
-        c->bctx[c->nb] = ctx;
-        c->bq[c->nb++] = q;
-    } else {
-        phc_encode_value(c->enc, &c->tab[ctx], q);
+/* several sets: the kept symbols up to `end` (from the last run's end) have table ctx */
+static int add_run(coder *c, int32_t ctx, int64_t end) {
+    if (c->nruns && c->runs[c->nruns - 1].ctx == ctx) {
+        c->runs[c->nruns - 1].end = end;
+        return 0;
     }
+    if (c->nruns == c->runcap) {
+        const size_t cap = c->runcap ? 2 * c->runcap : 1024;
+        struct run *r = realloc(c->runs, cap * sizeof *r);
+        if (!r) return fail(c->errmsg, c->errlen, PHC_ENOMEM, "out of memory");
+        c->runs = r;
+        c->runcap = cap;
+    }
+    c->runs[c->nruns++] = (struct run){end, ctx};
+    return 0;
+}
+
+/* one origin value: coded now (one table set), or kept until the group's set is chosen */
+static int emit_origin(coder *c, int64_t q) {
+    if (!c->bq) {
+        phc_encode_value(c->enc, &c->tab[c->m->ntables - 1], q);
+        return 0;
+    }
+    c->bq[c->nb++] = q;
+    return add_run(c, c->m->ntables - 1, c->nb);
 }
 
 static int encode_pass(void *arg, int lv, int ax, const int *odd) {
@@ -738,10 +759,23 @@ static int encode_pass(void *arg, int lv, int ax, const int *odd) {
     subpass *p = &c->p;
     if (!predict(c->m, &c->g, c->rec, c->err, c->wide, lv, ax, odd, p, c->v, c->qstep, c->threads)) return 0;
     /* contexts ascending, targets in order within one: one table per run */
+    p->dst = c->bq ? c->bq + c->nb : p->qs;
     phc_parallel_for(p->th, p->count, SORT_WORK, scatter_part, p);
+    if (c->bq) { /* kept: only the runs are noted */
+        int64_t at = 0;
+        for (int ctx = 0; ctx < c->m->ntables; ctx++)
+            if (p->ends[ctx] > at) {
+                at = p->ends[ctx];
+                if (add_run(c, ctx, c->nb + at)) return PHC_ENOMEM;
+            }
+        c->nb += p->count;
+        return 0;
+    }
     int64_t j = 0;
-    for (int ctx = 0; ctx < c->m->ntables; ctx++)
-        for (const int64_t end = p->ends[ctx]; j < end; j++) emit(c, ctx, p->qs[j]);
+    for (int ctx = 0; ctx < c->m->ntables; ctx++) {
+        const phc_table *t = &c->tab[ctx];
+        for (const int64_t end = p->ends[ctx]; j < end; j++) phc_encode_value(c->enc, t, p->qs[j]);
+    }
     return c->enc->oom ? fail(c->errmsg, c->errlen, PHC_ENOMEM, "out of memory (range coder)") : 0;
 }
 
@@ -753,17 +787,30 @@ typedef struct {
 
 static void price_part(void *arg, int part, int64_t i0, int64_t i1) {
     pricejob *j = arg;
-    const phc_interp *m = j->c->m;
+    const coder *c = j->c;
+    const phc_interp *m = c->m;
     int64_t cost[MAX_TABLE_SETS] = {0};
-    for (int64_t i = i0; i < i1; i++) {
-        const int32_t ctx = j->c->bctx[i];
-        const int64_t q = j->c->bq[i];
+    size_t r = 0, hi = c->nruns; /* the first run ending after i0 */
+    while (r < hi) {
+        const size_t mid = r + (hi - r) / 2;
+        if (c->runs[mid].end <= i0) r = mid + 1;
+        else hi = mid;
+    }
+    for (int64_t i = i0; i < i1; r++) {
+        const int64_t end = c->runs[r].end < i1 ? c->runs[r].end : i1;
         for (int k = 0; k < m->sets; k++) {
-            const size_t at = (size_t)k * m->ntables + ctx;
-            const phc_table *t = &m->tables[at];
-            const int64_t d = q - t->lo;
-            cost[k] += d >= 0 && d < (int64_t)t->nsym ? m->price[at][d] : m->price[at][t->nsym] + ESCAPE_COST_UNITS;
+            const size_t at = (size_t)k * m->ntables + c->runs[r].ctx;
+            const int64_t lo = m->tables[at].lo, n = m->tables[at].nsym;
+            const uint16_t *pr = m->price[at];
+            const int64_t esc = pr[n] + ESCAPE_COST_UNITS;
+            int64_t sum = 0;
+            for (int64_t u = i; u < end; u++) {
+                const int64_t d = c->bq[u] - lo;
+                sum += d >= 0 && d < n ? pr[d] : esc;
+            }
+            cost[k] += sum;
         }
+        i = end;
     }
     memcpy(j->cost[part], cost, sizeof cost);
 }
@@ -786,8 +833,12 @@ static int code_group(coder *c) {
         }
     }
     const phc_table *ts = m->tables + (size_t)best * m->ntables;
-    for (int64_t i = 0; i < c->nb; i++) phc_encode_value(c->enc, &ts[c->bctx[i]], c->bq[i]);
+    for (size_t r = 0, i = 0; r < c->nruns; r++) {
+        const phc_table *t = &ts[c->runs[r].ctx];
+        for (; (int64_t)i < c->runs[r].end; i++) phc_encode_value(c->enc, t, c->bq[i]);
+    }
     c->nb = 0;
+    c->nruns = 0;
     return best;
 }
 
@@ -915,10 +966,9 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
         if (!v || !flag) rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
     }
     if (!rc && m->sets > 1) { /* every value of a group is one symbol */
-        c.bctx = malloc((size_t)(gmax * c.g.per) * sizeof *c.bctx);
         c.bq = malloc((size_t)(gmax * c.g.per) * sizeof *c.bq);
         out->sets = malloc((size_t)ngroups);
-        if (!c.bctx || !c.bq || !out->sets) rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
+        if (!c.bq || !out->sets) rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
     }
     c.enc = &enc;
     c.v = v;
@@ -940,10 +990,11 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
         for (int64_t it = 0; it < c.g.gi; it++) {
             const int64_t q0 = (int64_t)rint(v[it * per] / (double)c.qstep);
             lat_set(c.rec, it * per, q0 * c.qstep, c.wide);
-            emit(&c, m->ntables - 1, q0);
+            if (!rc) rc = emit_origin(&c, q0);
         }
+        if (rc) break;
         rc = for_passes(&c.g, encode_pass, &c);
-        if (!rc && c.bctx) out->sets[out->nsets++] = (uint8_t)code_group(&c);
+        if (!rc && c.bq) out->sets[out->nsets++] = (uint8_t)code_group(&c);
         /* what the decoder will produce, checked against the bound */
         if (!rc) phc_parallel_for(threads, n, PER_VALUE_WORK, check_part, &e);
         for (int64_t i = 0; !rc && i < n; i++) {
@@ -968,7 +1019,7 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
     }
     free(v);
     free(flag);
-    free(c.bctx);
+    free(c.runs);
     free(c.bq);
     teardown(&c);
     return rc;
