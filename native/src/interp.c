@@ -216,6 +216,21 @@ static inline __attribute__((always_inline)) void lat_set(void *a, int64_t i, in
 }
 static inline int fits32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
 
+/* the encoder's values on the grid, v = (x - mid) / delta in numpy's order of operations, read
+ * from x where the closed loop needs them; non-finite values (stored exactly) count as 0 = mid */
+typedef struct {
+    const void *x; /* the group's first value */
+    int dtype;
+    double mid, delta;
+} gridsrc;
+
+static inline double grid_value(const gridsrc *s, int64_t i) {
+    double t = s->dtype == PHC_FLOAT32 ? (double)((const float *)s->x)[i] : ((const double *)s->x)[i];
+    t -= s->mid;
+    t /= s->delta;
+    return isfinite(t) ? t : 0.0;
+}
+
 /* One sub-pass: the targets (a product of progressions start_a + 2s*i), their predictions and
  * contexts. Everything per target in C order over (item, axes...), which is the order the
  * coder sorts stably by context. */
@@ -277,7 +292,7 @@ typedef struct {
     int lv, ax, naxes, cls;
     int axes[MAX_ND];
     int64_t s, s2, start[MAX_ND], cnt[MAX_ND], inner, rows;
-    const double *v; /* encoder: grid values; then q, rec and err are set with the prediction */
+    const gridsrc *src; /* encoder: the values; then q, rec and err are set with the prediction */
     int64_t qstep;
     int bad[PHC_MAX_THREADS]; /* decoder, narrow: a part's predictions do not fit */
 } passjob;
@@ -349,7 +364,7 @@ static inline __attribute__((always_inline)) int predict_rows_t(const passjob *j
             const int64_t pred = p1 + corr;
             p->ctx[t] = (int32_t)ctx;
             if (enc) { /* encoder: the closed loop, q from the value and the prediction */
-                const int64_t q = (int64_t)rint((j->v[off] - (double)pred) / qs); /* |v| <= 2**40 (grid_bits) */
+                const int64_t q = (int64_t)rint((grid_value(j->src, off) - (double)pred) / qs); /* |v| <= 2**40 */
                 const int64_t rv = pred + q * j->qstep;
                 lat_set(rec, off, rv, wide); /* narrow: fits, as every |v| <= NARROW_V */
                 lat_set(err, off, rv - p1, wide);
@@ -375,7 +390,7 @@ static inline __attribute__((always_inline)) int predict_rows_t(const passjob *j
 }
 
 static int predict_rows(const passjob *j, int64_t r0, int64_t r1) {
-    const int enc = j->v != NULL;
+    const int enc = j->src != NULL;
 #define CASES(W)                                                                                                       \
     case 0: return predict_rows_t(j, r0, r1, 0, 0, W);                                                                 \
     case 1: return predict_rows_t(j, r0, r1, 0, 1, W);                                                                 \
@@ -441,7 +456,7 @@ static void scatter_part(void *arg, int part, int64_t i0, int64_t i1) {
  * (lv, ax, odd), then its coding order; returns the number of targets (0: empty sub-pass; -1:
  * decoder, narrow lattices that cannot hold a prediction) */
 static int64_t predict(const phc_interp *m, const grid *g, void *rec, void *err, int wide, int lv, int ax,
-                       const int *odd, subpass *p, const double *v, int64_t qstep, int threads) {
+                       const int *odd, subpass *p, const gridsrc *src, int64_t qstep, int threads) {
     passjob j;
     memset(&j, 0, sizeof j);
     const int nd = g->nd;
@@ -453,7 +468,7 @@ static int64_t predict(const phc_interp *m, const grid *g, void *rec, void *err,
     j.p = p;
     j.lv = lv;
     j.ax = ax;
-    j.v = v;
+    j.src = src;
     j.qstep = qstep;
     j.s = (int64_t)1 << lv;
     j.s2 = 2 * j.s;
@@ -523,7 +538,7 @@ typedef struct {
     int wide, fresh; /* fresh: rec and err are still calloc's zeros */
     int64_t gmax, qstep;
     phc_encoder *enc;
-    const double *v; /* encoder: grid values of the group */
+    gridsrc src; /* encoder: the group's values */
     const phc_table *tab; /* the group's table set */
     /* several sets: the group's q in coding order, coded once its set is chosen; run r is
      * bq[runs[r-1].end .. runs[r].end), all with table runs[r].ctx */
@@ -640,7 +655,7 @@ typedef struct {
     void *rec, *err; /* the coder's lattices */
     int wide;
     int64_t qstep;
-    double *v;
+    const gridsrc *src; /* encoder: the group's values */
     uint8_t *flag;
     const subpass *p;
     int bad[PHC_MAX_THREADS];
@@ -652,17 +667,11 @@ static inline double value_at(const elemjob *e, int64_t i) {
     return e->dtype == PHC_FLOAT32 ? (double)((const float *)e->x)[e->base + i] : ((const double *)e->x)[e->base + i];
 }
 
-static void values_part(void *arg, int part, int64_t i0, int64_t i1) { /* v = (x - mid) / delta */
+static void scan_part(void *arg, int part, int64_t i0, int64_t i1) { /* can the narrow lattice hold v? */
     elemjob *e = arg;
     int big = 0;
-    for (int64_t i = i0; i < i1; i++) {
-        double t = value_at(e, i) - e->mid;
-        t /= e->delta;
-        t = isfinite(t) ? t : 0.0; /* non-finite values are stored exactly; 0 is mid */
-        big |= fabs(t) > NARROW_V;
-        e->v[i] = t;
-    }
-    if (big && !e->wide) e->bad[part] = 1; /* the narrow lattice cannot hold this group */
+    for (int64_t i = i0; i < i1; i++) big |= fabs(grid_value(e->src, i)) > NARROW_V;
+    if (big) e->bad[part] = 1;
 }
 
 static inline double from_grid(const elemjob *e, int64_t r) { /* numpy's _from_grid, in float64 */
@@ -686,6 +695,17 @@ static void check_part(void *arg, int part, int64_t i0, int64_t i1) { /* 1: non-
     (void)part;
     if (e->wide) check_t(e, i0, i1, 1);
     else check_t(e, i0, i1, 0);
+}
+
+typedef struct {
+    elemjob *e;
+    int64_t n;
+} checkjob;
+
+static void *check_all(void *arg) {
+    checkjob *k = arg;
+    check_part(k->e, 0, 0, k->n);
+    return NULL;
 }
 
 static inline __attribute__((always_inline)) void output_t(elemjob *e, int64_t i0, int64_t i1, const int wide) {
@@ -757,7 +777,7 @@ static int emit_origin(coder *c, int64_t q) {
 static int encode_pass(void *arg, int lv, int ax, const int *odd) {
     coder *c = arg;
     subpass *p = &c->p;
-    if (!predict(c->m, &c->g, c->rec, c->err, c->wide, lv, ax, odd, p, c->v, c->qstep, c->threads)) return 0;
+    if (!predict(c->m, &c->g, c->rec, c->err, c->wide, lv, ax, odd, p, &c->src, c->qstep, c->threads)) return 0;
     /* contexts ascending, targets in order within one: one table per run */
     p->dst = c->bq ? c->bq + c->nb : p->qs;
     phc_parallel_for(p->th, p->count, SORT_WORK, scatter_part, p);
@@ -815,8 +835,8 @@ static void price_part(void *arg, int part, int64_t i0, int64_t i1) {
     memcpy(j->cost[part], cost, sizeof cost);
 }
 
-/* the set that prices the kept symbols lowest (lowest index on ties); codes them with it */
-static int code_group(coder *c) {
+/* the set that prices the kept symbols lowest (lowest index on ties) */
+static int choose_set(coder *c) {
     const phc_interp *m = c->m;
     pricejob j;
     memset(&j, 0, sizeof j);
@@ -832,6 +852,12 @@ static int code_group(coder *c) {
             best = k;
         }
     }
+    return best;
+}
+
+/* codes the kept symbols with set `best` */
+static void code_kept(coder *c, int best) {
+    const phc_interp *m = c->m;
     const phc_table *ts = m->tables + (size_t)best * m->ntables;
     for (size_t r = 0, i = 0; r < c->nruns; r++) {
         const phc_table *t = &ts[c->runs[r].ctx];
@@ -839,7 +865,6 @@ static int code_group(coder *c) {
     }
     c->nb = 0;
     c->nruns = 0;
-    return best;
 }
 
 static __attribute__((noinline, cold)) int decode_failed(coder *c, int rc) {
@@ -955,15 +980,13 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
     coder c;
     phc_encoder enc;
     phc_encoder_init(&enc);
-    double *v = NULL;
     uint8_t *flag = NULL;
     size_t exc_cap = 0, nf_cap = 0;
     const int64_t ngroups = (items + group - 1) / group; /* items >= 1, group >= 1 */
     rc = setup(&c, m, nd, sp, gmax, bits, 0, threads, err, errlen); /* narrow until a group needs wide */
     if (!rc) {
-        v = malloc((size_t)(gmax * c.g.per) * sizeof *v);
         flag = malloc((size_t)(gmax * c.g.per));
-        if (!v || !flag) rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
+        if (!flag) rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
     }
     if (!rc && m->sets > 1) { /* every value of a group is one symbol */
         c.bq = malloc((size_t)(gmax * c.g.per) * sizeof *c.bq);
@@ -971,14 +994,14 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
         if (!c.bq || !out->sets) rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
     }
     c.enc = &enc;
-    c.v = v;
     c.tab = m->tables;
     const int64_t per = c.g.per;
     for (int64_t i0 = 0; !rc && i0 < items; i0 += group) {
         const int64_t n = begin_group(&c, i0, items, group), base = i0 * per;
-        elemjob e = {.x = x, .dtype = dtype, .mid = mid, .delta = delta, .eps = eps, .base = base, .v = v,
+        c.src = (gridsrc){(const char *)x + base * (dtype == PHC_FLOAT32 ? 4 : 8), dtype, mid, delta};
+        elemjob e = {.x = x, .dtype = dtype, .mid = mid, .delta = delta, .eps = eps, .base = base, .src = &c.src,
                      .flag = flag, .wide = c.wide};
-        phc_parallel_for(threads, n, PER_VALUE_WORK, values_part, &e);
+        if (!c.wide) phc_parallel_for(threads, n, PER_VALUE_WORK, scan_part, &e);
         for (int k = 0; k < PHC_MAX_THREADS; k++)
             if (e.bad[k] && !c.wide) {
                 rc = widen(&c);
@@ -988,15 +1011,25 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
         e.rec = c.rec;
         e.wide = c.wide;
         for (int64_t it = 0; it < c.g.gi; it++) {
-            const int64_t q0 = (int64_t)rint(v[it * per] / (double)c.qstep);
+            const int64_t q0 = (int64_t)rint(grid_value(&c.src, it * per) / (double)c.qstep);
             lat_set(c.rec, it * per, q0 * c.qstep, c.wide);
             if (!rc) rc = emit_origin(&c, q0);
         }
         if (rc) break;
         rc = for_passes(&c.g, encode_pass, &c);
-        if (!rc && c.bq) out->sets[out->nsets++] = (uint8_t)code_group(&c);
-        /* what the decoder will produce, checked against the bound */
-        if (!rc) phc_parallel_for(threads, n, PER_VALUE_WORK, check_part, &e);
+        /* what the decoder will produce, checked against the bound: beside the range coder when
+         * the group's symbols were kept for a set, else on every thread */
+        if (!rc && c.bq) {
+            const int best = choose_set(&c);
+            out->sets[out->nsets++] = (uint8_t)best;
+            checkjob k = {&e, n};
+            phc_side side;
+            phc_side_start(&side, threads, check_all, &k);
+            code_kept(&c, best);
+            phc_side_finish(&side, 1);
+        } else if (!rc) {
+            phc_parallel_for(threads, n, PER_VALUE_WORK, check_part, &e);
+        }
         for (int64_t i = 0; !rc && i < n; i++) {
             if (!flag[i]) continue;
             if (flag[i] == 1 ? grow(&out->nonfinite, &out->nnonfinite, &nf_cap, base + i)
@@ -1017,7 +1050,6 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
         phc_encoder_free(&enc);
         phc_interp_stream_free(out);
     }
-    free(v);
     free(flag);
     free(c.runs);
     free(c.bq);
