@@ -11,7 +11,6 @@
 #include "parallel.h"
 #include "rangecoder.h"
 
-
 #define TAPS 8
 #define WEIGHT_SHIFT 16
 #define WEIGHT_ABS_SUM_MAX ((int64_t)1 << 18)
@@ -237,7 +236,8 @@ static inline double grid_value(const gridsrc *s, int64_t i) {
 typedef struct {
     int64_t count; /* targets */
     int nt;        /* contexts (the model's tables) */
-    int64_t *off, *q; /* decoder: until q is known, rec holds pred there and err holds corr */
+    int64_t *off;  /* decoder: each target's lattice offset (rec holds pred, err corr there until q is known) */
+    int64_t *q;    /* encoder: each target's q */
     int32_t *ctx;
     int64_t *qs;     /* q in coding order: contexts ascending, targets in order within one */
     int64_t *dst;    /* encoder: where that order goes (qs, or the group's buffer) */
@@ -452,7 +452,7 @@ static void scatter_part(void *arg, int part, int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) p->dst[b[p->ctx[i]]++] = p->q[i];
 }
 
-/* predictions and contexts (decoder) or the closed loop (encoder, v given) of the sub-pass
+/* predictions and contexts (decoder) or the closed loop (encoder, src given) of the sub-pass
  * (lv, ax, odd), then its coding order; returns the number of targets (0: empty sub-pass; -1:
  * decoder, narrow lattices that cannot hold a prediction) */
 static int64_t predict(const phc_interp *m, const grid *g, void *rec, void *err, int wide, int lv, int ax,
