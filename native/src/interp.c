@@ -223,8 +223,12 @@ typedef struct {
     double mid, delta;
 } gridsrc;
 
+static inline double input_at(const void *x, int dtype, int64_t i) {
+    return dtype == PHC_FLOAT32 ? (double)((const float *)x)[i] : ((const double *)x)[i];
+}
+
 static inline double grid_value(const gridsrc *s, int64_t i) {
-    double t = s->dtype == PHC_FLOAT32 ? (double)((const float *)s->x)[i] : ((const double *)s->x)[i];
+    double t = input_at(s->x, s->dtype, i);
     t -= s->mid;
     t /= s->delta;
     return isfinite(t) ? t : 0.0;
@@ -413,30 +417,27 @@ static void predict_part(void *arg, int part, int64_t r0, int64_t r1) {
 /* the coding order is a stable counting sort by context, in parts: per-part histograms, then
  * slots by (context, part); a later pass over the same parts moves each target's q to or from
  * its slot in qs. The order is the same whatever the split. */
-typedef struct {
-    subpass *p;
-    int64_t stride; /* ntables + 1 */
-} sortjob;
+/* part k's row of counters: its count, then its next slot, per context */
+static inline int64_t *slots_of(const subpass *p, int part) { return p->bucket + part * ((int64_t)p->nt + 1); }
 
 static void hist_part(void *arg, int part, int64_t i0, int64_t i1) {
-    sortjob *s = arg;
-    int64_t *b = s->p->bucket + part * s->stride;
-    memset(b, 0, (size_t)s->stride * sizeof *b);
-    for (int64_t i = i0; i < i1; i++) b[s->p->ctx[i]]++;
+    const subpass *p = arg;
+    int64_t *b = slots_of(p, part);
+    memset(b, 0, ((size_t)p->nt + 1) * sizeof *b);
+    for (int64_t i = i0; i < i1; i++) b[p->ctx[i]]++;
 }
 
 #define SORT_WORK (1 << 16)
 
-static void slots_by_context(subpass *p, int ntables, int threads) {
-    sortjob s = {p, (int64_t)ntables + 1};
+static void slots_by_context(subpass *p, int threads) {
     const int th = threads < SORT_PARTS ? threads : SORT_PARTS;
     const int parts = phc_parts(th, p->count, SORT_WORK);
     p->th = th;
-    phc_parallel_for(th, p->count, SORT_WORK, hist_part, &s);
+    phc_parallel_for(th, p->count, SORT_WORK, hist_part, p);
     int64_t run = 0;
-    for (int c = 0; c < ntables; c++) {
+    for (int c = 0; c < p->nt; c++) {
         for (int k = 0; k < parts; k++) {
-            int64_t *b = p->bucket + k * s.stride + c;
+            int64_t *b = slots_of(p, k) + c;
             const int64_t n = *b;
             *b = run;
             run += n;
@@ -448,7 +449,7 @@ static void slots_by_context(subpass *p, int ntables, int threads) {
 /* encoder: each target's q to its slot */
 static void scatter_part(void *arg, int part, int64_t i0, int64_t i1) {
     subpass *p = arg;
-    int64_t *b = p->bucket + part * ((int64_t)p->nt + 1);
+    int64_t *b = slots_of(p, part);
     for (int64_t i = i0; i < i1; i++) p->dst[b[p->ctx[i]]++] = p->q[i];
 }
 
@@ -501,7 +502,7 @@ static int64_t predict(const phc_interp *m, const grid *g, void *rec, void *err,
     for (int k = 0; k < PHC_MAX_THREADS; k++)
         if (j.bad[k]) return -1;
     p->count = t;
-    slots_by_context(p, m->ntables, threads); /* the coding order */
+    slots_by_context(p, threads); /* the coding order */
     return t;
 }
 
@@ -647,7 +648,6 @@ static void teardown(coder *c) {
 
 /* the per-value loops, in parts on threads (each writes only its own elements) */
 typedef struct {
-    const void *x;
     void *out;
     int dtype;
     double mid, delta, eps;
@@ -662,10 +662,6 @@ typedef struct {
 } elemjob;
 
 #define PER_VALUE_WORK (1 << 16)
-
-static inline double value_at(const elemjob *e, int64_t i) {
-    return e->dtype == PHC_FLOAT32 ? (double)((const float *)e->x)[e->base + i] : ((const double *)e->x)[e->base + i];
-}
 
 static void scan_part(void *arg, int part, int64_t i0, int64_t i1) { /* can the narrow lattice hold v? */
     elemjob *e = arg;
@@ -683,7 +679,7 @@ static inline double from_grid(const elemjob *e, int64_t r) { /* numpy's _from_g
 
 static inline __attribute__((always_inline)) void check_t(elemjob *e, int64_t i0, int64_t i1, const int wide) {
     for (int64_t i = i0; i < i1; i++) {
-        const double xv = value_at(e, i);
+        const double xv = input_at(e->src->x, e->dtype, i);
         double y = from_grid(e, lat_get(e->rec, i, wide));
         if (e->dtype == PHC_FLOAT32) y = (double)(float)y;
         e->flag[i] = !isfinite(xv) ? 1 : !(fabs(y - xv) <= e->eps) ? 2 : 0;
@@ -728,7 +724,7 @@ static void output_part(void *arg, int part, int64_t i0, int64_t i1) {
 static inline __attribute__((always_inline)) void finalize_t(elemjob *e, int part, int64_t i0, int64_t i1,
                                                              const int wide) {
     const subpass *p = e->p;
-    int64_t *b = p->bucket + part * ((int64_t)p->nt + 1);
+    int64_t *b = slots_of(p, part);
     for (int64_t i = i0; i < i1; i++) {
         const int64_t o = p->off[i], qq = p->qs[b[p->ctx[i]]++] * e->qstep;
         const int64_t r = lat_get(e->rec, o, wide) + qq, d = lat_get(e->err, o, wide) + qq;
@@ -937,7 +933,6 @@ static int grow(int64_t **a, size_t *n, size_t *cap, int64_t v) {
     return 0;
 }
 
-/* items i0.. of the next group: sets its item count, clears rec / err, returns its values */
 typedef struct {
     char *rec, *err;
     size_t size; /* bytes per value */
@@ -950,6 +945,7 @@ static void clear_part(void *arg, int part, int64_t i0, int64_t i1) {
     memset(k->err + i0 * k->size, 0, (size_t)(i1 - i0) * k->size);
 }
 
+/* items i0.. of the next group: sets its item count, clears rec / err, returns its values */
 static int64_t begin_group(coder *c, int64_t i0, int64_t items, int64_t group) {
     c->g.gi = (items - i0) < group ? items - i0 : group;
     const int64_t n = c->g.gi * c->g.per;
@@ -999,15 +995,16 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
     for (int64_t i0 = 0; !rc && i0 < items; i0 += group) {
         const int64_t n = begin_group(&c, i0, items, group), base = i0 * per;
         c.src = (gridsrc){(const char *)x + base * (dtype == PHC_FLOAT32 ? 4 : 8), dtype, mid, delta};
-        elemjob e = {.x = x, .dtype = dtype, .mid = mid, .delta = delta, .eps = eps, .base = base, .src = &c.src,
+        elemjob e = {.dtype = dtype, .mid = mid, .delta = delta, .eps = eps, .base = base, .src = &c.src,
                      .flag = flag, .wide = c.wide};
+        int big = 0;
         if (!c.wide) phc_parallel_for(threads, n, PER_VALUE_WORK, scan_part, &e);
-        for (int k = 0; k < PHC_MAX_THREADS; k++)
-            if (e.bad[k] && !c.wide) {
-                rc = widen(&c);
-                begin_group(&c, i0, items, group);
-            }
-        if (rc) break;
+        for (int k = 0; k < PHC_MAX_THREADS; k++) big |= e.bad[k];
+        if (big) {
+            rc = widen(&c);
+            if (rc) break;
+            begin_group(&c, i0, items, group);
+        }
         e.rec = c.rec;
         e.wide = c.wide;
         for (int64_t it = 0; it < c.g.gi; it++) {
