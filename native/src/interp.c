@@ -240,13 +240,16 @@ static inline double grid_value(const gridsrc *s, int64_t i) {
 typedef struct {
     int64_t count; /* targets */
     int nt;        /* contexts (the model's tables) */
+    int c0, c1;    /* the sub-pass's class has contexts c0 .. c1-1: only those can hold targets */
     int64_t *off;  /* decoder: each target's lattice offset (rec holds pred, err corr there until q is known) */
     int64_t *q;    /* encoder: each target's q */
     int32_t *ctx;
     int64_t *qs;     /* q in coding order: contexts ascending, targets in order within one */
     int64_t *dst;    /* encoder: where that order goes (qs, or the group's buffer) */
     int64_t *bucket; /* SORT_PARTS x (ntables + 1): part k's next slot in qs for context c */
-    int64_t *ends;   /* context c's values are qs[ends[c-1] .. ends[c]) */
+    int32_t *used;   /* the contexts that hold targets, ascending (nused of them) ... */
+    int64_t *ends;   /* ... context used[u]'s values are qs[ends[u-1] .. ends[u]) */
+    int nused;
     int th;          /* the thread count the slots were counted for (the same split fills them) */
 } subpass;
 
@@ -423,26 +426,52 @@ static inline int64_t *slots_of(const subpass *p, int part) { return p->bucket +
 static void hist_part(void *arg, int part, int64_t i0, int64_t i1) {
     const subpass *p = arg;
     int64_t *b = slots_of(p, part);
-    memset(b, 0, ((size_t)p->nt + 1) * sizeof *b);
+    memset(b + p->c0, 0, (size_t)(p->c1 - p->c0) * sizeof *b);
     for (int64_t i = i0; i < i1; i++) b[p->ctx[i]]++;
 }
 
 #define SORT_WORK (1 << 16)
 
+static int cmp_i32(const void *a, const void *b) {
+    const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
 static void slots_by_context(subpass *p, int threads) {
     const int th = threads < SORT_PARTS ? threads : SORT_PARTS;
     const int parts = phc_parts(th, p->count, SORT_WORK);
     p->th = th;
-    phc_parallel_for(th, p->count, SORT_WORK, hist_part, p);
+    p->nused = 0;
     int64_t run = 0;
-    for (int c = 0; c < p->nt; c++) {
+    if (parts == 1 && p->count * 8 < p->c1 - p->c0) { /* few targets (coarse levels, small chunks): sort them
+                                                      * rather than walk every context of the class */
+        int32_t *u = p->used; /* count < c1 - c0 entries */
+        memcpy(u, p->ctx, (size_t)p->count * sizeof *u);
+        qsort(u, (size_t)p->count, sizeof *u, cmp_i32);
+        int64_t *b = slots_of(p, 0);
+        for (int64_t i = 0; i < p->count;) {
+            const int32_t c = u[i];
+            b[c] = run;
+            while (i < p->count && u[i] == c) i++;
+            run = i;
+            u[p->nused] = c;
+            p->ends[p->nused++] = run;
+        }
+        return;
+    }
+    phc_parallel_for(th, p->count, SORT_WORK, hist_part, p);
+    for (int c = p->c0; c < p->c1; c++) {
+        const int64_t was = run;
         for (int k = 0; k < parts; k++) {
             int64_t *b = slots_of(p, k) + c;
             const int64_t n = *b;
             *b = run;
             run += n;
         }
-        p->ends[c] = run;
+        if (run > was) {
+            p->used[p->nused] = c;
+            p->ends[p->nused++] = run;
+        }
     }
 }
 
@@ -497,6 +526,8 @@ static int64_t predict(const phc_interp *m, const grid *g, void *rec, void *err,
     for (int a = 0; a < ax; a++)
         if (odd[a]) j.axes[j.naxes++] = a;
     j.cls = lv < m->classes - 1 ? lv : m->classes - 1;
+    p->c0 = j.cls * (m->ntables / m->classes); /* ctx = cls * (contexts per class) + ... */
+    p->c1 = p->c0 + m->ntables / m->classes;
     const int64_t t = j.rows * j.inner;
     phc_parallel_for(t < (1 << 15) ? 1 : threads, j.rows, 1, predict_part, &j);
     for (int k = 0; k < PHC_MAX_THREADS; k++)
@@ -626,9 +657,10 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     c->p.qs = malloc(nt * sizeof *c->p.qs);
     c->p.nt = m->ntables;
     c->p.bucket = malloc(SORT_PARTS * ((size_t)m->ntables + 1) * sizeof *c->p.bucket);
-    c->p.ends = malloc((size_t)m->ntables * sizeof *c->p.ends);
+    c->p.ends = malloc((size_t)(m->ntables / m->classes) * sizeof *c->p.ends); /* one class's contexts */
+    c->p.used = malloc((size_t)(m->ntables / m->classes) * sizeof *c->p.used);
     c->g.tapd = malloc((size_t)maxn * TAPS * sizeof *c->g.tapd);
-    if (!c->rec || !c->err || !c->p.off || !c->p.q || !c->p.ctx || !c->p.qs || !c->p.bucket || !c->p.ends ||
+    if (!c->rec || !c->err || !c->p.off || !c->p.q || !c->p.ctx || !c->p.qs || !c->p.bucket || !c->p.ends || !c->p.used ||
         !c->g.tapd)
         return fail(err, errlen, PHC_ENOMEM, "out of memory (interpolation of %lld values)", (long long)n);
     return 0;
@@ -643,6 +675,7 @@ static void teardown(coder *c) {
     free(c->p.qs);
     free(c->p.bucket);
     free(c->p.ends);
+    free(c->p.used);
     free(c->g.tapd);
 }
 
@@ -778,19 +811,15 @@ static int encode_pass(void *arg, int lv, int ax, const int *odd) {
     p->dst = c->bq ? c->bq + c->nb : p->qs;
     phc_parallel_for(p->th, p->count, SORT_WORK, scatter_part, p);
     if (c->bq) { /* kept: only the runs are noted */
-        int64_t at = 0;
-        for (int ctx = 0; ctx < c->m->ntables; ctx++)
-            if (p->ends[ctx] > at) {
-                at = p->ends[ctx];
-                if (add_run(c, ctx, c->nb + at)) return PHC_ENOMEM;
-            }
+        for (int u = 0; u < p->nused; u++)
+            if (add_run(c, p->used[u], c->nb + p->ends[u])) return PHC_ENOMEM;
         c->nb += p->count;
         return 0;
     }
     int64_t j = 0;
-    for (int ctx = 0; ctx < c->m->ntables; ctx++) {
-        const phc_table *t = &c->tab[ctx];
-        for (const int64_t end = p->ends[ctx]; j < end; j++) phc_encode_value(c->enc, t, p->qs[j]);
+    for (int u = 0; u < p->nused; u++) {
+        const phc_table *t = &c->tab[p->used[u]];
+        for (const int64_t end = p->ends[u]; j < end; j++) phc_encode_value(c->enc, t, p->qs[j]);
     }
     return c->enc->oom ? fail(c->errmsg, c->errlen, PHC_ENOMEM, "out of memory (range coder)") : 0;
 }
@@ -885,9 +914,9 @@ static int decode_pass(void *arg, int lv, int ax, const int *odd) {
     if (targets <= 0) return targets ? NARROW_OVERFLOW : 0;
     phc_decoder d = *c->dec; /* a local copy: the stores to qs cannot alias its state */
     int64_t j = 0;
-    for (int ctx = 0; ctx < c->m->ntables; ctx++) {
-        const phc_table *t = &c->tab[ctx];
-        for (const int64_t end = p->ends[ctx]; j < end; j++) {
+    for (int u = 0; u < p->nused; u++) {
+        const phc_table *t = &c->tab[p->used[u]];
+        for (const int64_t end = p->ends[u]; j < end; j++) {
             int64_t q;
             if (decode_q(c, &d, t, &q)) return PHC_ECORRUPT;
             p->qs[j] = q;
