@@ -237,11 +237,29 @@ static inline double grid_value(const gridsrc *s, int64_t i) {
 /* One sub-pass: the targets (a product of progressions start_a + 2s*i), their predictions and
  * contexts. Everything per target in C order over (item, axes...), which is the order the
  * coder sorts stably by context. */
+/* where a sub-pass's targets lie: line by line (all indices fixed but the last axis'), in C
+ * order over (item, axes...), target t = line * cl + r at offset line_base(line) + r s2 */
+typedef struct {
+    int last;
+    int64_t cl, s2, per, cnt[MAX_ND], start[MAX_ND], stride[MAX_ND];
+    int64_t idx[MAX_ND]; /* scratch: the last line's indices */
+} lineset;
+
+static inline int64_t line_base(lineset *l, int64_t line) {
+    int64_t base = l->start[l->last] * l->stride[l->last];
+    for (int a = l->last - 1; a >= 0; a--) {
+        l->idx[a] = line % l->cnt[a];
+        line /= l->cnt[a];
+        base += (l->start[a] + l->s2 * l->idx[a]) * l->stride[a];
+    }
+    return base + line * l->per; /* line: the item now */
+}
+
 typedef struct {
     int64_t count; /* targets */
+    lineset at;    /* where they are */
     int nt;        /* contexts (the model's tables) */
     int c0, c1;    /* the sub-pass's class has contexts c0 .. c1-1: only those can hold targets */
-    int64_t *off;  /* decoder: each target's lattice offset (rec holds pred, err corr there until q is known) */
     int64_t *q;    /* encoder: each target's q */
     int32_t *ctx;
     int64_t *qs;     /* q in coding order: contexts ascending, targets in order within one */
@@ -298,7 +316,8 @@ typedef struct {
     subpass *p;
     int lv, ax, naxes, cls;
     int axes[MAX_ND];
-    int64_t s, s2, start[MAX_ND], cnt[MAX_ND], inner, rows;
+    int64_t s, s2, start[MAX_ND], cnt[MAX_ND], lines; /* lines: all indices fixed but the last axis' */
+    int64_t ulo, uhi, tdu[TAPS]; /* pass axis = last axis: the targets ulo .. uhi-1 of a line have taps tdu */
     const gridsrc *src; /* encoder: the values; then q, rec and err are set with the prediction */
     int64_t qstep;
     int bad[PHC_MAX_THREADS]; /* decoder, narrow: a part's predictions do not fit */
@@ -313,85 +332,218 @@ static inline __attribute__((always_inline)) int64_t mean_err(int64_t sum, const
     }
 }
 
-/* predict_rows for a compile-time number of correcting axes (0 .. 3), side (encoder or decoder)
- * and lattice width: the compiler then drops the loops and branches that do not apply */
-static inline __attribute__((always_inline)) int predict_rows_t(const passjob *j, int64_t r0, int64_t r1,
-                                                                const int naxes, const int enc, const int wide) {
-    const grid *g = j->g;
-    subpass *p = j->p;
-    const int nd = g->nd, ax = j->ax;
-    const int64_t s = j->s, s2 = j->s2;
-    const int64_t *w = j->m->weights + j->cls * TAPS;
-    const int64_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7];
-    void *rec = j->rec, *err = j->err;
-    const double qs = (double)j->qstep;
+/* a target's prediction p1 + corr settled: the encoder's closed loop (q from the value), or the
+ * decoder's rec = pred and err = corr until q is known; returns 1 where a narrow lattice cannot
+ * hold the decoder's values */
+static inline __attribute__((always_inline)) int settle(const passjob *j, int64_t off, int64_t t, int64_t p1,
+                                                        int64_t corr, const int enc, const int wide) {
+    const int64_t pred = p1 + corr;
+    if (enc) { /* q from the value and the prediction; |v| <= 2**40 */
+        const int64_t q = (int64_t)rint((grid_value(j->src, off) - (double)pred) / (double)j->qstep);
+        const int64_t rv = pred + q * j->qstep;
+        lat_set(j->rec, off, rv, wide); /* narrow: fits, as every |v| <= NARROW_V */
+        lat_set(j->err, off, rv - p1, wide);
+        j->p->q[t] = q;
+        return 0;
+    }
+    (void)t; /* decoder: rec = pred + q Q and err = rec - p1 = corr + q Q once q is decoded */
+    lat_set(j->rec, off, pred, wide);
+    lat_set(j->err, off, corr, wide);
+    return !wide && (!fits32(pred) || !fits32(corr));
+}
+
+/* ---- one target, any lattice width: the reference form of the predictor ----
+ * td: its 8 tap offsets; far[q]: its far neighbour along correcting axis q (+/- back[q]) */
+typedef struct {
+    const passjob *j;
+    const int64_t *w;
     int64_t cm[ACTIVITIES]; /* ctx = ((cls * m0 + b0) * m1 + b1) ...; held here, as the int32 stores
                              * to p->ctx could alias g->nedges */
-    for (int i = 0; i < ACTIVITIES; i++) cm[i] = g->nedges[i] + 1;
-    int64_t back[MAX_ND], start[MAX_ND], lim[MAX_ND];
+    int64_t back[MAX_ND], far[MAX_ND];
+} linectx;
+
+static inline __attribute__((always_inline)) int target_t(const linectx *L, int64_t off, int64_t t,
+                                                          const int64_t *td, const int naxes, const int enc,
+                                                          const int wide) {
+    const passjob *j = L->j;
+    const int64_t *w = L->w;
+    void *rec = j->rec, *err = j->err;
+#define X(k) lat_get(rec, off + td[k], wide)
+    const int64_t n3 = X(3), n4 = X(4);
+    const int64_t acc = ((int64_t)1 << (WEIGHT_SHIFT - 1)) + X(0) * w[0] + X(1) * w[1] + X(2) * w[2] + n3 * w[3] +
+                        n4 * w[4] + X(5) * w[5] + X(6) * w[6] + X(7) * w[7];
+#undef X
+    const int64_t p1 = floor_shift(acc, WEIGHT_SHIFT);
+    int64_t corr = 0, a2 = -1;
+    if (naxes) {
+        int64_t sum = 0;
+        for (int q = 0; q < naxes; q++)
+            sum += lat_get(err, off - L->back[q], wide) + lat_get(err, off + L->far[q], wide);
+        corr = mean_err(sum, naxes);
+        a2 = iabs(corr);
+    }
+    const int64_t acts[ACTIVITIES] = {iabs(p1 - floor_shift(n3 + n4, 1)), iabs(n3 - n4), a2,
+                                      iabs(lat_get(err, off + td[3], wide)) + iabs(lat_get(err, off + td[4], wide))};
+    int64_t ctx = j->cls;
+    for (int i = 0; i < ACTIVITIES; i++) ctx = ctx * L->cm[i] + bin(j->g, i, acts[i]);
+    j->p->ctx[t] = (int32_t)ctx;
+    return settle(j, off, t, p1, corr, enc, wide);
+}
+
+/* ---- a run of targets with the same tap and neighbour offsets, narrow lattices ----
+ * Stage 1 (vectorised) computes p1, corr and the four activities in float64, where they are
+ * exact: taps are int32 and sum|w| <= 2**18, so |acc| < 2**50; acc / 2**16 and (sum + k/2) / k
+ * are exact for k = 2, 4, and for k = 6 one correctly rounded division that cannot cross an
+ * integer (|sum| < 2**35). Stage 2 bins them into contexts and settles each target. The same
+ * integers as target_t, so the same bits. */
+#define BLOCK 64
+
+/* floor(x) for the quotients above, whose fractional part is a multiple of 2**-16 or near one
+ * of k/6: x - (1/2 - 2**-17) is exact and never a tie, so rounding it to the nearest integer
+ * (the 1.5 * 2**52 shift) floors x. Plain arithmetic, unlike floor(), which GCC does not
+ * vectorise without -fno-trapping-math (and SSE2 has no instruction for). |x| < 2**35. */
+static inline double floor_grid(double x) { return ((x - 0x1.fffep-2) + 0x1.8p52) - 0x1.8p52; }
+
+typedef struct {
+    const int32_t *rec, *err; /* at the first target */
+    int64_t d[TAPS];          /* tap offsets */
+    int64_t nb[2 * MAX_ND];   /* correcting neighbours' offsets */
+    double w[TAPS];
+} blockin;
+
+typedef struct {
+    double p1[BLOCK], corr[BLOCK], act[ACTIVITIES][BLOCK];
+} blockout;
+
+static inline __attribute__((always_inline)) void stage1_t(const blockin *in, blockout *out, int n,
+                                                           const int naxes, const int64_t S) {
+    const int32_t *restrict rec = in->rec, *restrict err = in->err;
+    const int64_t d0 = in->d[0], d1 = in->d[1], d2 = in->d[2], d3 = in->d[3], d4 = in->d[4], d5 = in->d[5],
+                  d6 = in->d[6], d7 = in->d[7];
+    const double w0 = in->w[0], w1 = in->w[1], w2 = in->w[2], w3 = in->w[3], w4 = in->w[4], w5 = in->w[5],
+                 w6 = in->w[6], w7 = in->w[7];
+    const int64_t e0 = in->nb[0], e1 = in->nb[1], e2 = in->nb[2], e3 = in->nb[3], e4 = in->nb[4], e5 = in->nb[5];
+    for (int i = 0; i < n; i++) {
+        const int64_t o = i * S;
+        const double n3 = rec[o + d3], n4 = rec[o + d4];
+        double acc = (double)(1 << (WEIGHT_SHIFT - 1));
+        acc += w0 * rec[o + d0];
+        acc += w1 * rec[o + d1];
+        acc += w2 * rec[o + d2];
+        acc += w3 * n3;
+        acc += w4 * n4;
+        acc += w5 * rec[o + d5];
+        acc += w6 * rec[o + d6];
+        acc += w7 * rec[o + d7];
+        const double p1 = floor_grid(acc * (1.0 / (1 << WEIGHT_SHIFT)));
+        double corr = 0.0;
+        if (naxes == 1) corr = floor_grid(((double)err[o + e0] + err[o + e1] + 1.0) * 0.5);
+        if (naxes == 2) corr = floor_grid(((double)err[o + e0] + err[o + e1] + err[o + e2] + err[o + e3] + 2.0) * 0.25);
+        if (naxes == 3)
+            corr = floor_grid(((double)err[o + e0] + err[o + e1] + err[o + e2] + err[o + e3] + err[o + e4] + err[o + e5] +
+                          3.0) / 6.0);
+        out->p1[i] = p1;
+        out->corr[i] = corr;
+        out->act[0][i] = fabs(p1 - floor_grid((n3 + n4) * 0.5));
+        out->act[1][i] = fabs(n3 - n4);
+        out->act[2][i] = naxes ? fabs(corr) : -1.0;
+        out->act[3][i] = fabs((double)err[o + d3]) + fabs((double)err[o + d4]);
+    }
+}
+
+/* one copy per instruction set: float64 lanes of 4 with AVX2, 2 with the baseline's SSE2 */
+__attribute__((target_clones("avx2", "default"))) static void stage1(const blockin *in, blockout *out, int n,
+                                                                     int naxes, int64_t S) {
+    switch (naxes * 2 + (S == 2)) {
+    case 0: stage1_t(in, out, n, 0, S); break;
+    case 1: stage1_t(in, out, n, 0, 2); break;
+    case 2: stage1_t(in, out, n, 1, S); break;
+    case 3: stage1_t(in, out, n, 1, 2); break;
+    case 4: stage1_t(in, out, n, 2, S); break;
+    case 5: stage1_t(in, out, n, 2, 2); break;
+    case 6: stage1_t(in, out, n, 3, S); break;
+    default: stage1_t(in, out, n, 3, 2); break;
+    }
+}
+
+/* targets r0 .. r1-1 of a line (offset base + r s2, index t0 + r), all with taps td */
+static inline __attribute__((always_inline)) int run_t(const linectx *L, int64_t base, int64_t t0, int64_t r0,
+                                                       int64_t r1, const int64_t *td, const int naxes,
+                                                       const int enc, const int wide) {
+    const passjob *j = L->j;
+    const int64_t s2 = j->s2;
+    int big = 0;
+    if (wide) {
+        for (int64_t r = r0; r < r1; r++) big |= target_t(L, base + r * s2, t0 + r, td, naxes, enc, wide);
+        return big;
+    }
+    blockin in;
+    for (int k = 0; k < TAPS; k++) {
+        in.d[k] = td[k];
+        in.w[k] = (double)L->w[k];
+    }
+    for (int q = 0; q < naxes; q++) {
+        in.nb[2 * q] = -L->back[q];
+        in.nb[2 * q + 1] = L->far[q];
+    }
+    for (int q = 2 * naxes; q < 2 * MAX_ND; q++) in.nb[q] = 0;
+    const grid *g = j->g;
+    blockout out;
+    for (int64_t r = r0; r < r1; r += BLOCK) {
+        const int n = r1 - r < BLOCK ? (int)(r1 - r) : BLOCK;
+        const int64_t o0 = base + r * s2;
+        in.rec = (const int32_t *)j->rec + o0;
+        in.err = (const int32_t *)j->err + o0;
+        stage1(&in, &out, n, naxes, s2);
+        for (int i = 0; i < n; i++) {
+            int64_t ctx = j->cls;
+            for (int a = 0; a < ACTIVITIES; a++) ctx = ctx * L->cm[a] + bin(g, a, (int64_t)out.act[a][i]);
+            const int64_t t = t0 + r + i;
+            j->p->ctx[t] = (int32_t)ctx;
+            big |= settle(j, o0 + i * s2, t, (int64_t)out.p1[i], (int64_t)out.corr[i], enc, 0);
+        }
+    }
+    return big;
+}
+
+/* predict_rows for a compile-time number of correcting axes (0 .. 3), side (encoder or decoder)
+ * and lattice width: the compiler then drops the loops and branches that do not apply. The
+ * targets go line by line (all indices fixed but the last axis'), in C order: along a line the
+ * neighbours' offsets are fixed, and so are the taps unless the pass axis is the last one, where
+ * they are fixed inside [ulo, uhi) (no reflection at the lattice's ends). */
+static inline __attribute__((always_inline)) int predict_rows_t(const passjob *j, int64_t l0, int64_t l1,
+                                                                const int naxes, const int enc, const int wide) {
+    const grid *g = j->g;
+    const int nd = g->nd, ax = j->ax, last = nd - 1;
+    const int64_t s2 = j->s2, cl = j->cnt[last];
+    linectx L;
+    L.j = j;
+    L.w = j->m->weights + j->cls * TAPS;
+    for (int i = 0; i < ACTIVITIES; i++) L.cm[i] = g->nedges[i] + 1;
+    int64_t start[MAX_ND], lim[MAX_ND];
     for (int q = 0; q < naxes; q++) {
         const int a = j->axes[q];
-        back[q] = s * g->stride[a];
+        L.back[q] = j->s * g->stride[a];
         start[q] = j->start[a];
-        lim[q] = g->sp[a] - s; /* the far neighbour is inside while the target's index c < lim */
+        lim[q] = g->sp[a] - j->s; /* the far neighbour is inside while the target's index c < lim */
     }
-    int big = 0; /* decoder, narrow: a prediction the lattice cannot hold */
-    for (int64_t row = r0; row < r1; row++) {
-        const int64_t item = row / j->cnt[0];
-        int64_t idx[MAX_ND];
-        idx[0] = row % j->cnt[0];
-        int64_t off = item * g->per + (j->start[0] + s2 * idx[0]) * g->stride[0];
-        for (int a = 1; a < nd; a++) {
-            idx[a] = 0;
-            off += j->start[a] * g->stride[a];
+    int big = 0;
+    lineset at = j->p->at;
+    const int64_t *idx = at.idx;
+    for (int64_t line = l0; line < l1; line++) {
+        const int64_t base = line_base(&at, line);
+        for (int q = 0; q < naxes; q++)
+            L.far[q] = start[q] + s2 * idx[j->axes[q]] < lim[q] ? L.back[q] : -L.back[q];
+        const int64_t t0 = line * cl;
+        if (ax != last) {
+            big |= run_t(&L, base, t0, 0, cl, g->tapd + idx[ax] * TAPS, naxes, enc, wide);
+            continue;
         }
-        for (int64_t r = 0, t = row * j->inner; r < j->inner; r++, t++) {
-            const int64_t *td = g->tapd + idx[ax] * TAPS;
-#define X(k) lat_get(rec, off + td[k], wide)
-            const int64_t n3 = X(3), n4 = X(4);
-            const int64_t acc = ((int64_t)1 << (WEIGHT_SHIFT - 1)) + X(0) * w0 + X(1) * w1 + X(2) * w2 + n3 * w3 +
-                                n4 * w4 + X(5) * w5 + X(6) * w6 + X(7) * w7;
-#undef X
-            const int64_t p1 = floor_shift(acc, WEIGHT_SHIFT);
-            int64_t corr = 0, a2 = -1;
-            if (naxes) {
-                int64_t sum = 0;
-                for (int q = 0; q < naxes; q++) {
-                    const int64_t c = start[q] + s2 * idx[j->axes[q]];
-                    sum += lat_get(err, off - back[q], wide);
-                    sum += lat_get(err, off + (c < lim[q] ? back[q] : -back[q]), wide);
-                }
-                corr = mean_err(sum, naxes);
-                a2 = iabs(corr);
-            }
-            const int64_t acts[ACTIVITIES] = {iabs(p1 - floor_shift(n3 + n4, 1)), iabs(n3 - n4), a2,
-                                              iabs(lat_get(err, off + td[3], wide)) + iabs(lat_get(err, off + td[4], wide))};
-            int64_t ctx = j->cls;
-            for (int i = 0; i < ACTIVITIES; i++) ctx = ctx * cm[i] + bin(g, i, acts[i]);
-            const int64_t pred = p1 + corr;
-            p->ctx[t] = (int32_t)ctx;
-            if (enc) { /* encoder: the closed loop, q from the value and the prediction */
-                const int64_t q = (int64_t)rint((grid_value(j->src, off) - (double)pred) / qs); /* |v| <= 2**40 */
-                const int64_t rv = pred + q * j->qstep;
-                lat_set(rec, off, rv, wide); /* narrow: fits, as every |v| <= NARROW_V */
-                lat_set(err, off, rv - p1, wide);
-                p->q[t] = q;
-            } else { /* decoder: rec = pred + q Q and err = rec - p1 = corr + q Q once q is decoded */
-                p->off[t] = off;
-                if (!wide) big |= !fits32(pred) || !fits32(corr);
-                lat_set(rec, off, pred, wide);
-                lat_set(err, off, corr, wide);
-            }
-            /* next target of the row: odometer over axes 1.., last axis fastest */
-            for (int a = nd - 1; a >= 1; a--) {
-                if (++idx[a] < j->cnt[a]) {
-                    off += s2 * g->stride[a];
-                    break;
-                }
-                off -= s2 * (j->cnt[a] - 1) * g->stride[a];
-                idx[a] = 0;
-            }
-        }
+        for (int64_t r = 0; r < j->ulo; r++)
+            big |= target_t(&L, base + r * s2, t0 + r, g->tapd + r * TAPS, naxes, enc, wide);
+        big |= run_t(&L, base, t0, j->ulo, j->uhi, j->tdu, naxes, enc, wide);
+        for (int64_t r = j->uhi; r < cl; r++)
+            big |= target_t(&L, base + r * s2, t0 + r, g->tapd + r * TAPS, naxes, enc, wide);
     }
     return big;
 }
@@ -502,14 +654,13 @@ static int64_t predict(const phc_interp *m, const grid *g, void *rec, void *err,
     j.qstep = qstep;
     j.s = (int64_t)1 << lv;
     j.s2 = 2 * j.s;
-    j.inner = 1;
+    j.lines = g->gi;
     for (int a = 0; a < nd; a++) {
         j.start[a] = (a == ax || (a < ax && odd[a])) ? j.s : 0;
         j.cnt[a] = g->sp[a] > j.start[a] ? (g->sp[a] - j.start[a] + j.s2 - 1) / j.s2 : 0;
         if (!j.cnt[a]) return 0;
-        if (a) j.inner *= j.cnt[a];
+        if (a < nd - 1) j.lines *= j.cnt[a];
     }
-    j.rows = g->gi * j.cnt[0];
     /* tap offsets along ax, reflected into the known lattice 0 .. last_k */
     const int64_t n = g->sp[ax], last_k = (n - 1) / j.s2, st = g->stride[ax];
     for (int64_t i = 0; i < j.cnt[ax]; i++) {
@@ -523,13 +674,31 @@ static int64_t predict(const phc_interp *m, const grid *g, void *rec, void *err,
             g->tapd[i * TAPS + t] = (j.s2 * q - c) * st;
         }
     }
+    if (ax == nd - 1) { /* the unreflected taps: offset s (2 shift - 1) whatever the target */
+        for (int t = 0; t < TAPS; t++) j.tdu[t] = j.s * (2 * TAP_SHIFT[t] - 1) * st;
+        const int64_t m = j.cnt[ax];
+        j.ulo = 0;
+        while (j.ulo < m && memcmp(g->tapd + j.ulo * TAPS, j.tdu, sizeof j.tdu)) j.ulo++;
+        j.uhi = j.ulo;
+        while (j.uhi < m && !memcmp(g->tapd + j.uhi * TAPS, j.tdu, sizeof j.tdu)) j.uhi++;
+    }
     for (int a = 0; a < ax; a++)
         if (odd[a]) j.axes[j.naxes++] = a;
     j.cls = lv < m->classes - 1 ? lv : m->classes - 1;
     p->c0 = j.cls * (m->ntables / m->classes); /* ctx = cls * (contexts per class) + ... */
     p->c1 = p->c0 + m->ntables / m->classes;
-    const int64_t t = j.rows * j.inner;
-    phc_parallel_for(t < (1 << 15) ? 1 : threads, j.rows, 1, predict_part, &j);
+    lineset *at = &p->at;
+    at->last = nd - 1;
+    at->cl = j.cnt[nd - 1];
+    at->s2 = j.s2;
+    at->per = g->per;
+    for (int a = 0; a < nd; a++) {
+        at->cnt[a] = j.cnt[a];
+        at->start[a] = j.start[a];
+        at->stride[a] = g->stride[a];
+    }
+    const int64_t t = j.lines * j.cnt[nd - 1];
+    phc_parallel_for(t < (1 << 15) ? 1 : threads, j.lines, 1, predict_part, &j);
     for (int k = 0; k < PHC_MAX_THREADS; k++)
         if (j.bad[k]) return -1;
     p->count = t;
@@ -651,7 +820,6 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     c->rec = calloc(n, wide ? 8 : 4);
     c->err = calloc(n, wide ? 8 : 4);
     c->fresh = 1;
-    c->p.off = malloc(nt * sizeof *c->p.off);
     c->p.q = malloc(nt * sizeof *c->p.q);
     c->p.ctx = malloc(nt * sizeof *c->p.ctx);
     c->p.qs = malloc(nt * sizeof *c->p.qs);
@@ -660,7 +828,7 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     c->p.ends = malloc((size_t)(m->ntables / m->classes) * sizeof *c->p.ends); /* one class's contexts */
     c->p.used = malloc((size_t)(m->ntables / m->classes) * sizeof *c->p.used);
     c->g.tapd = malloc((size_t)maxn * TAPS * sizeof *c->g.tapd);
-    if (!c->rec || !c->err || !c->p.off || !c->p.q || !c->p.ctx || !c->p.qs || !c->p.bucket || !c->p.ends || !c->p.used ||
+    if (!c->rec || !c->err || !c->p.q || !c->p.ctx || !c->p.qs || !c->p.bucket || !c->p.ends || !c->p.used ||
         !c->g.tapd)
         return fail(err, errlen, PHC_ENOMEM, "out of memory (interpolation of %lld values)", (long long)n);
     return 0;
@@ -669,7 +837,6 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
 static void teardown(coder *c) {
     free(c->rec);
     free(c->err);
-    free(c->p.off);
     free(c->p.q);
     free(c->p.ctx);
     free(c->p.qs);
@@ -758,8 +925,15 @@ static inline __attribute__((always_inline)) void finalize_t(elemjob *e, int par
                                                              const int wide) {
     const subpass *p = e->p;
     int64_t *b = slots_of(p, part);
-    for (int64_t i = i0; i < i1; i++) {
-        const int64_t o = p->off[i], qq = p->qs[b[p->ctx[i]]++] * e->qstep;
+    lineset at = p->at; /* the targets' offsets, line by line */
+    const int64_t cl = at.cl, s2 = at.s2;
+    int64_t line = i0 / cl, r = i0 % cl, base = line_base(&at, line);
+    for (int64_t i = i0; i < i1; i++, r++) {
+        if (r == cl) {
+            r = 0;
+            base = line_base(&at, ++line);
+        }
+        const int64_t o = base + r * s2, qq = p->qs[b[p->ctx[i]]++] * e->qstep;
         const int64_t r = lat_get(e->rec, o, wide) + qq, d = lat_get(e->err, o, wide) + qq;
         if (wide ? r > REC_LIMIT || r < -REC_LIMIT : !fits32(r) || !fits32(d)) {
             e->bad[part] = 1;
