@@ -69,7 +69,7 @@ class BuildExt(build_ext):
 
 # One set of C sources for the codec (native/src); hosts link them. -ffp-contract=off: no fused
 # multiply-add, so the float stages (grid <-> values) give numpy's bits on every CPU.
-NATIVE_SOURCES = [f"native/src/{f}.c" for f in ("rangecoder", "parallel", "interp", "json", "zstd_rt", "model", "crc32", "chunk",
+NATIVE_SOURCES = [f"native/src/{f}.c" for f in ("rangecoder", "parallel", "pages", "interp", "json", "zstd_rt", "model", "crc32", "chunk",
                                                 "chunk_write", "model_paths", "intpack", "quads", "latent", "residual",
                                                 "decoder_int", "model_arrays", "model_transform", "blocks",
                                                 "latent_encode", "residual_encode", "transform_encode")]

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "phcomp_codec.h"
+#include "pages.h"
 #include "parallel.h"
 #include "rangecoder.h"
 
@@ -300,7 +301,8 @@ static inline int bitlen(int64_t a) { return a > 0 ? 64 - __builtin_clzll((unsig
 static inline int64_t bin(const grid *g, int i, int64_t a) {
     if (a < 0) return 0; /* edges are >= 0 */
     const int l = bitlen(a);
-    if (g->one_per_length) return g->below[i][l] + (a >= g->thr[i][l] ? g->mult[i][l] : 0);
+    if (g->one_per_length) /* no branch on a >= thr: it goes either way at random */
+        return g->below[i][l] + (g->mult[i][l] & -(int64_t)(a >= g->thr[i][l]));
     int64_t b = g->below[i][l];
     for (int j = g->below[i][l]; j < g->below[i][l + 1]; j++) b += g->edges[i][j] <= a;
     return b;
@@ -736,7 +738,7 @@ typedef struct {
     grid g;
     subpass p;
     void *rec, *err; /* lattices: int64 if wide else int32 */
-    int wide, fresh; /* fresh: rec and err are still calloc's zeros */
+    int wide, fresh; /* fresh: rec and err are still zeros as allocated */
     int64_t gmax, qstep;
     phc_encoder *enc;
     gridsrc src; /* encoder: the group's values */
@@ -817,12 +819,12 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     for_passes(&c->g, count_pass, &k);
     const size_t nt = (size_t)(gmax * k.most); /* targets of the largest sub-pass of a group */
     c->gmax = gmax;
-    c->rec = calloc(n, wide ? 8 : 4);
-    c->err = calloc(n, wide ? 8 : 4);
+    c->rec = phc_pages_zeroed(n, wide ? 8 : 4);
+    c->err = phc_pages_zeroed(n, wide ? 8 : 4);
     c->fresh = 1;
-    c->p.q = malloc(nt * sizeof *c->p.q);
-    c->p.ctx = malloc(nt * sizeof *c->p.ctx);
-    c->p.qs = malloc(nt * sizeof *c->p.qs);
+    c->p.q = phc_pages_zeroed(nt, sizeof *c->p.q);
+    c->p.ctx = phc_pages_zeroed(nt, sizeof *c->p.ctx);
+    c->p.qs = phc_pages_zeroed(nt, sizeof *c->p.qs);
     c->p.nt = m->ntables;
     c->p.bucket = malloc(SORT_PARTS * ((size_t)m->ntables + 1) * sizeof *c->p.bucket);
     c->p.ends = malloc((size_t)(m->ntables / m->classes) * sizeof *c->p.ends); /* one class's contexts */
@@ -835,11 +837,11 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
 }
 
 static void teardown(coder *c) {
-    free(c->rec);
-    free(c->err);
-    free(c->p.q);
-    free(c->p.ctx);
-    free(c->p.qs);
+    phc_pages_free(c->rec);
+    phc_pages_free(c->err);
+    phc_pages_free(c->p.q);
+    phc_pages_free(c->p.ctx);
+    phc_pages_free(c->p.qs);
     free(c->p.bucket);
     free(c->p.ends);
     free(c->p.used);
@@ -1115,10 +1117,10 @@ static int decode_pass(void *arg, int lv, int ax, const int *odd) {
 /* the lattices made wide (int64), for this group on (their contents are cleared per group) */
 static int widen(coder *c) {
     const size_t n = (size_t)(c->gmax * c->g.per);
-    free(c->rec);
-    free(c->err);
-    c->rec = calloc(n, 8);
-    c->err = calloc(n, 8);
+    phc_pages_free(c->rec);
+    phc_pages_free(c->err);
+    c->rec = phc_pages_zeroed(n, 8);
+    c->err = phc_pages_zeroed(n, 8);
     c->wide = 1;
     c->fresh = 1;
     return c->rec && c->err ? 0 : fail(c->errmsg, c->errlen, PHC_ENOMEM, "out of memory (interpolation of %zu values)", n);
@@ -1152,7 +1154,7 @@ static void clear_part(void *arg, int part, int64_t i0, int64_t i1) {
 static int64_t begin_group(coder *c, int64_t i0, int64_t items, int64_t group) {
     c->g.gi = (items - i0) < group ? items - i0 : group;
     const int64_t n = c->g.gi * c->g.per;
-    if (!c->fresh) { /* calloc'd lattices are zero already, page by page as they are first touched */
+    if (!c->fresh) { /* fresh lattices are zero already, page by page as they are first touched */
         clearjob k = {c->rec, c->err, c->wide ? 8 : 4};
         phc_parallel_for(c->threads, n, PER_VALUE_WORK, clear_part, &k);
     }
