@@ -283,6 +283,8 @@ typedef struct {
     uint8_t mult[ACTIVITIES][65];   /* how many edges have bit length l */
     int one_per_length;
     int nedges[ACTIVITIES];
+    double edgef[ACTIVITIES][MAX_EDGES]; /* the edges in float64, for the vectorised binning: exact
+                                          * below 2**53, and above it larger than any activity */
     int64_t *tapd; /* per index along the pass axis: 8 relative offsets */
 } grid;
 
@@ -408,13 +410,16 @@ static inline double floor_grid(double x) { return ((x - 0x1.fffep-2) + 0x1.8p52
 
 typedef struct {
     const int32_t *rec, *err; /* at the first target */
+    int32_t *ctx;             /* the first target's context */
+    const grid *g;
+    double cls;
     int64_t d[TAPS];          /* tap offsets */
     int64_t nb[2 * MAX_ND];   /* correcting neighbours' offsets */
     double w[TAPS];
 } blockin;
 
 typedef struct {
-    double p1[BLOCK], corr[BLOCK], act[ACTIVITIES][BLOCK];
+    double p1[BLOCK], corr[BLOCK], act[ACTIVITIES][BLOCK], ctx[BLOCK];
 } blockout;
 
 static inline __attribute__((always_inline)) void stage1_t(const blockin *in, blockout *out, int n,
@@ -453,6 +458,24 @@ static inline __attribute__((always_inline)) void stage1_t(const blockin *in, bl
     }
 }
 
+/* the contexts of the block: bin(a) = how many edges are <= a, counted edge by edge over the
+ * block (a = -1, no correcting axis, counts none, like bin's a < 0) */
+static inline __attribute__((always_inline)) void contexts_t(const blockin *in, blockout *out, int n) {
+    const grid *g = in->g;
+    for (int i = 0; i < n; i++) out->ctx[i] = in->cls;
+    for (int k = 0; k < ACTIVITIES; k++) {
+        double b[BLOCK];
+        const double *a = out->act[k], m = (double)(g->nedges[k] + 1);
+        for (int i = 0; i < n; i++) b[i] = 0.0;
+        for (int e = 0; e < g->nedges[k]; e++) {
+            const double edge = g->edgef[k][e];
+            for (int i = 0; i < n; i++) b[i] += a[i] >= edge;
+        }
+        for (int i = 0; i < n; i++) out->ctx[i] = out->ctx[i] * m + b[i]; /* < 2**24: exact */
+    }
+    for (int i = 0; i < n; i++) in->ctx[i] = (int32_t)out->ctx[i];
+}
+
 /* one copy per instruction set: float64 lanes of 4 with AVX2, 2 with the baseline's SSE2 */
 __attribute__((target_clones("avx2", "default"))) static void stage1(const blockin *in, blockout *out, int n,
                                                                      int naxes, int64_t S) {
@@ -466,6 +489,7 @@ __attribute__((target_clones("avx2", "default"))) static void stage1(const block
     case 6: stage1_t(in, out, n, 3, S); break;
     default: stage1_t(in, out, n, 3, 2); break;
     }
+    contexts_t(in, out, n);
 }
 
 /* targets r0 .. r1-1 of a line (offset base + r s2, index t0 + r), all with taps td */
@@ -489,21 +513,18 @@ static inline __attribute__((always_inline)) int run_t(const linectx *L, int64_t
         in.nb[2 * q + 1] = L->far[q];
     }
     for (int q = 2 * naxes; q < 2 * MAX_ND; q++) in.nb[q] = 0;
-    const grid *g = j->g;
+    in.g = j->g;
+    in.cls = j->cls;
     blockout out;
     for (int64_t r = r0; r < r1; r += BLOCK) {
         const int n = r1 - r < BLOCK ? (int)(r1 - r) : BLOCK;
         const int64_t o0 = base + r * s2;
         in.rec = (const int32_t *)j->rec + o0;
         in.err = (const int32_t *)j->err + o0;
+        in.ctx = j->p->ctx + t0 + r;
         stage1(&in, &out, n, naxes, s2);
-        for (int i = 0; i < n; i++) {
-            int64_t ctx = j->cls;
-            for (int a = 0; a < ACTIVITIES; a++) ctx = ctx * L->cm[a] + bin(g, a, (int64_t)out.act[a][i]);
-            const int64_t t = t0 + r + i;
-            j->p->ctx[t] = (int32_t)ctx;
-            big |= settle(j, o0 + i * s2, t, (int64_t)out.p1[i], (int64_t)out.corr[i], enc, 0);
-        }
+        for (int i = 0; i < n; i++)
+            big |= settle(j, o0 + i * s2, t0 + r + i, (int64_t)out.p1[i], (int64_t)out.corr[i], enc, 0);
     }
     return big;
 }
@@ -799,6 +820,7 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
         for (int j = 0; j < m->nexps[i]; j++) {
             const int e = m->exps[i][j];
             c->g.edges[i][j] = e >= 0 ? c->qstep << e : c->qstep >> (-e < 62 ? -e : 62);
+            c->g.edgef[i][j] = (double)c->g.edges[i][j];
         }
         for (int l = 0; l < 66; l++) {
             int k = 0;
