@@ -760,6 +760,7 @@ typedef struct {
     subpass p;
     void *rec, *err; /* lattices: int64 if wide else int32 */
     int wide, fresh; /* fresh: rec and err are still zeros as allocated */
+    int inplace;     /* decoder, float32 and narrow: rec is the group's own part of the output */
     int64_t gmax, qstep;
     phc_encoder *enc;
     gridsrc src; /* encoder: the group's values */
@@ -794,9 +795,10 @@ static int count_pass(void *arg, int lv, int ax, const int *odd) {
 }
 
 static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64_t gmax, int bits, int wide,
-                 int threads, char *err, size_t errlen) {
+                 int inplace, int threads, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
     c->m = m;
+    c->inplace = inplace && !wide;
     c->wide = wide;
     c->threads = threads;
     c->errmsg = err;
@@ -841,7 +843,7 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     for_passes(&c->g, count_pass, &k);
     const size_t nt = (size_t)(gmax * k.most); /* targets of the largest sub-pass of a group */
     c->gmax = gmax;
-    c->rec = phc_pages_zeroed(n, wide ? 8 : 4);
+    c->rec = c->inplace ? NULL : phc_pages_zeroed(n, wide ? 8 : 4);
     c->err = phc_pages_zeroed(n, wide ? 8 : 4);
     c->fresh = 1;
     c->p.q = phc_pages_zeroed(nt, sizeof *c->p.q);
@@ -852,14 +854,14 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     c->p.ends = malloc((size_t)(m->ntables / m->classes) * sizeof *c->p.ends); /* one class's contexts */
     c->p.used = malloc((size_t)(m->ntables / m->classes) * sizeof *c->p.used);
     c->g.tapd = malloc((size_t)maxn * TAPS * sizeof *c->g.tapd);
-    if (!c->rec || !c->err || !c->p.q || !c->p.ctx || !c->p.qs || !c->p.bucket || !c->p.ends || !c->p.used ||
+    if ((!c->rec && !c->inplace) || !c->err || !c->p.q || !c->p.ctx || !c->p.qs || !c->p.bucket || !c->p.ends || !c->p.used ||
         !c->g.tapd)
         return fail(err, errlen, PHC_ENOMEM, "out of memory (interpolation of %lld values)", (long long)n);
     return 0;
 }
 
 static void teardown(coder *c) {
-    phc_pages_free(c->rec);
+    if (!c->inplace) phc_pages_free(c->rec);
     phc_pages_free(c->err);
     phc_pages_free(c->p.q);
     phc_pages_free(c->p.ctx);
@@ -929,6 +931,17 @@ static void *check_all(void *arg) {
 }
 
 static inline __attribute__((always_inline)) void output_t(elemjob *e, int64_t i0, int64_t i1, const int wide) {
+    if (!wide && e->dtype == PHC_FLOAT32) { /* rec may be this very memory (inplace): memcpy, not two types */
+        const char *r = (const char *)e->rec;
+        char *o = (char *)e->out + 4 * e->base;
+        for (int64_t i = i0; i < i1; i++) {
+            int32_t v;
+            memcpy(&v, r + 4 * i, 4);
+            const float y = (float)from_grid(e, v);
+            memcpy(o + 4 * i, &y, 4);
+        }
+        return;
+    }
     for (int64_t i = i0; i < i1; i++) {
         const double y = from_grid(e, lat_get(e->rec, i, wide));
         if (e->dtype == PHC_FLOAT32) ((float *)e->out)[e->base + i] = (float)y;
@@ -945,6 +958,7 @@ static void output_part(void *arg, int part, int64_t i0, int64_t i1) {
 
 /* decoder: rec = pred + q Q; bad[part]: outside the grid (wide) or the narrow lattice (narrow:
  * the group starts again wide, which fails the same way if the grid is the problem) */
+#define PREFETCH 16 /* targets ahead */
 static inline __attribute__((always_inline)) void finalize_t(elemjob *e, int part, int64_t i0, int64_t i1,
                                                              const int wide) {
     const subpass *p = e->p;
@@ -957,6 +971,8 @@ static inline __attribute__((always_inline)) void finalize_t(elemjob *e, int par
             r = 0;
             base = line_base(&at, ++line);
         }
+        if (i + PREFETCH < i1) /* q comes from one of many contexts' runs in qs: fetch the run's line early */
+            __builtin_prefetch(p->qs + b[p->ctx[i + PREFETCH]]);
         const int64_t o = base + r * s2, qq = p->qs[b[p->ctx[i]]++] * e->qstep;
         const int64_t r = lat_get(e->rec, o, wide) + qq, d = lat_get(e->err, o, wide) + qq;
         if (wide ? r > REC_LIMIT || r < -REC_LIMIT : !fits32(r) || !fits32(d)) {
@@ -1139,7 +1155,8 @@ static int decode_pass(void *arg, int lv, int ax, const int *odd) {
 /* the lattices made wide (int64), for this group on (their contents are cleared per group) */
 static int widen(coder *c) {
     const size_t n = (size_t)(c->gmax * c->g.per);
-    phc_pages_free(c->rec);
+    if (!c->inplace) phc_pages_free(c->rec);
+    c->inplace = 0;
     phc_pages_free(c->err);
     c->rec = phc_pages_zeroed(n, 8);
     c->err = phc_pages_zeroed(n, 8);
@@ -1168,18 +1185,17 @@ typedef struct {
 static void clear_part(void *arg, int part, int64_t i0, int64_t i1) {
     const clearjob *k = arg;
     (void)part;
-    memset(k->rec + i0 * k->size, 0, (size_t)(i1 - i0) * k->size);
-    memset(k->err + i0 * k->size, 0, (size_t)(i1 - i0) * k->size);
+    if (k->rec) memset(k->rec + i0 * k->size, 0, (size_t)(i1 - i0) * k->size);
+    if (k->err) memset(k->err + i0 * k->size, 0, (size_t)(i1 - i0) * k->size);
 }
 
 /* items i0.. of the next group: sets its item count, clears rec / err, returns its values */
 static int64_t begin_group(coder *c, int64_t i0, int64_t items, int64_t group) {
     c->g.gi = (items - i0) < group ? items - i0 : group;
     const int64_t n = c->g.gi * c->g.per;
-    if (!c->fresh) { /* fresh lattices are zero already, page by page as they are first touched */
-        clearjob k = {c->rec, c->err, c->wide ? 8 : 4};
-        phc_parallel_for(c->threads, n, PER_VALUE_WORK, clear_part, &k);
-    }
+    /* fresh lattices are zero already, page by page as they are first touched; the output is not */
+    clearjob k = {c->fresh && !c->inplace ? NULL : c->rec, c->fresh ? NULL : c->err, c->wide ? 8 : 4};
+    if (k.rec || k.err) phc_parallel_for(c->threads, n, PER_VALUE_WORK, clear_part, &k);
     c->fresh = 0;
     return n;
 }
@@ -1206,7 +1222,7 @@ int phc_interp_encode(const phc_interp *m, const void *x, int dtype, int64_t ite
     uint8_t *flag = NULL;
     size_t exc_cap = 0, nf_cap = 0;
     const int64_t ngroups = (items + group - 1) / group; /* items >= 1, group >= 1 */
-    rc = setup(&c, m, nd, sp, gmax, bits, 0, threads, err, errlen); /* narrow until a group needs wide */
+    rc = setup(&c, m, nd, sp, gmax, bits, 0, 0, threads, err, errlen); /* narrow until a group needs wide */
     if (!rc) {
         flag = malloc((size_t)(gmax * c.g.per));
         if (!flag) rc = fail(err, errlen, PHC_ENOMEM, "out of memory");
@@ -1301,11 +1317,12 @@ int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int64_t item
     phc_decoder_init(&dec, words, nwords, escapes, nesc);
     /* narrow when the header's range says every |v| fits; if a value does not after all, that
      * group is decoded again wide (the decoder state is a plain struct, so a copy restarts it) */
-    rc = setup(&c, m, nd, sp, gmax, bits, !(half / delta <= NARROW_V), threads, err, errlen);
+    rc = setup(&c, m, nd, sp, gmax, bits, !(half / delta <= NARROW_V), dtype == PHC_FLOAT32, threads, err, errlen);
     c.dec = &dec;
     const int64_t per = c.g.per;
     for (int64_t i0 = 0, gi = 0; !rc && i0 < items; i0 += group, gi++) {
         const phc_decoder at_group = dec;
+        if (c.inplace) c.rec = (int32_t *)out + i0 * per; /* int32 and float32: one size */
         const int64_t n = begin_group(&c, i0, items, group), base = i0 * per;
         c.tab = m->tables + (size_t)(nsets ? sets[gi] : 0) * m->ntables;
         for (int64_t it = 0; !rc && it < c.g.gi; it++) {
