@@ -416,10 +416,15 @@ typedef struct {
     int64_t d[TAPS];          /* tap offsets */
     int64_t nb[2 * MAX_ND];   /* correcting neighbours' offsets */
     double w[TAPS];
+    const void *x; /* encoder: the first target's value; NULL in the decoder */
+    int dtype;
+    double mid, delta, qstep;
 } blockin;
 
 typedef struct {
     double p1[BLOCK], corr[BLOCK], act[ACTIVITIES][BLOCK], ctx[BLOCK];
+    double q[BLOCK];          /* encoder: q (an integer) */
+    int32_t rv[BLOCK], e[BLOCK]; /* encoder: rec and err once q is known */
 } blockout;
 
 static inline __attribute__((always_inline)) void stage1_t(const blockin *in, blockout *out, int n,
@@ -458,6 +463,32 @@ static inline __attribute__((always_inline)) void stage1_t(const blockin *in, bl
     }
 }
 
+/* the encoder's closed loop over the block, as settle() computes it: v = (x - mid) / delta (0
+ * where not finite), q = rint((v - pred) / Q) (the 1.5 * 2**52 shift rounds half to even, as
+ * rint does, for |.| < 2**51), rec = pred + q Q and err = rec - p1, all exact below 2**53 (narrow:
+ * every |v| <= 2**27) */
+static inline __attribute__((always_inline)) void closed_t(const blockin *in, blockout *out, int n, const int64_t S,
+                                                           const int f32) {
+    const float *restrict xf = in->x;
+    const double *restrict xd = in->x;
+    const double mid = in->mid, delta = in->delta, qs = in->qstep;
+    for (int i = 0; i < n; i++) {
+        double v = f32 ? (double)xf[i * S] : xd[i * S];
+        v -= mid;
+        v /= delta;
+        uint64_t u; /* v, or 0 where not finite: a mask, as a select would not vectorise */
+        memcpy(&u, &v, 8);
+        u &= -(uint64_t)(fabs(v) <= 0x1.fffffffffffffp+1023);
+        memcpy(&v, &u, 8);
+        const double pred = out->p1[i] + out->corr[i];
+        const double q = (((v - pred) / qs) + 0x1.8p52) - 0x1.8p52;
+        const double rv = pred + q * qs;
+        out->q[i] = q;
+        out->rv[i] = (int32_t)rv;
+        out->e[i] = (int32_t)(rv - out->p1[i]);
+    }
+}
+
 /* the contexts of the block: bin(a) = how many edges are <= a, counted edge by edge over the
  * block (a = -1, no correcting axis, counts none, like bin's a < 0) */
 static inline __attribute__((always_inline)) void contexts_t(const blockin *in, blockout *out, int n) {
@@ -490,6 +521,8 @@ __attribute__((target_clones("avx2", "default"))) static void stage1(const block
     default: stage1_t(in, out, n, 3, 2); break;
     }
     contexts_t(in, out, n);
+    if (in->x && in->dtype == PHC_FLOAT32) closed_t(in, out, n, S, 1);
+    else if (in->x) closed_t(in, out, n, S, 0);
 }
 
 /* targets r0 .. r1-1 of a line (offset base + r s2, index t0 + r), all with taps td */
@@ -515,6 +548,13 @@ static inline __attribute__((always_inline)) int run_t(const linectx *L, int64_t
     for (int q = 2 * naxes; q < 2 * MAX_ND; q++) in.nb[q] = 0;
     in.g = j->g;
     in.cls = j->cls;
+    in.x = NULL;
+    if (enc) {
+        in.dtype = j->src->dtype;
+        in.mid = j->src->mid;
+        in.delta = j->src->delta;
+        in.qstep = (double)j->qstep;
+    }
     blockout out;
     for (int64_t r = r0; r < r1; r += BLOCK) {
         const int n = r1 - r < BLOCK ? (int)(r1 - r) : BLOCK;
@@ -522,7 +562,18 @@ static inline __attribute__((always_inline)) int run_t(const linectx *L, int64_t
         in.rec = (const int32_t *)j->rec + o0;
         in.err = (const int32_t *)j->err + o0;
         in.ctx = j->p->ctx + t0 + r;
+        if (enc) in.x = (const char *)j->src->x + o0 * (j->src->dtype == PHC_FLOAT32 ? 4 : 8);
         stage1(&in, &out, n, naxes, s2);
+        if (enc) {
+            int32_t *rec = j->rec, *err = j->err;
+            int64_t *q = j->p->q + t0 + r;
+            for (int i = 0; i < n; i++) {
+                rec[o0 + i * s2] = out.rv[i];
+                err[o0 + i * s2] = out.e[i];
+                q[i] = (int64_t)out.q[i];
+            }
+            continue;
+        }
         for (int i = 0; i < n; i++)
             big |= settle(j, o0 + i * s2, t0 + r + i, (int64_t)out.p1[i], (int64_t)out.corr[i], enc, 0);
     }
