@@ -310,8 +310,7 @@ static inline int64_t bin(const grid *g, int i, int64_t a) {
     return b;
 }
 
-/* One sub-pass in flight: what every range of target rows needs. Rows are (item, index along
- * axis 0) pairs of the target grid; a row holds `inner` targets, so target t = row * inner + r. */
+/* One sub-pass in flight: what every range of target lines needs (lines as in lineset). */
 typedef struct {
     const phc_interp *m;
     const grid *g;
@@ -320,7 +319,7 @@ typedef struct {
     subpass *p;
     int lv, ax, naxes, cls;
     int axes[MAX_ND];
-    int64_t s, s2, start[MAX_ND], cnt[MAX_ND], lines; /* lines: all indices fixed but the last axis' */
+    int64_t s, s2, lines; /* lines: all indices fixed but the last axis' (p->at has where they are) */
     int64_t ulo, uhi, tdu[TAPS]; /* pass axis = last axis: the targets ulo .. uhi-1 of a line have taps tdu */
     const gridsrc *src; /* encoder: the values; then q, rec and err are set with the prediction */
     int64_t qstep;
@@ -589,7 +588,7 @@ static inline __attribute__((always_inline)) int predict_rows_t(const passjob *j
                                                                 const int naxes, const int enc, const int wide) {
     const grid *g = j->g;
     const int nd = g->nd, ax = j->ax, last = nd - 1;
-    const int64_t s2 = j->s2, cl = j->cnt[last];
+    const int64_t s2 = j->s2, cl = j->p->at.cl;
     linectx L;
     L.j = j;
     L.w = j->m->weights + j->cls * TAPS;
@@ -598,7 +597,7 @@ static inline __attribute__((always_inline)) int predict_rows_t(const passjob *j
     for (int q = 0; q < naxes; q++) {
         const int a = j->axes[q];
         L.back[q] = j->s * g->stride[a];
-        start[q] = j->start[a];
+        start[q] = j->p->at.start[a];
         lim[q] = g->sp[a] - j->s; /* the far neighbour is inside while the target's index c < lim */
     }
     int big = 0;
@@ -728,16 +727,22 @@ static int64_t predict(const phc_interp *m, const grid *g, void *rec, void *err,
     j.qstep = qstep;
     j.s = (int64_t)1 << lv;
     j.s2 = 2 * j.s;
+    lineset *at = &p->at; /* where the targets are */
+    at->last = nd - 1;
+    at->s2 = j.s2;
+    at->per = g->per;
     j.lines = g->gi;
     for (int a = 0; a < nd; a++) {
-        j.start[a] = (a == ax || (a < ax && odd[a])) ? j.s : 0;
-        j.cnt[a] = g->sp[a] > j.start[a] ? (g->sp[a] - j.start[a] + j.s2 - 1) / j.s2 : 0;
-        if (!j.cnt[a]) return 0;
-        if (a < nd - 1) j.lines *= j.cnt[a];
+        at->stride[a] = g->stride[a];
+        at->start[a] = (a == ax || (a < ax && odd[a])) ? j.s : 0;
+        at->cnt[a] = g->sp[a] > at->start[a] ? (g->sp[a] - at->start[a] + j.s2 - 1) / j.s2 : 0;
+        if (!at->cnt[a]) return 0;
+        if (a < nd - 1) j.lines *= at->cnt[a];
     }
+    at->cl = at->cnt[nd - 1];
     /* tap offsets along ax, reflected into the known lattice 0 .. last_k */
     const int64_t n = g->sp[ax], last_k = (n - 1) / j.s2, st = g->stride[ax];
-    for (int64_t i = 0; i < j.cnt[ax]; i++) {
+    for (int64_t i = 0; i < at->cnt[ax]; i++) {
         const int64_t c = j.s * (2 * i + 1);
         for (int t = 0; t < TAPS; t++) {
             int64_t q = i + TAP_SHIFT[t];
@@ -750,7 +755,7 @@ static int64_t predict(const phc_interp *m, const grid *g, void *rec, void *err,
     }
     if (ax == nd - 1) { /* the unreflected taps: offset s (2 shift - 1) whatever the target */
         for (int t = 0; t < TAPS; t++) j.tdu[t] = j.s * (2 * TAP_SHIFT[t] - 1) * st;
-        const int64_t m = j.cnt[ax];
+        const int64_t m = at->cnt[ax];
         j.ulo = 0;
         while (j.ulo < m && memcmp(g->tapd + j.ulo * TAPS, j.tdu, sizeof j.tdu)) j.ulo++;
         j.uhi = j.ulo;
@@ -761,17 +766,7 @@ static int64_t predict(const phc_interp *m, const grid *g, void *rec, void *err,
     j.cls = lv < m->classes - 1 ? lv : m->classes - 1;
     p->c0 = j.cls * (m->ntables / m->classes); /* ctx = cls * (contexts per class) + ... */
     p->c1 = p->c0 + m->ntables / m->classes;
-    lineset *at = &p->at;
-    at->last = nd - 1;
-    at->cl = j.cnt[nd - 1];
-    at->s2 = j.s2;
-    at->per = g->per;
-    for (int a = 0; a < nd; a++) {
-        at->cnt[a] = j.cnt[a];
-        at->start[a] = j.start[a];
-        at->stride[a] = g->stride[a];
-    }
-    const int64_t t = j.lines * j.cnt[nd - 1];
+    const int64_t t = j.lines * at->cl;
     phc_parallel_for(t < (1 << 15) ? 1 : threads, j.lines, 1, predict_part, &j);
     for (int k = 0; k < PHC_MAX_THREADS; k++)
         if (j.bad[k]) return -1;
