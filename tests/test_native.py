@@ -208,12 +208,15 @@ def test_lattice_width_never_changes_the_bits():
         h = phcomp.core.chunk.parse_chunk(phcomp.compress(x, model, rel=rel))
         bits, group, sets, words, escapes = phcomp.core.interp.parse_section(h.sections[8], 1, h.size,
                                                                              model.decoder.sets)
-        outs = set()
+        outs, outs32 = set(), set()
         for half in (float("inf"), h.half, h.half * 1e-9):  # wide, the header's, a lie (narrow, then wide)
             out = np.empty(x.shape)
             handle.decode(bits, group, 1, x.shape, words, escapes, h.mid, h.step, out, sets=sets, half=half)
             outs.add(out.tobytes())
-        assert len(outs) == 1
+            out32 = np.empty(x.shape, np.float32)  # narrow float32: the output is the lattice
+            handle.decode(bits, group, 1, x.shape, words, escapes, h.mid, h.step, out32, sets=sets, half=half)
+            outs32.add(out32.tobytes())
+        assert len(outs) == 1 and outs32 == {out.astype(np.float32).tobytes()}
     # 9 items of 64^3 are two groups of the encoder; the first spans 1e-6 of the range (narrow)
     y = rng.standard_normal((9, 64, 64, 64)).astype(np.float32)
     y[:8] *= 1e-6
