@@ -8,6 +8,7 @@ check on a larger array (16 snapshots of 128^3 = 128 MiB).
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import time
@@ -20,6 +21,7 @@ from phcomp.bench import format_table, run_bench
 from phcomp.data import grayscott3d
 
 HERE = Path(__file__).parent
+os.environ.setdefault("PHCOMP_THREADS", "1")  # one thread, like SZ3 and ZFP here
 RELS = [1e-2, 1e-3, 1e-4]
 
 
@@ -70,11 +72,17 @@ def main() -> None:
     coarse_sz3 = [cby[("phcomp", r)]["ratio"] / cby[("SZ3", r)]["ratio"] for r in RELS if ("SZ3", r) in cby]
     coarse_lin = [cby[("phcomp (linear)", r)]["ratio"] / cby[("SZ3", r)]["ratio"] for r in RELS if ("SZ3", r) in cby]
     coarse_se = [cby[("phcomp (separable)", r)]["ratio"] / cby[("SZ3", r)]["ratio"] for r in RELS if ("SZ3", r) in cby]
+    dec = {c: [by[(c, r)]["decompress_MBps"] for r in RELS if (c, r) in by]
+           for c in ("phcomp", "SZ3", "phcomp (separable)")}
     text = f"""# Benchmarks
 
 Regenerate everything on this page (tables, `benchmarks.json`, `rate_distortion.png`) with
 
     pip install -e ".[bench]" && python docs/make_benchmarks.py
+
+The native (C) codec against the numpy path, SZ3, ZFP and zstd, with thread scaling and
+peak memory: [native.md](native.md) (`python docs/make_native.py`). phcomp runs on one thread
+here (the script sets `PHCOMP_THREADS=1` unless it is set), like SZ3 and ZFP.
 
 Machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()},
 phcomp {phcomp.__version__}; single process. Ratios are measured side by side in one run;
@@ -98,9 +106,10 @@ snapshots stacked along the first axis); the table names the one used.
 {format_table(rows)}
 
 Every phcomp value was within the bound (max err/range column). Peak memory is tracemalloc's
-peak during one compress / decompress call as a multiple of the array's size; on a 4 MiB
-array the fixed-size per-slab temporaries weigh in. On a larger array
-({big.nbytes / 2**20:.0f} MiB, 16 x 128^3):
+peak during one compress / decompress call as a multiple of the array's size: it sees Python's
+and numpy's allocations (the output array, the chunk's bytes) but not the C codec's own, so it
+understates the whole; the peak RSS of a call, C included, is in [native.md](native.md). On a
+larger array ({big.nbytes / 2**20:.0f} MiB, 16 x 128^3):
 
 {format_table(big_rows)}
 
@@ -113,9 +122,10 @@ array the fixed-size per-slab temporaries weigh in. On a larger array
   kinds stay near SZ3 here: CALIBRATION.md reports 1.25/1.83/1.69x SZ3 for full-rank block PCA on
   its Gray-Scott data, but on ours SZ3 compresses much better (its ratio at 1e-3 above, where
   CALIBRATION's reached 10.5), and that lead does not reproduce (`docs/families.md`).
-- It decodes at tens of MB/s, where the transform kinds decode at hundreds: even in the C codec
-  each value costs an 8-tap prediction, four context activities and a step of one sequential
-  range-coded stream (`docs/native.md`).
+- It decodes at {min(dec['phcomp']):.0f}-{max(dec['phcomp']):.0f} MB/s in the C codec (one thread), against
+  {min(dec['SZ3']):.0f}-{max(dec['SZ3']):.0f} for SZ3 and {min(dec['phcomp (separable)']):.0f}-{max(dec['phcomp (separable)']):.0f} for the separable kind: each value costs an 8-tap prediction,
+  a same-level correction, four context activities (vectorised) and a step of one sequential
+  range-coded stream (`docs/native.md` has the time breakdown and thread scaling).
 - On the demo's own under-resolved grid (dx=1, patterns a few cells wide) every codec
   compresses less; the interp model reaches {" / ".join(f"{v:.2f}" for v in coarse_sz3)}x SZ3 there
   (rel {" / ".join(f"{r:g}" for r in RELS)}), the separable one {" / ".join(f"{v:.2f}" for v in coarse_se)}x

@@ -397,8 +397,8 @@ static inline __attribute__((always_inline)) int target_t(const linectx *L, int6
  * Stage 1 (vectorised) computes p1, corr and the four activities in float64, where they are
  * exact: taps are int32 and sum|w| <= 2**18, so |acc| < 2**50; acc / 2**16 and (sum + k/2) / k
  * are exact for k = 2, 4, and for k = 6 one correctly rounded division that cannot cross an
- * integer (|sum| < 2**35). Stage 2 bins them into contexts and settles each target. The same
- * integers as target_t, so the same bits. */
+ * integer (|sum| < 2**35). It then bins them into contexts and, encoding, runs the closed loop;
+ * stage 2 stores each target's values. The same integers as target_t, so the same bits. */
 #define BLOCK 64
 
 /* floor(x) for the quotients above, whose fractional part is a multiple of 2**-16 or near one
