@@ -5,6 +5,7 @@ AddressSanitizer + UBSan."""
 import json
 import os
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -366,3 +367,36 @@ def test_native_codec_under_address_and_ub_sanitizers(tmp_path):
         result = _campaign(env, cases, 600, campaign, limit=False)
         assert result["native"] == str(lib)
         _assert_clean(result)
+
+
+_ISA_SCRIPT = r"""
+import hashlib, json, sys
+import numpy as np
+import phcomp
+from phcomp.core.model import default_model
+rng = np.random.default_rng(11)
+out = []
+for kind, shape, dtype, rel in (("field3d", (3, 40, 36, 30), np.float32, 1e-3), ("field3d", (40, 36, 30), np.float64, 1e-8),
+                                 ("field3d", (2, 64, 50), np.float32, 1e-4), ("sas", (64, 256), np.float32, 1e-3)):
+    m = default_model(kind)
+    x = np.cumsum(rng.standard_normal(shape), axis=-1).astype(dtype)
+    x.flat[::97] = np.nan
+    x.flat[5] = np.inf
+    blob = phcomp.compress(x, m, rel=rel)
+    y = phcomp.decompress(blob, m)
+    out.append([hashlib.sha256(blob).hexdigest(), hashlib.sha256(y.tobytes()).hexdigest()])
+json.dump(out, sys.stdout)
+"""
+
+
+def test_baseline_and_avx2_stages_agree():
+    """The interp predictor's vectorised stage has an AVX2 copy and a baseline (SSE2) one, picked
+    per CPU. Both must write the same bytes and decode the same bits; PHCOMP_NATIVE_ISA=baseline
+    forces the baseline copy here (on a CPU without AVX2 both runs take it)."""
+    runs = {}
+    for isa in ("baseline", "auto"):
+        env = dict(os.environ, PHCOMP_NATIVE_ISA=isa)
+        done = subprocess.run([sys.executable, "-c", _ISA_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        runs[isa] = json.loads(done.stdout)
+    assert runs["baseline"] == runs["auto"]

@@ -238,6 +238,11 @@ static inline double grid_value(const gridsrc *s, int64_t i) {
 /* One sub-pass: the targets (a product of progressions start_a + 2s*i), their predictions and
  * contexts. Everything per target in C order over (item, axes...), which is the order the
  * coder sorts stably by context. */
+/* a run of targets predicted at once (below, at stage1_all) */
+typedef struct blockin blockin;
+typedef struct blockout blockout;
+typedef void (*stage1_fn)(const blockin *in, blockout *out, int n, int naxes, int64_t S);
+
 /* where a sub-pass's targets lie: line by line (all indices fixed but the last axis'), in C
  * order over (item, axes...), target t = line * cl + r at offset line_base(line) + r s2 */
 typedef struct {
@@ -270,6 +275,7 @@ typedef struct {
     int64_t *ends;   /* ... context used[u]'s values are qs[ends[u-1] .. ends[u]) */
     int nused;
     int th;          /* the thread count the slots were counted for (the same split fills them) */
+    stage1_fn stage1; /* the vectorised stage for this CPU */
 } subpass;
 
 typedef struct {
@@ -407,7 +413,7 @@ static inline __attribute__((always_inline)) int target_t(const linectx *L, int6
  * vectorise without -fno-trapping-math (and SSE2 has no instruction for). |x| < 2**35. */
 static inline double floor_grid(double x) { return ((x - 0x1.fffep-2) + 0x1.8p52) - 0x1.8p52; }
 
-typedef struct {
+struct blockin {
     const int32_t *rec, *err; /* at the first target */
     int32_t *ctx;             /* the first target's context */
     const grid *g;
@@ -418,13 +424,13 @@ typedef struct {
     const void *x; /* encoder: the first target's value; NULL in the decoder */
     int dtype;
     double mid, delta, qstep;
-} blockin;
+};
 
-typedef struct {
+struct blockout {
     double p1[BLOCK], corr[BLOCK], act[ACTIVITIES][BLOCK], ctx[BLOCK];
     double q[BLOCK];          /* encoder: q (an integer) */
     int32_t rv[BLOCK], e[BLOCK]; /* encoder: rec and err once q is known */
-} blockout;
+};
 
 static inline __attribute__((always_inline)) void stage1_t(const blockin *in, blockout *out, int n,
                                                            const int naxes, const int64_t S) {
@@ -506,9 +512,8 @@ static inline __attribute__((always_inline)) void contexts_t(const blockin *in, 
     for (int i = 0; i < n; i++) in->ctx[i] = (int32_t)out->ctx[i];
 }
 
-/* one copy per instruction set: float64 lanes of 4 with AVX2, 2 with the baseline's SSE2 */
-__attribute__((target_clones("avx2", "default"))) static void stage1(const blockin *in, blockout *out, int n,
-                                                                     int naxes, int64_t S) {
+static inline __attribute__((always_inline)) void stage1_all(const blockin *in, blockout *out, int n, int naxes,
+                                                             int64_t S) {
     switch (naxes * 2 + (S == 2)) {
     case 0: stage1_t(in, out, n, 0, S); break;
     case 1: stage1_t(in, out, n, 0, 2); break;
@@ -522,6 +527,31 @@ __attribute__((target_clones("avx2", "default"))) static void stage1(const block
     contexts_t(in, out, n);
     if (in->x && in->dtype == PHC_FLOAT32) closed_t(in, out, n, S, 1);
     else if (in->x) closed_t(in, out, n, S, 0);
+}
+
+/* one copy per instruction set: float64 lanes of 4 with AVX2, 2 with the baseline's SSE2. Picked
+ * per call: AVX2 where the CPU has it, unless PHCOMP_NATIVE_ISA=baseline (tests compare both;
+ * exact arithmetic makes them agree bit for bit) */
+static void stage1_base(const blockin *in, blockout *out, int n, int naxes, int64_t S) {
+    stage1_all(in, out, n, naxes, S);
+}
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define HAVE_AVX2_STAGE 1
+__attribute__((target("avx2"))) static void stage1_avx2(const blockin *in, blockout *out, int n, int naxes,
+                                                        int64_t S) {
+    stage1_all(in, out, n, naxes, S);
+}
+#endif
+
+static stage1_fn pick_stage1(void) {
+#ifdef HAVE_AVX2_STAGE
+    const char *isa = getenv("PHCOMP_NATIVE_ISA");
+    if (!(isa && !strcmp(isa, "baseline"))) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2")) return stage1_avx2;
+    }
+#endif
+    return stage1_base;
 }
 
 /* targets r0 .. r1-1 of a line (offset base + r s2, index t0 + r), all with taps td */
@@ -562,7 +592,7 @@ static inline __attribute__((always_inline)) int run_t(const linectx *L, int64_t
         in.err = (const int32_t *)j->err + o0;
         in.ctx = j->p->ctx + t0 + r;
         if (enc) in.x = (const char *)j->src->x + o0 * (j->src->dtype == PHC_FLOAT32 ? 4 : 8);
-        stage1(&in, &out, n, naxes, s2);
+        j->p->stage1(&in, &out, n, naxes, s2);
         if (enc) {
             int32_t *rec = j->rec, *err = j->err;
             int64_t *q = j->p->q + t0 + r;
@@ -845,6 +875,7 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     memset(c, 0, sizeof *c);
     c->m = m;
     c->inplace = inplace && !wide;
+    c->p.stage1 = pick_stage1();
     c->wide = wide;
     c->threads = threads;
     c->errmsg = err;
