@@ -235,9 +235,6 @@ static inline double grid_value(const gridsrc *s, int64_t i) {
     return isfinite(t) ? t : 0.0;
 }
 
-/* One sub-pass: the targets (a product of progressions start_a + 2s*i), their predictions and
- * contexts. Everything per target in C order over (item, axes...), which is the order the
- * coder sorts stably by context. */
 /* a run of targets predicted at once (below, at stage1_all) */
 typedef struct blockin blockin;
 typedef struct blockout blockout;
@@ -261,6 +258,9 @@ static inline int64_t line_base(lineset *l, int64_t line) {
     return base + line * l->per; /* line: the item now */
 }
 
+/* One sub-pass: the targets (a product of progressions start_a + 2s*i), their predictions and
+ * contexts. Everything per target in C order over (item, axes...), which is the order the
+ * coder sorts stably by context. */
 typedef struct {
     int64_t count; /* targets */
     lineset at;    /* where they are */
@@ -323,7 +323,7 @@ typedef struct {
     void *rec, *err; /* lattices, int64 if wide else int32 */
     int wide;
     subpass *p;
-    int lv, ax, naxes, cls;
+    int ax, naxes, cls;
     int axes[MAX_ND];
     int64_t s, s2, lines; /* lines: all indices fixed but the last axis' (p->at has where they are) */
     int64_t ulo, uhi, tdu[TAPS]; /* pass axis = last axis: the targets ulo .. uhi-1 of a line have taps tdu */
@@ -751,7 +751,6 @@ static int64_t predict(const phc_interp *m, const grid *g, void *rec, void *err,
     j.err = err;
     j.wide = wide;
     j.p = p;
-    j.lv = lv;
     j.ax = ax;
     j.src = src;
     j.qstep = qstep;
