@@ -114,6 +114,29 @@ def test_transform_kinds_decode_to_numpys_bits_in_c(x, rel, which):
         check_roundtrip(x, y, rel * (fin.max() - fin.min()) if fin.size else 0.0)
 
 
+def _mirror_symmetric(axis) -> bool:
+    """axis[k, b-1-s] == (-1)**k axis[k, s]: the C decoder's even/odd path for this axis"""
+    a = np.asarray(axis)
+    return bool((a[:, ::-1] == np.array([(-1) ** k for k in range(a.shape[0])])[:, None] * a).all())
+
+
+@pytest.mark.parametrize("basis,block", [("dct", (5, 7)), ("dct", (3, 4, 5)), ("pca", (6, 9))])
+def test_separable_even_odd_and_general_axes_decode_to_numpys_bits(basis, block):
+    """The C separable decoder sums a mirror-symmetric axis (DCT) as even and odd halves, odd
+    sizes' middle output included, and any other axis (PCA) directly: both give numpy's bits."""
+    rng = np.random.default_rng(5)
+    model = phcomp.train([np.cumsum(np.cumsum(rng.standard_normal((4, 40, 42)), 1), 2)], kind="separable",
+                         block=block, basis=basis, groups=4)
+    assert all(_mirror_symmetric(a) for a in model.decoder.axes) == (basis == "dct")
+    x = np.cumsum(rng.standard_normal((3, 23, 31)), 2)
+    for rel in (1e-1, 1e-3, 1e-6):
+        blob = phcomp.compress(x, model, rel=rel)
+        y = phcomp.decompress(blob, model)
+        with numpy_path():
+            z = phcomp.decompress(blob, model)
+        assert _bits(y) == _bits(z), rel
+
+
 def test_transform_decode_is_bit_identical_across_thread_counts():
     rng = np.random.default_rng(11)
     x = np.cumsum(np.cumsum(rng.standard_normal((6, 130, 140)), axis=1), axis=2)

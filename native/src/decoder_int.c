@@ -73,6 +73,14 @@ int phc_transform_check(phc_transform *t, char *err, size_t errlen) {
         t->q_limit = lim < INT32_MAX ? lim : INT32_MAX;
         if (t->q_limit < 1) return refuse(err, errlen, "decoder weights too large for exact arithmetic");
         if (t->shift < 0 || t->shift > 30) return refuse(err, errlen, "decoder shift out of range");
+        for (int i = 0; i < t->nd; i++) {
+            const int64_t b = t->block[i];
+            const double *A = t->axis[i];
+            int sym = 1;
+            for (int64_t k = 0; k < b && sym; k++)
+                for (int64_t x = 0; x < b && sym; x++) sym = A[k * b + b - 1 - x] == (k & 1 ? -A[k * b + x] : A[k * b + x]);
+            t->axis_sym[i] = sym;
+        }
         return 0;
     }
     /* mlp: |q| <= q_limit keeps q @ W exact (< 2**52) and, when requantized, a * mult below 2**62 */
@@ -113,7 +121,11 @@ struct phc_scratch {
     double *v;           /* latents, activations and sums of PHC_BATCH blocks */
     const double **rows; /* the rows one combine() sums, and their coefficients */
     double *coef;
-    int64_t *nz;         /* separable: the nonzero rows of a stage */
+    int64_t *orow, *lrow, *lcol, *rrow; /* separable: phc_matmul's gathered rows and columns */
+    int64_t *orow2, *lcol2, *rrow2;     /* the odd half's, on a symmetric axis */
+    double *eo;          /* separable, symmetric axis: the even and odd halves' sums */
+    uint8_t *mark;       /* separable: the nonzero columns of a stage */
+    double *pack;        /* phc_matmul's packed rows */
 };
 
 phc_scratch *phc_scratch_new(const phc_transform *t) {
@@ -127,8 +139,14 @@ phc_scratch *phc_scratch_new(const phc_transform *t) {
     s->v = malloc((size_t)PHC_BATCH * (size_t)(t->k + 3 * w + 2 * t->d) * sizeof *s->v);
     s->rows = malloc((size_t)(w > t->d ? w : t->d) * sizeof *s->rows);
     s->coef = malloc((size_t)(w > t->d ? w : t->d) * sizeof *s->coef);
-    s->nz = malloc((size_t)t->d * sizeof *s->nz);
-    if (!s->v || !s->rows || !s->coef || !s->nz) {
+    const size_t nd = (size_t)t->d;
+    s->orow = malloc(nd * sizeof *s->orow), s->lrow = malloc(nd * sizeof *s->lrow);
+    s->lcol = malloc(nd * sizeof *s->lcol), s->rrow = malloc(nd * sizeof *s->rrow);
+    s->mark = malloc(nd), s->pack = malloc(4 * nd * sizeof *s->pack);
+    s->orow2 = malloc(nd * sizeof *s->orow2), s->lcol2 = malloc(nd * sizeof *s->lcol2);
+    s->rrow2 = malloc(nd * sizeof *s->rrow2), s->eo = malloc(nd * sizeof *s->eo);
+    if (!s->v || !s->rows || !s->coef || !s->orow || !s->lrow || !s->lcol || !s->rrow || !s->mark || !s->pack ||
+        !s->orow2 || !s->lcol2 || !s->rrow2 || !s->eo) {
         phc_scratch_free(s);
         return NULL;
     }
@@ -140,7 +158,16 @@ void phc_scratch_free(phc_scratch *s) {
     free(s->v);
     free(s->rows);
     free(s->coef);
-    free(s->nz);
+    free(s->orow);
+    free(s->lrow);
+    free(s->lcol);
+    free(s->rrow);
+    free(s->mark);
+    free(s->pack);
+    free(s->orow2);
+    free(s->lcol2);
+    free(s->rrow2);
+    free(s->eo);
     free(s);
 }
 
@@ -169,6 +196,48 @@ void phc_combine(double *out, const double **rows, const double *coef, int64_t m
     for (; i < m; i++) axpy1(out, rows[i], coef[i], n);
 }
 
+typedef double v4 __attribute__((vector_size(32)));
+typedef double v4u __attribute__((vector_size(32), aligned(8))); /* an unaligned load or store */
+
+/* A 4 x 8 tile of phc_matmul: P holds the tile's 4 rows of L packed as P[kk * 4 + a]. Each
+ * output adds its K products in order kk = 0, 1, ... (no grouping: eight accumulators, two
+ * rows of R and one broadcast fit the 16 vector registers). The baseline copy runs the same
+ * operations two lanes at a time, so both give the same bits. */
+__attribute__((target_clones("avx2", "default"))) static void tile4x8(double *out, const int64_t *orow, int rows,
+                                                                     const double *P, const double *R,
+                                                                     const int64_t *rrow, int64_t K, int64_t j0) {
+    v4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    for (int64_t kk = 0; kk < K; kk++) {
+        const double *q = R + rrow[kk] + j0, *p = P + kk * 4;
+        const v4 r0 = *(const v4u *)q, r1 = *(const v4u *)(q + 4);
+        a0 += p[0] * r0, b0 += p[0] * r1;
+        a1 += p[1] * r0, b1 += p[1] * r1;
+        a2 += p[2] * r0, b2 += p[2] * r1;
+        a3 += p[3] * r0, b3 += p[3] * r1;
+    }
+    const v4 acc[4][2] = {{a0, b0}, {a1, b1}, {a2, b2}, {a3, b3}};
+    for (int a = 0; a < rows; a++)
+        for (int h = 0; h < 2; h++) *(v4u *)(out + orow[a] + j0 + 4 * h) = acc[a][h];
+}
+
+void phc_matmul(double *out, const int64_t *orow, const double *L, const int64_t *lrow, const int64_t *lcol, const double *R,
+                const int64_t *rrow, int64_t M, int64_t K, int64_t N, double *pack) {
+    for (int64_t i0 = 0; i0 < M; i0 += 4) {
+        const int rows = M - i0 < 4 ? (int)(M - i0) : 4;
+        for (int64_t kk = 0; kk < K; kk++)
+            for (int a = 0; a < 4; a++) pack[kk * 4 + a] = a < rows ? L[lrow[i0 + a] + lcol[kk]] : 0.0;
+        const int64_t *o = orow + i0;
+        int64_t j0 = 0;
+        for (; j0 + 8 <= N; j0 += 8) tile4x8(out, o, rows, pack, R, rrow, K, j0);
+        for (; j0 < N; j0++) /* the last columns, one at a time, in the same order */
+            for (int a = 0; a < rows; a++) {
+                double s = 0.0;
+                for (int64_t kk = 0; kk < K; kk++) s += pack[kk * 4 + a] * R[rrow[kk] + j0];
+                out[o[a] + j0] = s;
+            }
+    }
+}
+
 /* acc[b, :] = v[b, :] @ w (rows x cols) for nb blocks, zero terms skipped */
 static void gemm(phc_scratch *s, const double *v, const double *w, int64_t nb, int64_t rows, int64_t cols,
                  double *acc) {
@@ -181,36 +250,101 @@ static void gemm(phc_scratch *s, const double *v, const double *w, int64_t nb, i
     }
 }
 
+/* Above this share of nonzero latents a block's last-axis stage runs as one dense product over
+ * its nonzero rows and columns (phc_matmul); below it, row by row over the nonzero terms. */
+#define DENSE_SHARE 0.3
+
+/* o[i, s] and o[i, b-1-s] from a symmetric axis' even and odd sums (E over he = ceil(b/2)
+ * outputs, O over ho = floor(b/2)): E + O and E - O; the middle output of an odd b is E alone
+ * (the odd rows vanish there). Exact: E and O are sums of subsets of the exact terms. */
+static void unfold(double *o, const int64_t *orow, int64_t rows, int64_t b, int64_t inner, const double *E,
+                   const double *O) {
+    const int64_t he = (b + 1) / 2, ho = b / 2;
+    for (int64_t i = 0; i < rows; i++) {
+        double *oi = o + orow[i];
+        const double *ei = E + i * he * inner, *oo = O + i * ho * inner;
+        for (int64_t sx = 0; sx < ho; sx++)
+            for (int64_t e = 0; e < inner; e++) {
+                const double ev = ei[sx * inner + e], od = oo[sx * inner + e];
+                oi[sx * inner + e] = ev + od;
+                oi[(b - 1 - sx) * inner + e] = ev - od;
+            }
+        if (he > ho)
+            for (int64_t e = 0; e < inner; e++) oi[ho * inner + e] = ei[ho * inner + e];
+    }
+}
+
 static void separable(const phc_transform *t, phc_scratch *sc, const int32_t *q, double step, double *x) {
     const int64_t d = t->d;
     double *c = sc->v, *o = sc->v + d;
+    int64_t *orow = sc->orow, *lrow = sc->lrow, *lcol = sc->lcol, *rrow = sc->rrow;
+    int64_t *orow2 = sc->orow2, *lcol2 = sc->lcol2, *rrow2 = sc->rrow2;
     for (int64_t j = 0; j < d; j++) c[j] = 0.0;
     for (int64_t j = 0; j < d; j++) c[t->order[j]] = q[j]; /* variance-ranked channels -> natural order */
     int64_t inner = 1;
+    /* Every sum below is of exact integers (q_limit), so its order is free: the products give
+     * the bits the numpy decoder's GEMMs give. On a symmetric axis the even and odd input rows
+     * are summed apart over half the outputs (half the products), then unfolded. */
     for (int i = t->nd - 1; i >= 0; i--) { /* o[.., s, ..] = sum_k c[.., k, ..] A_i[k, s] */
-        const int64_t b = t->block[i], outer = d / (b * inner);
+        const int64_t b = t->block[i], outer = d / (b * inner), he = (b + 1) / 2, ho = b / 2;
         const double *A = t->axis[i];
-        for (int64_t u = 0; u < outer; u++) {
-            const double *cu = c + u * b * inner;
-            double *ou = o + u * b * inner;
-            if (inner == 1) { /* o[u, :] = c[u, :] @ A */
-                gemm(sc, cu, A, 1, b, b, ou);
-                continue;
-            }
-            int64_t m = 0; /* the nonzero rows c[u, kk, :]; o[u, sx, :] = sum_kk A[kk, sx] c[u, kk, :] */
-            for (int64_t kk = 0; kk < b; kk++) {
-                const double *ck = cu + kk * inner;
-                int any = 0;
-                for (int64_t e = 0; e < inner && !any; e++) any = ck[e] != 0.0;
-                if (any) sc->nz[m++] = kk;
-            }
-            for (int64_t sx = 0; sx < b; sx++) {
+        const int sym = t->axis_sym[i];
+        if (inner == 1) { /* o[u, :] = c[u, :] @ A over the rows u */
+            int64_t r = 0, ncol = 0, nodd = 0, nnz = 0;
+            for (int64_t kk = 0; kk < b; kk++) sc->mark[kk] = 0;
+            for (int64_t u = 0; u < outer; u++) {
+                const double *cu = c + u * b;
                 int64_t n = 0;
-                for (int64_t r = 0; r < m; r++) {
-                    const double a = A[sc->nz[r] * b + sx];
-                    if (a != 0.0) sc->rows[n] = cu + sc->nz[r] * inner, sc->coef[n++] = a;
+                for (int64_t kk = 0; kk < b; kk++) {
+                    const int nzv = cu[kk] != 0.0;
+                    n += nzv;
+                    sc->mark[kk] |= (uint8_t)nzv;
                 }
-                phc_combine(ou + sx * inner, sc->rows, sc->coef, n, inner);
+                if (n) lrow[r] = orow[r] = u * b, r++;
+                else memset(o + u * b, 0, (size_t)b * sizeof *o);
+                nnz += n;
+            }
+            for (int64_t kk = 0; kk < b; kk++) {
+                if (!sc->mark[kk]) continue;
+                if (sym && (kk & 1)) lcol2[nodd] = kk, rrow2[nodd++] = kk * b;
+                else lcol[ncol] = kk, rrow[ncol++] = kk * b;
+            }
+            const double work = (double)r * (double)(ncol + nodd) * (sym ? 0.5 : 1.0);
+            if ((double)nnz < DENSE_SHARE * work) {
+                for (int64_t u = 0; u < r; u++) gemm(sc, c + lrow[u], A, 1, b, b, o + lrow[u]);
+            } else if (!sym) {
+                phc_matmul(o, orow, c, lrow, lcol, A, rrow, r, ncol, b, sc->pack);
+            } else {
+                double *E = sc->eo, *O = sc->eo + r * he;
+                for (int64_t u = 0; u < r; u++) orow2[u] = u * he;
+                phc_matmul(E, orow2, c, lrow, lcol, A, rrow, r, ncol, he, sc->pack);
+                for (int64_t u = 0; u < r; u++) orow2[u] = u * ho;
+                phc_matmul(O, orow2, c, lrow, lcol2, A, rrow2, r, nodd, ho, sc->pack);
+                unfold(o, orow, r, b, 1, E, O);
+            }
+        } else {
+            for (int64_t sx = 0; sx < b; sx++) orow[sx] = sx * inner, lrow[sx] = sx;
+            for (int64_t u = 0; u < outer; u++) {
+                const double *cu = c + u * b * inner;
+                double *ou = o + u * b * inner;
+                int64_t m = 0, modd = 0; /* the nonzero rows c[u, kk, :]; o[u, sx, :] = sum_kk A[kk, sx] c[u, kk, :] */
+                for (int64_t kk = 0; kk < b; kk++) {
+                    const double *ck = cu + kk * inner;
+                    int any = 0;
+                    for (int64_t e = 0; e < inner && !any; e++) any = ck[e] != 0.0;
+                    if (!any) continue;
+                    if (sym && (kk & 1)) lcol2[modd] = kk * b, rrow2[modd++] = kk * inner;
+                    else lcol[m] = kk * b, rrow[m++] = kk * inner;
+                }
+                if (!sym) {
+                    phc_matmul(ou, orow, A, lrow, lcol, cu, rrow, b, m, inner, sc->pack);
+                    continue;
+                }
+                double *E = sc->eo, *O = sc->eo + he * inner;
+                const int64_t zero = 0;
+                phc_matmul(E, orow, A, lrow, lcol, cu, rrow, he, m, inner, sc->pack);
+                phc_matmul(O, orow, A, lrow, lcol2, cu, rrow2, ho, modd, inner, sc->pack);
+                unfold(ou, &zero, 1, b, inner, E, O);
             }
         }
         double *tmp = c;

@@ -26,6 +26,7 @@ typedef struct {
     int shift;         /* linear, separable: the weights' scale 2**shift; mlp: lin_shift */
     double *weight;    /* linear: k x d; mlp: the linear part, k x d (integers below 2**31) */
     double *axis[4];   /* separable: block[i] x block[i] */
+    int axis_sym[4];   /* separable: axis[i][k, b-1-s] == (-1)**k axis[i][k, s] (a DCT-like basis) */
     int32_t *order;    /* separable: latent channel j is natural coefficient order[j] */
     int nlayers;       /* mlp */
     int64_t in[PHC_MLP_MAX_LAYERS], out[PHC_MLP_MAX_LAYERS];
@@ -66,6 +67,12 @@ void phc_scratch_free(phc_scratch *s);
 /* out[0..n) = sum_i coef[i] * rows[i][0..n) over m rows, grouped four rows at a time (the same
  * grouping on every machine; exact for the decoders' integer terms) */
 void phc_combine(double *out, const double **rows, const double *coef, int64_t m, int64_t n);
+/* out[orow[i] + j] = sum_kk L[lrow[i] + lcol[kk]] * R[rrow[kk] + j] for i < M, j < N: a small
+ * matrix product over gathered rows and columns, register-tiled (4 x 8), each output's K terms
+ * added in order kk = 0, 1, ... on every machine (the encoder's float projection depends on
+ * that order; the decoders' exact integer sums do not). pack: 4 * K doubles of working memory. */
+void phc_matmul(double *out, const int64_t *orow, const double *L, const int64_t *lrow, const int64_t *lcol, const double *R,
+                const int64_t *rrow, int64_t M, int64_t K, int64_t N, double *pack);
 #define PHC_BATCH 8 /* blocks per phc_transform_blocks call (weight rows reused while in cache) */
 /* x[b * d .. b * d + d) = the normalised block of the latents q[b * k .. b * k + k) (each
  * |q| <= q_limit) at `step`, for the nb <= PHC_BATCH blocks b. */
