@@ -119,7 +119,7 @@ int phc_transform_check(phc_transform *t, char *err, size_t errlen) {
 
 struct phc_scratch {
     double *v;           /* latents, activations and sums of PHC_BATCH blocks */
-    const double **rows; /* the rows one combine() sums, and their coefficients */
+    const double **rows; /* the rows one phc_combine() sums, and their coefficients */
     double *coef;
     int64_t *orow, *lrow, *lcol, *rrow; /* separable: phc_matmul's gathered rows and columns */
     int64_t *orow2, *lcol2, *rrow2;     /* the odd half's, on a symmetric axis */
@@ -171,31 +171,6 @@ void phc_scratch_free(phc_scratch *s) {
     free(s);
 }
 
-/* out[0..n) += c0 * r0 + c1 * r1 + c2 * r2 + c3 * r3: four rows per pass over out (a quarter of
- * the stores). Every term is an integer and every partial sum of any subset of terms is below
- * 2**53 (the model's q_limit), so the result is exact whatever the grouping. The AVX2 clone is
- * picked at run time where the CPU has it; both give the same exact integers. */
-__attribute__((target_clones("avx2", "default"))) static void axpy4(double *restrict out, const double *restrict r0,
-                                                                   const double *restrict r1, const double *restrict r2,
-                                                                   const double *restrict r3, double c0, double c1,
-                                                                   double c2, double c3, int64_t n) {
-    for (int64_t j = 0; j < n; j++) out[j] += ((c0 * r0[j] + c1 * r1[j]) + (c2 * r2[j] + c3 * r3[j]));
-}
-
-__attribute__((target_clones("avx2", "default"))) static void axpy1(double *restrict out, const double *restrict r0,
-                                                                   double c0, int64_t n) {
-    for (int64_t j = 0; j < n; j++) out[j] += c0 * r0[j];
-}
-
-/* out[0..n) = sum_i coef[i] * rows[i][0..n) over m rows, four rows at a time */
-void phc_combine(double *out, const double **rows, const double *coef, int64_t m, int64_t n) {
-    for (int64_t j = 0; j < n; j++) out[j] = 0.0;
-    int64_t i = 0;
-    for (; i + 4 <= m; i += 4)
-        axpy4(out, rows[i], rows[i + 1], rows[i + 2], rows[i + 3], coef[i], coef[i + 1], coef[i + 2], coef[i + 3], n);
-    for (; i < m; i++) axpy1(out, rows[i], coef[i], n);
-}
-
 typedef double v4 __attribute__((vector_size(32)));
 typedef double v4u __attribute__((vector_size(32), aligned(8))); /* an unaligned load or store */
 
@@ -235,6 +210,32 @@ void phc_matmul(double *out, const int64_t *orow, const double *L, const int64_t
                 for (int64_t kk = 0; kk < K; kk++) s += pack[kk * 4 + a] * R[rrow[kk] + j0];
                 out[o[a] + j0] = s;
             }
+    }
+}
+
+/* out[0..n) = sum_i coef[i] * rows[i][0..n) over m rows: 32 outputs at a time held in eight
+ * vector registers while every row is added (one load per product, one store per output).
+ * For exact integer sums only: its order of terms is no other routine's. */
+__attribute__((target_clones("avx2", "default"))) void phc_combine(double *out, const double **rows,
+                                                                  const double *coef, int64_t m, int64_t n) {
+    int64_t j0 = 0;
+    for (; j0 + 32 <= n; j0 += 32) {
+        v4 a[8] = {{0}};
+        for (int64_t i = 0; i < m; i++) {
+            const double *r = rows[i] + j0, c = coef[i];
+            for (int h = 0; h < 8; h++) a[h] += c * *(const v4u *)(r + 4 * h);
+        }
+        for (int h = 0; h < 8; h++) *(v4u *)(out + j0 + 4 * h) = a[h];
+    }
+    for (; j0 + 4 <= n; j0 += 4) {
+        v4 a = {0};
+        for (int64_t i = 0; i < m; i++) a += coef[i] * *(const v4u *)(rows[i] + j0);
+        *(v4u *)(out + j0) = a;
+    }
+    for (; j0 < n; j0++) {
+        double a = 0.0;
+        for (int64_t i = 0; i < m; i++) a += coef[i] * rows[i][j0];
+        out[j0] = a;
     }
 }
 

@@ -64,8 +64,8 @@ int phc_transform_check(phc_transform *t, char *err, size_t errlen);
 typedef struct phc_scratch phc_scratch;
 phc_scratch *phc_scratch_new(const phc_transform *t);
 void phc_scratch_free(phc_scratch *s);
-/* out[0..n) = sum_i coef[i] * rows[i][0..n) over m rows, grouped four rows at a time (the same
- * grouping on every machine; exact for the decoders' integer terms) */
+/* out[0..n) = sum_i coef[i] * rows[i][0..n) over m rows, for the decoders' exact integer sums
+ * (whose order is free: every partial sum is an integer below 2**53) */
 void phc_combine(double *out, const double **rows, const double *coef, int64_t m, int64_t n);
 /* out[orow[i] + j] = sum_kk L[lrow[i] + lcol[kk]] * R[rrow[kk] + j] for i < M, j < N: a small
  * matrix product over gathered rows and columns, register-tiled (4 x 8), each output's K terms

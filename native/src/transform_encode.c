@@ -31,6 +31,17 @@ static double step_factor(const phc_transform *t, double rel) {
     return slope * (x - xp[j]) + fp[j];
 }
 
+/* one thread's working memory */
+typedef struct {
+    double *xn;   /* PHC_BATCH normalised blocks */
+    double *c;    /* their latent coefficients */
+    double *tmp;  /* the separable projection's two stages */
+    double *xh;   /* PHC_BATCH reconstructed blocks */
+    double *pack; /* phc_matmul's packed rows */
+    int64_t *orow, *lrow, *lcol, *rrow;
+    phc_scratch *s;
+} work;
+
 typedef struct {
     const phc_transform *t;
     const void *x;
@@ -40,77 +51,103 @@ typedef struct {
     phc_layout l;
     int32_t *q, *qr;
     uint8_t *flags; /* per value: stored exactly as an exception or a non-finite value */
-    double *xn[PHC_MAX_THREADS], *c[PHC_MAX_THREADS], *xh[PHC_MAX_THREADS], *coef[PHC_MAX_THREADS];
-    const double **rows[PHC_MAX_THREADS];
-    phc_scratch *s[PHC_MAX_THREADS];
+    work w[PHC_MAX_THREADS];
 } job;
 
 static inline double value(const job *j, int64_t p) {
     return j->dtype == PHC_FLOAT32 ? (double)((const float *)j->x)[p] : ((const double *)j->x)[p];
 }
 
-/* the encoder's projection of one normalised block xn (edge-padded) into latent coefficients:
- * every output sums its terms grouped as phc_combine groups them, the same on every machine */
-static void project(const phc_transform *t, const double *xn, double *c, double *tmp, const double **rows,
-                    double *coef) {
+/* rint (ties to even, like np.rint) as the 1.5 * 2**52 shift: exact for |v| < 2**51, inlined
+ * (nearbyint is a libm call per value on baseline x86-64); larger, Inf and NaN pass through */
+static inline double rint_shift(double v) {
+    return fabs(v) < 0x1p51 ? (v + 0x1.8p52) - 0x1.8p52 : v;
+}
+
+/* the encoder's projection of nb normalised blocks xn (edge-padded) into latent coefficients
+ * c (nb x k). Each output adds its terms in one fixed order (phc_matmul's), the same on every
+ * machine and at every thread count. */
+static void project(const phc_transform *t, work *w, int nb) {
     const int64_t d = t->d, k = t->k;
-    if (t->type == PHC_DEC_LINEAR) { /* c = (xn - mean) @ M */
-        for (int64_t i = 0; i < d; i++) rows[i] = t->enc_matrix + i * k, coef[i] = xn[i] - t->enc_mean[i];
-        phc_combine(c, rows, coef, d, k);
+    double *xn = w->xn;
+    for (int bi = 0; bi < nb; bi++)
+        for (int64_t i = 0; i < d; i++) xn[bi * d + i] -= t->enc_mean[i];
+    if (t->type == PHC_DEC_LINEAR) { /* c = (xn - mean) @ M, the nb blocks as the rows of one product */
+        for (int bi = 0; bi < nb; bi++) w->orow[bi] = bi * k, w->lrow[bi] = bi * d;
+        for (int64_t i = 0; i < d; i++) w->lcol[i] = i, w->rrow[i] = i * k;
+        phc_matmul(w->c, w->orow, xn, w->lrow, w->lcol, t->enc_matrix, w->rrow, nb, d, k, w->pack);
         return;
     }
     /* separable: contract each axis of (xn - mean) with its inverse, then the latent order */
-    double *a = tmp, *b = tmp + d;
-    for (int64_t i = 0; i < d; i++) a[i] = xn[i] - t->enc_mean[i];
-    int64_t outer = 1; /* the axes before ax */
-    for (int ax = 0; ax < t->nd; ax++) {
-        const int64_t n = t->block[ax], inner = d / (outer * n);
-        const double *inv = t->enc_inv[ax];
-        for (int64_t u = 0; u < outer; u++) {
-            const double *au = a + u * n * inner;
-            double *bu = b + u * n * inner;
-            if (inner == 1) { /* b[u, :] = a[u, :] @ inv */
-                for (int64_t kk = 0; kk < n; kk++) rows[kk] = inv + kk * n, coef[kk] = au[kk];
-                phc_combine(bu, rows, coef, n, n);
-                continue;
+    for (int bi = 0; bi < nb; bi++) {
+        double *a = xn + bi * d, *b = w->tmp, *spare = w->tmp + d;
+        int64_t outer = 1; /* the axes before ax */
+        for (int ax = 0; ax < t->nd; ax++) {
+            const int64_t n = t->block[ax], inner = d / (outer * n);
+            const double *inv = t->enc_inv[ax];
+            if (inner == 1) { /* b[u, :] = a[u, :] @ inv over the rows u */
+                for (int64_t u = 0; u < outer; u++) w->orow[u] = w->lrow[u] = u * n;
+                for (int64_t kk = 0; kk < n; kk++) w->lcol[kk] = kk, w->rrow[kk] = kk * n;
+                phc_matmul(b, w->orow, a, w->lrow, w->lcol, inv, w->rrow, outer, n, n, w->pack);
+            } else { /* b[u, s, :] = sum_k inv[k, s] a[u, k, :] */
+                for (int64_t sx = 0; sx < n; sx++) w->orow[sx] = sx * inner, w->lrow[sx] = sx;
+                for (int64_t kk = 0; kk < n; kk++) w->lcol[kk] = kk * n, w->rrow[kk] = kk * inner;
+                for (int64_t u = 0; u < outer; u++)
+                    phc_matmul(b + u * n * inner, w->orow, inv, w->lrow, w->lcol, a + u * n * inner, w->rrow, n, n,
+                               inner, w->pack);
             }
-            for (int64_t sx = 0; sx < n; sx++) { /* b[u, s, :] = sum_k inv[k, s] a[u, k, :] */
-                for (int64_t kk = 0; kk < n; kk++) rows[kk] = au + kk * inner, coef[kk] = inv[kk * n + sx];
-                phc_combine(bu + sx * inner, rows, coef, n, inner);
-            }
+            double *sw = a == xn + bi * d ? spare : a; /* never write over the next block's input */
+            a = b, b = sw;
+            outer *= n;
         }
-        double *sw = a;
-        a = b, b = sw;
-        outer *= n;
+        double *cb = w->c + bi * k;
+        for (int64_t m = 0; m < k; m++) cb[m] = a[t->order[m]];
     }
-    for (int64_t j = 0; j < k; j++) c[j] = a[t->order[j]];
+}
+
+/* block blk's values into xn (d doubles), edge-padded (index clamped per axis), non-finite
+ * ones as mid, normalised; a row of the block's last axis at a time */
+static void gather(const job *j, int64_t blk, double *xn) {
+    const phc_transform *t = j->t;
+    const int nd = t->nd, last = nd - 1;
+    const int64_t bl = t->block[last];
+    int64_t start[4], lim[4], base, idx[4] = {0, 0, 0, 0};
+    phc_layout_block(&j->l, blk, start, lim, &base);
+    for (int64_t dd = 0; dd < t->d; dd += bl) {
+        int64_t p = 0;
+        for (int i = 0; i < last; i++) p = p * j->l.sp[i] + start[i] + (idx[i] < lim[i] ? idx[i] : lim[i] - 1);
+        p = (p * j->l.sp[last] + start[last]) + base;
+        const int64_t n = lim[last];
+        double *row = xn + dd;
+        if (j->dtype == PHC_FLOAT32) {
+            const float *src = (const float *)j->x + p;
+            for (int64_t e = 0; e < n; e++) row[e] = src[e];
+        } else {
+            const double *src = (const double *)j->x + p;
+            for (int64_t e = 0; e < n; e++) row[e] = src[e];
+        }
+        for (int64_t e = n; e < bl; e++) row[e] = row[n - 1];
+        for (int64_t e = 0; e < bl; e++) {
+            double v = row[e];
+            if (!isfinite(v)) v = j->mid;
+            row[e] = (v - j->mid) / j->half;
+        }
+        for (int i = last - 1; i >= 0 && ++idx[i] == t->block[i]; i--) idx[i] = 0;
+    }
 }
 
 static void encode_part(void *arg, int part, int64_t b0, int64_t b1) {
     job *j = arg;
     const phc_transform *t = j->t;
-    const int nd = t->nd, last = nd - 1;
+    const int last = t->nd - 1;
     const int64_t d = t->d, k = t->k;
-    double *xn = j->xn[part], *c = j->c[part], *xh = j->xh[part];
+    work *w = &j->w[part];
     for (int64_t blk = b0; blk < b1; blk += PHC_BATCH) {
         const int nb = (int)(b1 - blk < PHC_BATCH ? b1 - blk : PHC_BATCH);
+        for (int bi = 0; bi < nb; bi++) gather(j, blk + bi, w->xn + bi * d);
+        project(t, w, nb);
         for (int bi = 0; bi < nb; bi++) {
-            int64_t start[4], lim[4], base;
-            phc_layout_block(&j->l, blk + bi, start, lim, &base);
-            /* the block's values, edge-padded (index clamped per axis), non-finite ones as mid */
-            int64_t idx[4] = {0, 0, 0, 0};
-            for (int64_t dd = 0; dd < d; dd++) {
-                int64_t p = 0;
-                for (int i = 0; i < nd; i++) {
-                    const int64_t a = start[i] + (idx[i] < lim[i] ? idx[i] : lim[i] - 1);
-                    p = p * j->l.sp[i] + a;
-                }
-                double v = value(j, base + p);
-                if (!isfinite(v)) v = j->mid;
-                xn[dd] = (v - j->mid) / j->half;
-                for (int i = last; i >= 0 && ++idx[i] == t->block[i]; i--) idx[i] = 0;
-            }
-            project(t, xn, c, xh, j->rows[part], j->coef[part]);
+            const double *c = w->c + bi * k;
             int32_t *qb = j->q + (blk + bi) * k;
             for (int64_t m = 0; m < k; m++) { /* codec._quantize */
                 double a = floor(fabs(c[m]) / j->step + (0.5 - t->deadzone));
@@ -120,11 +157,11 @@ static void encode_part(void *arg, int part, int64_t b0, int64_t b1) {
             }
         }
         if (!j->bounded && !j->near_limit) continue;
-        phc_transform_blocks(t, j->q + blk * k, nb, j->step, xh, j->s[part]);
+        phc_transform_blocks(t, j->q + blk * k, nb, j->step, w->xh, w->s);
         for (int bi = 0; bi < nb; bi++) {
             int64_t start[4], lim[4], base, idx[4] = {0, 0, 0, 0}, dd, p;
             phc_layout_block(&j->l, blk + bi, start, lim, &base);
-            const double *xb = xh + bi * d;
+            const double *xb = w->xh + bi * d;
             for (int more = 1; more;) {
                 more = phc_layout_row(&j->l, start, lim, base, idx, &dd, &p);
                 for (int64_t e = 0; e < lim[last]; e++) {
@@ -140,7 +177,7 @@ static void encode_part(void *arg, int part, int64_t b0, int64_t b1) {
                         if (!isfinite(y)) j->flags[p + e] = POINT_EXCEPTION;
                         continue;
                     }
-                    double r = nearbyint((v - xhat) / j->two_eps);
+                    double r = rint_shift((v - xhat) / j->two_eps);
                     const int big = !(fabs(r) < (double)QR_LIMIT);
                     if (big) r = 0;
                     double y = xhat + r * j->two_eps;
@@ -197,14 +234,19 @@ int phc_transform_chunk(phc_buf *out, const void *x, int dtype, int ndim, const 
     if (j.bounded) j.qr = calloc((size_t)nv, sizeof *j.qr);
     int rc = j.q && j.flags && (!j.bounded || j.qr) ? PHC_OK : PHC_ENOMEM;
     const int parts = rc ? 0 : phc_parts(threads, nblocks, 4);
+    const size_t d = (size_t)t->d, k = (size_t)t->k, dk = d > k ? d : k, most = dk > PHC_BATCH ? dk : PHC_BATCH;
     for (int p = 0; !rc && p < parts; p++) {
-        j.xn[p] = malloc((size_t)t->d * sizeof(double));
-        j.c[p] = malloc((size_t)t->k * sizeof(double));
-        j.xh[p] = malloc((size_t)(PHC_BATCH > 2 ? PHC_BATCH : 2) * (size_t)t->d * sizeof(double));
-        j.s[p] = phc_scratch_new(t);
-        j.rows[p] = malloc((size_t)t->d * sizeof(double *));
-        j.coef[p] = malloc((size_t)t->d * sizeof(double));
-        if (!j.xn[p] || !j.c[p] || !j.xh[p] || !j.s[p] || !j.rows[p] || !j.coef[p]) rc = PHC_ENOMEM;
+        work *w = &j.w[p];
+        w->xn = malloc(PHC_BATCH * d * sizeof(double));
+        w->c = malloc(PHC_BATCH * k * sizeof(double));
+        w->tmp = malloc(2 * d * sizeof(double));
+        w->xh = malloc(PHC_BATCH * d * sizeof(double));
+        w->pack = malloc(4 * most * sizeof(double));
+        w->orow = malloc(most * sizeof(int64_t)), w->lrow = malloc(most * sizeof(int64_t));
+        w->lcol = malloc(most * sizeof(int64_t)), w->rrow = malloc(most * sizeof(int64_t));
+        w->s = phc_scratch_new(t);
+        if (!w->xn || !w->c || !w->tmp || !w->xh || !w->pack || !w->orow || !w->lrow || !w->lcol || !w->rrow || !w->s)
+            rc = PHC_ENOMEM;
     }
     if (!rc) phc_parallel_for(threads, nblocks, 4, encode_part, &j);
 
@@ -253,12 +295,17 @@ int phc_transform_chunk(phc_buf *out, const void *x, int dtype, int ndim, const 
                         j.step, sec, nsec);
     for (int i = 0; i < 4; i++) free(sec[i].body.p);
     for (int p = 0; p < parts; p++) {
-        free(j.xn[p]);
-        free(j.c[p]);
-        free(j.xh[p]);
-        phc_scratch_free(j.s[p]);
-        free(j.rows[p]);
-        free(j.coef[p]);
+        work *w = &j.w[p];
+        free(w->xn);
+        free(w->c);
+        free(w->tmp);
+        free(w->xh);
+        free(w->pack);
+        free(w->orow);
+        free(w->lrow);
+        free(w->lcol);
+        free(w->rrow);
+        phc_scratch_free(w->s);
     }
     free(j.q);
     free(j.qr);
