@@ -64,6 +64,44 @@ static inline double rint_shift(double v) {
     return fabs(v) < 0x1p51 ? (v + 0x1.8p52) - 0x1.8p52 : v;
 }
 
+typedef double v4 __attribute__((vector_size(32)));
+typedef double v4u __attribute__((vector_size(32), aligned(8)));
+typedef int64_t v4l __attribute__((vector_size(32)));
+
+/* codec._quantize: q = sign(c) * min(floor(|c| / step + half_dz), limit), 0 where that is not
+ * finite. Four at a time in vector form (GCC will not if-convert the scalar compares under
+ * -ftrapping-math): floor as the 1.5 * 2**52 shift less one where it rounded up (exact below
+ * 2**51; larger values are integers already), selects as masks. The same values as floor(). */
+__attribute__((target_clones("avx2", "default"))) static void quantize(const double *c, int64_t k, double step,
+                                                                      double half_dz, double limit, int32_t *q) {
+    int64_t m = 0;
+    const v4 zero = {0}, one = zero + 1.0, shift = zero + 0x1.8p52, big = zero + 0x1p51, lim = zero + limit;
+    const v4l sign = (v4l)(v4){-0.0, -0.0, -0.0, -0.0};
+    for (; m + 4 <= k; m += 4) {
+        const v4 cv = *(const v4u *)(c + m);
+        const v4l neg = cv < zero, pos = cv > zero;
+        const v4 ac = (v4)((v4l)cv & ~sign); /* |c|: the sign bit cleared */
+        const v4 y = ac / step + half_dz;
+        v4 f = (y + shift) - shift;
+        f -= (v4)((v4l)one & (f > y));
+        const v4 ay = (v4)((v4l)y & ~sign);
+        const v4l small = ay < big;
+        v4 a = (v4)((small & (v4l)f) | (~small & (v4l)y));
+        a = (v4)((v4l)a & ((a - a) == zero));     /* NaN and +-Inf: 0 */
+        const v4l over = a > lim;
+        a = (v4)((over & (v4l)lim) | (~over & (v4l)a));
+        const v4 na = zero - a;
+        const v4 r = (v4)((pos & (v4l)a) | (neg & (v4l)na));
+        for (int i = 0; i < 4; i++) q[m + i] = (int32_t)r[i];
+    }
+    for (; m < k; m++) {
+        double a = floor(fabs(c[m]) / step + half_dz);
+        if (!isfinite(a)) a = 0;
+        if (a > limit) a = limit;
+        q[m] = (int32_t)(c[m] > 0 ? a : c[m] < 0 ? -a : 0);
+    }
+}
+
 /* the encoder's projection of nb normalised blocks xn (edge-padded) into latent coefficients
  * c (nb x k). Each output adds its terms in one fixed order (phc_matmul's), the same on every
  * machine and at every thread count. */
@@ -149,12 +187,7 @@ static void encode_part(void *arg, int part, int64_t b0, int64_t b1) {
         for (int bi = 0; bi < nb; bi++) {
             const double *c = w->c + bi * k;
             int32_t *qb = j->q + (blk + bi) * k;
-            for (int64_t m = 0; m < k; m++) { /* codec._quantize */
-                double a = floor(fabs(c[m]) / j->step + (0.5 - t->deadzone));
-                if (!isfinite(a)) a = 0;
-                if (a > (double)t->q_limit) a = (double)t->q_limit;
-                qb[m] = (int32_t)(c[m] > 0 ? a : c[m] < 0 ? -a : 0);
-            }
+            quantize(c, k, j->step, 0.5 - t->deadzone, (double)t->q_limit, qb);
         }
         if (!j->bounded && !j->near_limit) continue;
         phc_transform_blocks(t, j->q + blk * k, nb, j->step, w->xh, w->s);
