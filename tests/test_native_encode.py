@@ -2,6 +2,9 @@
 phcomp.compress: the same decisions (mode, bound, offset, grid), the same range-coded words,
 and chunks that decode to the same bits with both readers. The zstd frames inside may differ
 in bytes where the Python zstandard module bundles another zstd release than Debian's libzstd."""
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -167,3 +170,18 @@ def test_c_transform_encoder_ratio_and_threads(which):
         with numpy_path():
             p = phcomp.compress(x, model, rel=rel)
         assert abs(len(outs[1]) - len(p)) <= 0.01 * len(p), (rel, len(outs[1]), len(p))
+
+
+def test_vectorised_quantization_equals_floor(tmp_path):
+    """The C encoder's quantization runs four values at a time with floor written as a shift;
+    a C check (tests/c/quantize_check.c) compares it with floor() on edge-heavy values. Checked
+    to fail when the shift's correction is dropped."""
+    root = Path(__file__).resolve().parent.parent
+    src = root / "native" / "src"
+    exe = tmp_path / "quantize_check"
+    others = sorted(str(p) for p in src.glob("*.c") if p.name != "transform_encode.c")
+    subprocess.run(["gcc", "-std=c11", "-O2", "-Wall", "-Wextra", "-ffp-contract=off", f"-I{root / 'native' / 'include'}",
+                    f"-I{src}", str(root / "tests" / "c" / "quantize_check.c"), *others, "-o", str(exe), "-lm", "-lpthread",
+                    "-ldl"], check=True)
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
