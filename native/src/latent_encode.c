@@ -88,12 +88,27 @@ static void contexts(dense_state *s, int g, int level, int shift) {
     for (int64_t i = 0; i < s->nsel; i++) s->ctx[i] = (uint8_t)phc_context_of(edges, C - 1, s->act[s->sel[i]] >> shift);
 }
 
-/* latent_dense._choose_level: the nominal level and its neighbours, the cheapest on this chunk */
-static void choose_level(dense_state *s, int g, double step, int *level, int *shift, double *bits) {
+/* latent_dense._choose_level: the nominal level and its neighbours, the cheapest on this chunk.
+ * The high parts do not depend on the candidate: they are gathered once, as each block's count
+ * of zeros and its nonzero values (vals, offsets in off: nsel + 1), so that a candidate costs a
+ * multiply per block for the zeros (most of a wide group) and a lookup per nonzero value. */
+static void choose_level(dense_state *s, int g, double step, int32_t *vals, int64_t *off, int *level, int *shift,
+                         double *bits) {
     const phc_transform *t = s->t;
     const int a = t->tables.edges[g], b = t->tables.edges[g + 1];
     int nominal;
     level_and_shift(t->sigma[g], step, &nominal, shift);
+    int64_t n = 0;
+    for (int64_t i = 0; i < s->nsel; i++) {
+        const int32_t *row = s->q + s->sel[i] * s->k;
+        off[i] = n;
+        for (int j = a; j < b; j++) {
+            const int64_t v = hi_part(row[j], *shift);
+            vals[n] = (int32_t)v; /* |hi part| <= |q| */
+            n += v != 0;
+        }
+    }
+    off[s->nsel] = n;
     double best = INFINITY;
     *level = nominal;
     for (int cand = nominal - LEVEL_SEARCH; cand <= nominal + LEVEL_SEARCH; cand++) {
@@ -103,12 +118,14 @@ static void choose_level(dense_state *s, int g, double step, int *level, int *sh
         for (int64_t i = 0; i < s->nsel; i++) {
             int64_t ti;
             const phc_table *tab = dense_table(t, g, cand, s->ctx[i], &ti);
-            const double *c = t->cost[ti];
-            const int32_t *row = s->q + s->sel[i] * s->k;
-            for (int j = a; j < b; j++) {
-                const int64_t v = hi_part(row[j], *shift), idx = v - tab->lo;
-                cost += idx >= 0 && idx < (int64_t)tab->nsym ? c[idx] : c[tab->nsym] + 24.0;
+            const double *c = t->cost[ti], esc = c[tab->nsym] + 24.0;
+            const int64_t zi = -tab->lo, nz = off[i + 1] - off[i];
+            double part = (double)((b - a) - nz) * (zi >= 0 && zi < (int64_t)tab->nsym ? c[zi] : esc);
+            for (int64_t m = off[i]; m < off[i + 1]; m++) {
+                const int64_t idx = (int64_t)vals[m] - tab->lo;
+                part += idx >= 0 && idx < (int64_t)tab->nsym ? c[idx] : esc;
             }
+            cost += part;
         }
         if (cost < best || (cost == best && abs(cand - nominal) < abs(*level - nominal))) {
             best = cost;
@@ -172,6 +189,8 @@ static int dense(const phc_transform *t, const int32_t *q, int64_t nblocks, doub
     int wmax = 1;
     for (int g = 0; g < G; g++) wmax = lt->edges[g + 1] - lt->edges[g] > wmax ? lt->edges[g + 1] - lt->edges[g] : wmax;
     if (!rc && !(vals = malloc((nb * (size_t)wmax + 4) * sizeof *vals))) rc = PHC_ENOMEM;
+    int64_t *offs = rc ? NULL : malloc((nb + 1) * sizeof *offs);
+    if (!rc && !offs) rc = PHC_ENOMEM;
     /* each block's end: the groups up to its last nonzero one */
     for (int64_t i = 0; !rc && i < nblocks; i++) {
         int last = 0;
@@ -189,7 +208,7 @@ static int dense(const phc_transform *t, const int32_t *q, int64_t nblocks, doub
             if (ends[i] > g) s.sel[s.nsel++] = i;
         int level, shift, mode = 0, width;
         double bits;
-        choose_level(&s, g, step, &level, &shift, &bits);
+        choose_level(&s, g, step, vals, offs, &level, &shift, &bits);
         if (s.nsel) {
             rc = planes_frame(&s, a, b, &frames[g], &width, err, errlen);
             if (!rc && (double)(frames[g].n + 8) <= bits / 8) mode = width; /* the frame's u64 length counts too */
@@ -278,6 +297,7 @@ static int dense(const phc_transform *t, const int32_t *q, int64_t nblocks, doub
     free(frames);
     free(ends);
     free(vals);
+    free(offs);
     free(plan);
     free(s.act);
     free(s.sel);
