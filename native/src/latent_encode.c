@@ -120,12 +120,12 @@ static void choose_level(dense_state *s, int g, double step, int32_t *vals, int6
             const phc_table *tab = dense_table(t, g, cand, s->ctx[i], &ti);
             const double *c = t->cost[ti], esc = c[tab->nsym] + 24.0;
             const int64_t zi = -tab->lo, nz = off[i + 1] - off[i];
-            double part = (double)((b - a) - nz) * (zi >= 0 && zi < (int64_t)tab->nsym ? c[zi] : esc);
-            for (int64_t m = off[i]; m < off[i + 1]; m++) {
+            double p4[4] = {(double)((b - a) - nz) * (zi >= 0 && zi < (int64_t)tab->nsym ? c[zi] : esc), 0, 0, 0};
+            for (int64_t m = off[i]; m < off[i + 1]; m++) { /* four sums: no chain of dependent adds */
                 const int64_t idx = (int64_t)vals[m] - tab->lo;
-                part += idx >= 0 && idx < (int64_t)tab->nsym ? c[idx] : esc;
+                p4[m & 3] += idx >= 0 && idx < (int64_t)tab->nsym ? c[idx] : esc;
             }
-            cost += part;
+            cost += (p4[0] + p4[1]) + (p4[2] + p4[3]);
         }
         if (cost < best || (cost == best && abs(cand - nominal) < abs(*level - nominal))) {
             best = cost;
@@ -159,12 +159,18 @@ static int planes_frame(dense_state *s, int a, int b, phc_buf *frame, int *width
     uint8_t *raw = malloc(n * (uint64_t)*width + 1);
     if (!raw) return PHC_ENOMEM;
     uint64_t at = 0;
-    for (int64_t i = 0; i < s->nsel; i++)
+    for (int64_t i = 0; i < s->nsel; i++) {
+        const int32_t *row = s->q + s->sel[i] * s->k;
+        if (*width == 1) { /* the common case, without the plane loop */
+            for (int j = a; j < b; j++, at++) raw[at] = (uint8_t)(row[j] >= 0 ? 2 * row[j] : -2 * row[j] - 1);
+            continue;
+        }
         for (int j = a; j < b; j++, at++) {
-            const int64_t v = s->q[s->sel[i] * s->k + j];
+            const int64_t v = row[j];
             const uint64_t u = v >= 0 ? 2 * (uint64_t)v : (uint64_t)(-2 * v - 1);
             for (int p = 0; p < *width; p++) raw[(uint64_t)p * n + at] = (uint8_t)(u >> (8 * p));
         }
+    }
     const int rc = phc_w_put_frame(frame, raw, n * (uint64_t)*width, err, errlen);
     free(raw);
     return rc;
