@@ -14,6 +14,7 @@ void phc_transform_free(phc_transform *t) {
     free(t->weight);
     for (int i = 0; i < 4; i++) free(t->axis[i]);
     free(t->order);
+    free(t->natural);
     for (int i = 0; i < PHC_MLP_MAX_LAYERS; i++) {
         free(t->lw[i]);
         free(t->lb[i]);
@@ -280,8 +281,6 @@ static void separable(const phc_transform *t, phc_scratch *sc, const int32_t *q,
     double *c = sc->v, *o = sc->v + d;
     int64_t *orow = sc->orow, *lrow = sc->lrow, *lcol = sc->lcol, *rrow = sc->rrow;
     int64_t *orow2 = sc->orow2, *lcol2 = sc->lcol2, *rrow2 = sc->rrow2;
-    for (int64_t j = 0; j < d; j++) c[j] = 0.0;
-    for (int64_t j = 0; j < d; j++) c[t->order[j]] = q[j]; /* variance-ranked channels -> natural order */
     int64_t inner = 1;
     /* Every sum below is of exact integers (q_limit), so its order is free: the products give
      * the bits the numpy decoder's GEMMs give. On a symmetric axis the even and odd input rows
@@ -294,8 +293,10 @@ static void separable(const phc_transform *t, phc_scratch *sc, const int32_t *q,
             int64_t r = 0, ncol = 0, nodd = 0, nnz = 0;
             for (int64_t kk = 0; kk < b; kk++) sc->mark[kk] = 0;
             for (int64_t u = 0; u < outer; u++) {
-                const double *cu = c + u * b;
+                double *cu = c + u * b;
                 int64_t n = 0;
+                const int32_t *nat = t->natural + u * b; /* the first stage: latents into natural order */
+                for (int64_t kk = 0; kk < b; kk++) cu[kk] = q[nat[kk]];
                 for (int64_t kk = 0; kk < b; kk++) {
                     const int nzv = cu[kk] != 0.0;
                     n += nzv;

@@ -74,6 +74,7 @@ typedef struct {
     int k;
     int64_t *act, *sel, nsel;
     uint8_t *ctx;
+    const int32_t *ends; /* per block, the groups it codes */
 } dense_state;
 
 static const phc_table *dense_table(const phc_transform *t, int g, int level, int c, int64_t *index) {
@@ -176,11 +177,57 @@ static int planes_frame(dense_state *s, int a, int b, phc_buf *frame, int *width
     return rc;
 }
 
-static int dense(const phc_transform *t, const int32_t *q, int64_t nblocks, double step, phc_buf *out, int *coder,
-                 char *err, size_t errlen) {
+static int64_t count_above(const int32_t *ends, int64_t nblocks, int g) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < nblocks; i++) n += ends[i] > g;
+    return n;
+}
+
+typedef struct {
+    double step;
+    int *plan;
+    phc_buf *frames;
+    int gs[PHC_MAX_THREADS + 1];
+    dense_state own[PHC_MAX_THREADS];
+    int32_t *vals[PHC_MAX_THREADS];
+    int64_t *offs[PHC_MAX_THREADS];
+    int rc[PHC_MAX_THREADS];
+    char err[PHC_MAX_THREADS][128];
+} plan_job;
+
+/* the plan of groups [gs[p], gs[p + 1]): the activity of the groups before them first, then
+ * each group's cheapest level and whether its byte planes beat it (latent_dense.encode) */
+static void plan_part(void *arg, int part, int64_t p0, int64_t p1) {
+    plan_job *j = arg;
+    dense_state *s = &j->own[part];
+    const phc_latent_tables *lt = &s->t->tables;
+    for (int64_t p = p0; p < p1; p++) {
+        const int g0 = j->gs[p], g1 = j->gs[p + 1];
+        memset(s->act, 0, (size_t)(s->nblocks ? s->nblocks : 1) * sizeof *s->act);
+        if (g0 < g1) add_activity(s, 0, lt->edges[g0]);
+        for (int g = g0; g < g1 && !j->rc[part]; g++) {
+            const int a = lt->edges[g], b = lt->edges[g + 1];
+            s->nsel = 0;
+            for (int64_t i = 0; i < s->nblocks; i++)
+                if (s->ends[i] > g) s->sel[s->nsel++] = i;
+            int level, shift, mode = 0, width;
+            double bits;
+            choose_level(s, g, j->step, j->vals[part], j->offs[part], &level, &shift, &bits);
+            if (s->nsel) {
+                j->rc[part] = planes_frame(s, a, b, &j->frames[g], &width, j->err[part], sizeof j->err[part]);
+                if (!j->rc[part] && (double)(j->frames[g].n + 8) <= bits / 8) mode = width; /* its u64 length counts too */
+            }
+            j->plan[3 * g] = level, j->plan[3 * g + 1] = shift, j->plan[3 * g + 2] = mode;
+            add_activity(s, a, b);
+        }
+    }
+}
+
+static int dense(const phc_transform *t, const int32_t *q, int64_t nblocks, double step, int threads, phc_buf *out,
+                 int *coder, char *err, size_t errlen) {
     const phc_latent_tables *lt = &t->tables;
     const int G = lt->ngroups, C = lt->contexts, k = lt->edges[G];
-    dense_state s = {t, q, nblocks, k, NULL, NULL, 0, NULL};
+    dense_state s = {t, q, nblocks, k, NULL, NULL, 0, NULL, NULL};
     const size_t nb = (size_t)(nblocks ? nblocks : 1);
     int32_t *ends = malloc(nb * sizeof *ends), *vals = NULL;
     int *plan = malloc((size_t)G * 3 * sizeof *plan);
@@ -206,23 +253,47 @@ static int dense(const phc_transform *t, const int32_t *q, int64_t nblocks, doub
         while (g <= G && lt->edges[g] < last) g++;
         ends[i] = g;
     }
-    int with_modes = 0;
-    for (int g = 0; !rc && g < G; g++) {
-        const int a = lt->edges[g], b = lt->edges[g + 1];
-        s.nsel = 0;
-        for (int64_t i = 0; i < nblocks; i++)
-            if (ends[i] > g) s.sel[s.nsel++] = i;
-        int level, shift, mode = 0, width;
-        double bits;
-        choose_level(&s, g, step, vals, offs, &level, &shift, &bits);
-        if (s.nsel) {
-            rc = planes_frame(&s, a, b, &frames[g], &width, err, errlen);
-            if (!rc && (double)(frames[g].n + 8) <= bits / 8) mode = width; /* the frame's u64 length counts too */
+    /* each group's level, shift and mode, on threads: part p plans the groups [gs[p], gs[p + 1]),
+     * split by the values they code; part 0 works in s's buffers, the others in their own */
+    plan_job *pj = rc ? NULL : calloc(1, sizeof *pj); /* ~60 KB: kept off a host thread's stack */
+    if (!rc && !pj) rc = PHC_ENOMEM;
+    const int parts = rc ? 0 : phc_parts(threads, G, 2);
+    if (parts > 0) {
+        pj->step = step, pj->plan = plan, pj->frames = frames;
+        double total = 0, at = 0;
+        for (int g = 0; g < G; g++) total += (double)(lt->edges[g + 1] - lt->edges[g]) * (double)count_above(ends, nblocks, g);
+        for (int g = 0, p = 1; g < G; g++) {
+            at += (double)(lt->edges[g + 1] - lt->edges[g]) * (double)count_above(ends, nblocks, g);
+            while (p < parts && at >= total * p / parts) pj->gs[p++] = g + 1;
         }
-        plan[3 * g] = level, plan[3 * g + 1] = shift, plan[3 * g + 2] = mode;
-        with_modes |= mode != 0;
-        add_activity(&s, a, b);
+        pj->gs[parts] = G;
+        s.ends = ends;
+        pj->own[0] = s, pj->vals[0] = vals, pj->offs[0] = offs;
+        for (int p = 1; p < parts; p++) {
+            dense_state *o = &pj->own[p];
+            *o = s;
+            o->act = malloc(nb * sizeof *o->act), o->sel = malloc(nb * sizeof *o->sel), o->ctx = malloc(nb);
+            pj->vals[p] = malloc((nb * (size_t)wmax + 4) * sizeof *pj->vals[p]);
+            pj->offs[p] = malloc((nb + 1) * sizeof *pj->offs[p]);
+            if (!o->act || !o->sel || !o->ctx || !pj->vals[p] || !pj->offs[p]) rc = PHC_ENOMEM;
+        }
+        if (!rc) phc_parallel_for(threads, parts, 1, plan_part, pj);
+        for (int p = 0; !rc && p < parts; p++)
+            if (pj->rc[p]) {
+                rc = pj->rc[p];
+                snprintf(err, errlen, "%s", pj->err[p]);
+            }
+        for (int p = 1; p < parts; p++) {
+            free(pj->own[p].act);
+            free(pj->own[p].sel);
+            free(pj->own[p].ctx);
+            free(pj->vals[p]);
+            free(pj->offs[p]);
+        }
     }
+    free(pj);
+    int with_modes = 0;
+    for (int g = 0; !rc && g < G; g++) with_modes |= plan[3 * g + 2] != 0;
     if (!rc) {
         phc_w_put_le(out, (uint64_t)G, 2);
         for (int g = 0; g < G; g++) {
@@ -368,7 +439,7 @@ int phc_latent_encode(const phc_transform *t, const int32_t *q, int64_t nblocks,
     phc_w_put_le(&sj.out, 1, 1);
     phc_side side;
     phc_side_start(&side, threads, sparse_run, &sj);
-    int rc = dense(t, q, nblocks, step, &d, &coder, err, errlen);
+    int rc = dense(t, q, nblocks, step, threads, &d, &coder, err, errlen);
     phc_side_finish(&side, 1);
     if (!rc && sj.rc) {
         rc = sj.rc;

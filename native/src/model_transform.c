@@ -86,6 +86,8 @@ static int decoder_arrays(phc_transform *t, const phc_json *dec, const phc_json 
         for (int64_t j = 0; j < d; j++) perm &= !seen[t->order[j]]++;
         free(seen);
         if (!perm) return fail(err, errlen, "separable decoder order is not a permutation");
+        if (!(t->natural = malloc((size_t)d * sizeof *t->natural))) return PHC_ENOMEM;
+        for (int64_t j = 0; j < d; j++) t->natural[t->order[j]] = (int32_t)j;
     } else {
         const int mlp = phc_json_is_str(phc_json_get(dec, "type"), "mlp_int");
         t->type = mlp ? PHC_DEC_MLP : PHC_DEC_LINEAR;
