@@ -246,8 +246,8 @@ static void gemm(phc_scratch *s, const double *v, const double *w, int64_t nb, i
     for (int64_t b = 0; b < nb; b++) {
         const double *vb = v + b * rows;
         int64_t m = 0;
-        for (int64_t r = 0; r < rows; r++)
-            if (vb[r] != 0.0) s->rows[m] = w + r * cols, s->coef[m++] = vb[r];
+        for (int64_t r = 0; r < rows; r++) /* compacted without a branch: which latents are zero is data */
+            s->rows[m] = w + r * cols, s->coef[m] = vb[r], m += vb[r] != 0.0;
         phc_combine(acc + b * cols, s->rows, s->coef, m, cols);
     }
 }
