@@ -14,7 +14,7 @@ void phc_transform_free(phc_transform *t) {
     free(t->weight);
     for (int i = 0; i < 4; i++) free(t->axis[i]);
     free(t->order);
-    free(t->natural);
+    free(t->rowof);
     for (int i = 0; i < PHC_MLP_MAX_LAYERS; i++) {
         free(t->lw[i]);
         free(t->lb[i]);
@@ -125,6 +125,8 @@ struct phc_scratch {
     int64_t *orow, *lrow, *lcol, *rrow; /* separable: phc_matmul's gathered rows and columns */
     int64_t *orow2, *lcol2, *rrow2;     /* the odd half's, on a symmetric axis */
     double *eo;          /* separable, symmetric axis: the even and odd halves' sums */
+    int32_t *nzj;        /* separable: the nonzero latents' channels */
+    uint8_t *flags;      /* separable: the rows each stage reads (nd x d bytes at most) */
     uint8_t *mark;       /* separable: the nonzero columns of a stage */
     double *pack;        /* phc_matmul's packed rows */
 };
@@ -146,8 +148,9 @@ phc_scratch *phc_scratch_new(const phc_transform *t) {
     s->mark = malloc(nd), s->pack = malloc(4 * nd * sizeof *s->pack);
     s->orow2 = malloc(nd * sizeof *s->orow2), s->lcol2 = malloc(nd * sizeof *s->lcol2);
     s->rrow2 = malloc(nd * sizeof *s->rrow2), s->eo = malloc(nd * sizeof *s->eo);
+    s->nzj = malloc(nd * sizeof *s->nzj), s->flags = malloc(nd * 4);
     if (!s->v || !s->rows || !s->coef || !s->orow || !s->lrow || !s->lcol || !s->rrow || !s->mark || !s->pack ||
-        !s->orow2 || !s->lcol2 || !s->rrow2 || !s->eo) {
+        !s->orow2 || !s->lcol2 || !s->rrow2 || !s->eo || !s->nzj || !s->flags) {
         phc_scratch_free(s);
         return NULL;
     }
@@ -169,6 +172,8 @@ void phc_scratch_free(phc_scratch *s) {
     free(s->lcol2);
     free(s->rrow2);
     free(s->eo);
+    free(s->nzj);
+    free(s->flags);
     free(s);
 }
 
@@ -281,6 +286,42 @@ static void separable(const phc_transform *t, phc_scratch *sc, const int32_t *q,
     double *c = sc->v, *o = sc->v + d;
     int64_t *orow = sc->orow, *lrow = sc->lrow, *lcol = sc->lcol, *rrow = sc->rrow;
     int64_t *orow2 = sc->orow2, *lcol2 = sc->lcol2, *rrow2 = sc->rrow2;
+    const int nd = t->nd;
+    /* The nonzero latents, into natural order in c, and which rows each stage must read: stage
+     * i < nd - 1 reads the rows (prefixes over axes 0..i) flagged in F[i]; the last-axis stage
+     * reads the rows of F[nd - 2] and the columns of sc->mark. (A row whose terms cancel to zero
+     * is still read: adding zeros is exact.) */
+    int64_t nnz = 0;
+    int32_t *restrict nzj = sc->nzj; /* locals: the build may not assume strict aliasing */
+    const int32_t *order = t->order;
+    uint8_t *restrict mark = sc->mark;
+    for (int64_t j = 0; j < d; j++) nzj[nnz] = (int32_t)j, nnz += q[j] != 0; /* no branch */
+    memset(c, 0, (size_t)d * sizeof *c);
+    uint8_t *F[4] = {NULL, NULL, NULL, NULL}, *fl = sc->flags;
+    int64_t rows = 1; /* the rows of stage i: the product of the block's axes 0..i */
+    for (int i = 0; i < nd - 1; i++) {
+        rows *= t->block[i];
+        F[i] = fl;
+        memset(fl, 0, (size_t)rows);
+        fl += rows;
+    }
+    memset(mark, 0, (size_t)t->block[nd - 1]);
+    const int32_t *col = t->rowof + (int64_t)(nd - 1) * d, *row = t->rowof;
+    if (nd == 2) { /* the common case without the inner loop */
+        uint8_t *restrict f0 = F[0];
+        for (int64_t m = 0; m < nnz; m++) {
+            const int64_t j = nzj[m];
+            c[order[j]] = q[j];
+            mark[col[j]] = 1, f0[row[j]] = 1;
+        }
+    } else {
+        for (int64_t m = 0; m < nnz; m++) {
+            const int64_t j = nzj[m];
+            c[order[j]] = q[j];
+            mark[col[j]] = 1;
+            for (int i = 0; i < nd - 1; i++) F[i][row[i * d + j]] = 1;
+        }
+    }
     int64_t inner = 1;
     /* Every sum below is of exact integers (q_limit), so its order is free: the products give
      * the bits the numpy decoder's GEMMs give. On a symmetric axis the even and odd input rows
@@ -290,21 +331,10 @@ static void separable(const phc_transform *t, phc_scratch *sc, const int32_t *q,
         const double *A = t->axis[i];
         const int sym = t->axis_sym[i];
         if (inner == 1) { /* o[u, :] = c[u, :] @ A over the rows u */
-            int64_t r = 0, ncol = 0, nodd = 0, nnz = 0;
-            for (int64_t kk = 0; kk < b; kk++) sc->mark[kk] = 0;
+            int64_t r = 0, ncol = 0, nodd = 0;
             for (int64_t u = 0; u < outer; u++) {
-                double *cu = c + u * b;
-                int64_t n = 0;
-                const int32_t *nat = t->natural + u * b; /* the first stage: latents into natural order */
-                for (int64_t kk = 0; kk < b; kk++) cu[kk] = q[nat[kk]];
-                for (int64_t kk = 0; kk < b; kk++) {
-                    const int nzv = cu[kk] != 0.0;
-                    n += nzv;
-                    sc->mark[kk] |= (uint8_t)nzv;
-                }
-                if (n) lrow[r] = orow[r] = u * b, r++;
+                if (nd > 1 ? F[nd - 2][u] : nnz > 0) lrow[r] = orow[r] = u * b, r++;
                 else memset(o + u * b, 0, (size_t)b * sizeof *o);
-                nnz += n;
             }
             for (int64_t kk = 0; kk < b; kk++) {
                 if (!sc->mark[kk]) continue;
@@ -331,10 +361,7 @@ static void separable(const phc_transform *t, phc_scratch *sc, const int32_t *q,
                 double *ou = o + u * b * inner;
                 int64_t m = 0, modd = 0; /* the nonzero rows c[u, kk, :]; o[u, sx, :] = sum_kk A[kk, sx] c[u, kk, :] */
                 for (int64_t kk = 0; kk < b; kk++) {
-                    const double *ck = cu + kk * inner;
-                    int any = 0;
-                    for (int64_t e = 0; e < inner && !any; e++) any = ck[e] != 0.0;
-                    if (!any) continue;
+                    if (!F[i][u * b + kk]) continue;
                     if (sym && (kk & 1)) lcol2[modd] = kk * b, rrow2[modd++] = kk * inner;
                     else lcol[m] = kk * b, rrow[m++] = kk * inner;
                 }

@@ -28,7 +28,8 @@ typedef struct {
     double *axis[4];   /* separable: block[i] x block[i] */
     int axis_sym[4];   /* separable: axis[i][k, b-1-s] == (-1)**k axis[i][k, s] (a DCT-like basis) */
     int32_t *order;    /* separable: latent channel j is natural coefficient order[j] */
-    int32_t *natural;  /* separable: the inverse permutation (natural coefficient -> latent channel) */
+    int32_t *rowof;    /* separable, nd x d: [i][j] channel j's row at stage i < nd-1 (its natural
+                          index over the axes after i), [nd-1][j] its index on the last axis */
     int nlayers;       /* mlp */
     int64_t in[PHC_MLP_MAX_LAYERS], out[PHC_MLP_MAX_LAYERS];
     double *lw[PHC_MLP_MAX_LAYERS];

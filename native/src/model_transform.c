@@ -86,8 +86,15 @@ static int decoder_arrays(phc_transform *t, const phc_json *dec, const phc_json 
         for (int64_t j = 0; j < d; j++) perm &= !seen[t->order[j]]++;
         free(seen);
         if (!perm) return fail(err, errlen, "separable decoder order is not a permutation");
-        if (!(t->natural = malloc((size_t)d * sizeof *t->natural))) return PHC_ENOMEM;
-        for (int64_t j = 0; j < d; j++) t->natural[t->order[j]] = (int32_t)j;
+        /* per latent channel: its row at each stage and its column on the last axis (decoder_int.c) */
+        const int nd = t->nd;
+        if (!(t->rowof = malloc((size_t)nd * (size_t)d * sizeof *t->rowof))) return PHC_ENOMEM;
+        int64_t div = 1;
+        for (int i = nd - 2; i >= 0; i--) {
+            div *= t->block[i + 1];
+            for (int64_t j = 0; j < d; j++) t->rowof[i * d + j] = (int32_t)(t->order[j] / div);
+        }
+        for (int64_t j = 0; j < d; j++) t->rowof[(nd - 1) * d + j] = (int32_t)(t->order[j] % t->block[nd - 1]);
     } else {
         const int mlp = phc_json_is_str(phc_json_get(dec, "type"), "mlp_int");
         t->type = mlp ? PHC_DEC_MLP : PHC_DEC_LINEAR;
