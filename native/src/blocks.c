@@ -58,14 +58,25 @@ static void run(void *arg, int part, int64_t b0, int64_t b1) {
         const double *xb = x + nth * t->d;
         int64_t start[4], lim[4], base, idx[4] = {0, 0, 0, 0}, d, p;
         phc_layout_block(&j->l, blk, start, lim, &base);
+        const int64_t n = lim[t->nd - 1];
+        const double half = j->half, mid = j->mid, two_eps = j->two_eps;
         for (int more = 1; more;) {
             more = phc_layout_row(&j->l, start, lim, base, idx, &d, &p);
-            for (int64_t e = 0; e < lim[t->nd - 1]; e++) {
-                double y = xb[d + e] * j->half;
-                y += j->mid;
-                if (j->qr) y += (double)j->qr[p + e] * j->two_eps;
-                if (j->dtype == PHC_FLOAT32) ((float *)j->out)[p + e] = (float)y;
-                else ((double *)j->out)[p + e] = y;
+            /* y = x * half + mid (+ r * 2 eps), in this order; one loop per case so each vectorises */
+            const double *xr = xb + d;
+            const int32_t *qr = j->qr ? j->qr + p : NULL;
+            if (j->dtype == PHC_FLOAT32) {
+                float *o = (float *)j->out + p;
+                if (qr)
+                    for (int64_t e = 0; e < n; e++) o[e] = (float)((xr[e] * half + mid) + (double)qr[e] * two_eps);
+                else
+                    for (int64_t e = 0; e < n; e++) o[e] = (float)(xr[e] * half + mid);
+            } else {
+                double *o = (double *)j->out + p;
+                if (qr)
+                    for (int64_t e = 0; e < n; e++) o[e] = (xr[e] * half + mid) + (double)qr[e] * two_eps;
+                else
+                    for (int64_t e = 0; e < n; e++) o[e] = xr[e] * half + mid;
             }
         }
     }
