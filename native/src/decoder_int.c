@@ -142,13 +142,13 @@ phc_scratch *phc_scratch_new(const phc_transform *t) {
     s->v = malloc((size_t)PHC_BATCH * (size_t)(t->k + 3 * w + 2 * t->d) * sizeof *s->v);
     s->rows = malloc((size_t)(w > t->d ? w : t->d) * sizeof *s->rows);
     s->coef = malloc((size_t)(w > t->d ? w : t->d) * sizeof *s->coef);
-    const size_t nd = (size_t)t->d;
-    s->orow = malloc(nd * sizeof *s->orow), s->lrow = malloc(nd * sizeof *s->lrow);
-    s->lcol = malloc(nd * sizeof *s->lcol), s->rrow = malloc(nd * sizeof *s->rrow);
-    s->mark = malloc(nd), s->pack = malloc(4 * nd * sizeof *s->pack);
-    s->orow2 = malloc(nd * sizeof *s->orow2), s->lcol2 = malloc(nd * sizeof *s->lcol2);
-    s->rrow2 = malloc(nd * sizeof *s->rrow2), s->eo = malloc(nd * sizeof *s->eo);
-    s->nzj = malloc(nd * sizeof *s->nzj), s->flags = malloc(nd * 4);
+    const size_t dd = (size_t)t->d;
+    s->orow = malloc(dd * sizeof *s->orow), s->lrow = malloc(dd * sizeof *s->lrow);
+    s->lcol = malloc(dd * sizeof *s->lcol), s->rrow = malloc(dd * sizeof *s->rrow);
+    s->mark = malloc(dd), s->pack = malloc(4 * dd * sizeof *s->pack);
+    s->orow2 = malloc(dd * sizeof *s->orow2), s->lcol2 = malloc(dd * sizeof *s->lcol2);
+    s->rrow2 = malloc(dd * sizeof *s->rrow2), s->eo = malloc(dd * sizeof *s->eo);
+    s->nzj = malloc(dd * sizeof *s->nzj), s->flags = malloc(dd * 4);
     if (!s->v || !s->rows || !s->coef || !s->orow || !s->lrow || !s->lcol || !s->rrow || !s->mark || !s->pack ||
         !s->orow2 || !s->lcol2 || !s->rrow2 || !s->eo || !s->nzj || !s->flags) {
         phc_scratch_free(s);
@@ -219,11 +219,31 @@ void phc_matmul(double *out, const int64_t *orow, const double *L, const int64_t
     }
 }
 
-/* out[0..n) = sum_i coef[i] * rows[i][0..n) over m rows: 32 outputs at a time held in eight
- * vector registers while every row is added (one load per product, one store per output).
- * For exact integer sums only: its order of terms is no other routine's. */
+#define COMBINE_WIDE 256 /* above it, rows are streamed whole rather than 32 outputs at a time */
+
+/* out[0..n) = sum_i coef[i] * rows[i][0..n) over m rows. Short rows: 32 outputs at a time held
+ * in eight vector registers while every row is added (one load per product, one store per
+ * output); long rows (a linear decoder's 512 outputs): streamed whole, four per pass. For exact
+ * integer sums only: its order of terms is no other routine's. */
+/* out[0..n) += c0 * r0 + c1 * r1 + c2 * r2 + c3 * r3: four rows streamed per pass over out */
+__attribute__((target_clones("avx2", "default"))) static void axpy4(double *restrict out, const double *restrict r0,
+                                                                   const double *restrict r1, const double *restrict r2,
+                                                                   const double *restrict r3, double c0, double c1,
+                                                                   double c2, double c3, int64_t n) {
+    for (int64_t j = 0; j < n; j++) out[j] += ((c0 * r0[j] + c1 * r1[j]) + (c2 * r2[j] + c3 * r3[j]));
+}
+
 __attribute__((target_clones("avx2", "default"))) void phc_combine(double *out, const double **rows,
                                                                   const double *coef, int64_t m, int64_t n) {
+    if (n > COMBINE_WIDE) { /* long rows: streamed whole, four at a time, while out stays in cache */
+        for (int64_t j = 0; j < n; j++) out[j] = 0.0;
+        int64_t i = 0;
+        for (; i + 4 <= m; i += 4)
+            axpy4(out, rows[i], rows[i + 1], rows[i + 2], rows[i + 3], coef[i], coef[i + 1], coef[i + 2], coef[i + 3], n);
+        for (; i < m; i++)
+            for (int64_t j = 0; j < n; j++) out[j] += coef[i] * rows[i][j];
+        return;
+    }
     int64_t j0 = 0;
     for (; j0 + 32 <= n; j0 += 32) {
         v4 a[8] = {{0}};
