@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vec.h"
+
 #define EXACT ((int64_t)1 << 53)
 #define ACT_MAX 32767
 
@@ -177,8 +179,6 @@ void phc_scratch_free(phc_scratch *s) {
     free(s);
 }
 
-typedef double v4 __attribute__((vector_size(32)));
-typedef double v4u __attribute__((vector_size(32), aligned(8))); /* an unaligned load or store */
 
 /* A 4 x 8 tile of phc_matmul: P holds the tile's 4 rows of L packed as P[kk * 4 + a]. Each
  * output adds its K products in order kk = 0, 1, ... (no grouping: eight accumulators, two

@@ -177,12 +177,6 @@ static int planes_frame(dense_state *s, int a, int b, phc_buf *frame, int *width
     return rc;
 }
 
-static int64_t count_above(const int32_t *ends, int64_t nblocks, int g) {
-    int64_t n = 0;
-    for (int64_t i = 0; i < nblocks; i++) n += ends[i] > g;
-    return n;
-}
-
 typedef struct {
     double step;
     int *plan;
@@ -256,14 +250,20 @@ static int dense(const phc_transform *t, const int32_t *q, int64_t nblocks, doub
     /* each group's level, shift and mode, on threads: part p plans the groups [gs[p], gs[p + 1]),
      * split by the values they code; part 0 works in s's buffers, the others in their own */
     plan_job *pj = rc ? NULL : calloc(1, sizeof *pj); /* ~60 KB: kept off a host thread's stack */
-    if (!rc && !pj) rc = PHC_ENOMEM;
+    int64_t *above = rc ? NULL : calloc((size_t)G + 1, sizeof *above); /* [g]: the blocks that code group g */
+    if (!rc && (!pj || !above)) rc = PHC_ENOMEM;
     const int parts = rc ? 0 : phc_parts(threads, G, 2);
     if (parts > 0) {
         pj->step = step, pj->plan = plan, pj->frames = frames;
+        for (int64_t i = 0; i < nblocks; i++) above[ends[i]]++; /* the ends' histogram, then its tail sums */
+        for (int64_t g = G, run = 0; g >= 0; g--) {
+            const int64_t h = above[g];
+            above[g] = run, run += h;
+        }
         double total = 0, at = 0;
-        for (int g = 0; g < G; g++) total += (double)(lt->edges[g + 1] - lt->edges[g]) * (double)count_above(ends, nblocks, g);
+        for (int g = 0; g < G; g++) total += (double)(lt->edges[g + 1] - lt->edges[g]) * (double)above[g];
         for (int g = 0, p = 1; g < G; g++) {
-            at += (double)(lt->edges[g + 1] - lt->edges[g]) * (double)count_above(ends, nblocks, g);
+            at += (double)(lt->edges[g + 1] - lt->edges[g]) * (double)above[g];
             while (p < parts && at >= total * p / parts) pj->gs[p++] = g + 1;
         }
         pj->gs[parts] = G;
@@ -292,6 +292,7 @@ static int dense(const phc_transform *t, const int32_t *q, int64_t nblocks, doub
         }
     }
     free(pj);
+    free(above);
     int with_modes = 0;
     for (int g = 0; !rc && g < G; g++) with_modes |= plan[3 * g + 2] != 0;
     if (!rc) {

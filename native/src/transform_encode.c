@@ -12,6 +12,7 @@
 #include "parallel.h"
 #include "phcomp_codec.h"
 #include "residual_encode.h"
+#include "vec.h"
 
 #define QR_LIMIT ((int64_t)1 << 30)
 enum { POINT_EXCEPTION = 1, POINT_NONFINITE = 2 };
@@ -64,9 +65,6 @@ static inline double rint_shift(double v) {
     return fabs(v) < 0x1p51 ? (v + 0x1.8p52) - 0x1.8p52 : v;
 }
 
-typedef double v4 __attribute__((vector_size(32)));
-typedef double v4u __attribute__((vector_size(32), aligned(8)));
-typedef int64_t v4l __attribute__((vector_size(32)));
 
 /* codec._quantize: q = sign(c) * min(floor(|c| / step + half_dz), limit), 0 where that is not
  * finite. Four at a time in vector form (GCC will not if-convert the scalar compares under
