@@ -238,7 +238,9 @@ static inline double grid_value(const gridsrc *s, int64_t i) {
 /* a run of targets predicted at once (below, at stage1_all) */
 typedef struct blockin blockin;
 typedef struct blockout blockout;
+typedef struct endblock endblock;
 typedef void (*stage1_fn)(const blockin *in, blockout *out, int n, int naxes, int64_t S);
+typedef void (*stage1g_fn)(const blockin *in, const endblock *b, blockout *out, int naxes);
 
 /* where a sub-pass's targets lie: line by line (all indices fixed but the last axis'), in C
  * order over (item, axes...), target t = line * cl + r at offset line_base(line) + r s2 */
@@ -276,6 +278,7 @@ typedef struct {
     int nused;
     int th;          /* the thread count the slots were counted for (the same split fills them) */
     stage1_fn stage1; /* the vectorised stage for this CPU */
+    stage1g_fn stage1g; /* its form for targets gathered one by one (endblock) */
 } subpass;
 
 typedef struct {
@@ -432,6 +435,16 @@ struct blockout {
     int32_t rv[BLOCK], e[BLOCK]; /* encoder: rec and err once q is known */
 };
 
+/* Targets whose taps are reflected at the lattice's ends (the first and last few of each line
+ * along the pass axis), collected from many lines: each with its own offsets, all absolute in
+ * the group's lattice (rec, err and x as blockin holds them at the group's start). */
+struct endblock {
+    int n;
+    int64_t o[BLOCK], t[BLOCK]; /* the target's offset and index */
+    int64_t ia[TAPS][BLOCK];    /* its taps' offsets */
+    int64_t ie[2 * MAX_ND][BLOCK]; /* its correcting neighbours' offsets */
+};
+
 static inline __attribute__((always_inline)) void stage1_t(const blockin *in, blockout *out, int n,
                                                            const int naxes, const int64_t S) {
     const int32_t *restrict rec = in->rec, *restrict err = in->err;
@@ -468,17 +481,53 @@ static inline __attribute__((always_inline)) void stage1_t(const blockin *in, bl
     }
 }
 
+/* stage1_t for an endblock: the same operations in the same order, on gathered offsets */
+static inline __attribute__((always_inline)) void stage1g_t(const blockin *in, const endblock *b, blockout *out,
+                                                            const int naxes) {
+    const int32_t *restrict rec = in->rec, *restrict err = in->err;
+    const double w0 = in->w[0], w1 = in->w[1], w2 = in->w[2], w3 = in->w[3], w4 = in->w[4], w5 = in->w[5],
+                 w6 = in->w[6], w7 = in->w[7];
+    for (int i = 0; i < b->n; i++) {
+        const double n3 = rec[b->ia[3][i]], n4 = rec[b->ia[4][i]];
+        double acc = (double)(1 << (WEIGHT_SHIFT - 1));
+        acc += w0 * rec[b->ia[0][i]];
+        acc += w1 * rec[b->ia[1][i]];
+        acc += w2 * rec[b->ia[2][i]];
+        acc += w3 * n3;
+        acc += w4 * n4;
+        acc += w5 * rec[b->ia[5][i]];
+        acc += w6 * rec[b->ia[6][i]];
+        acc += w7 * rec[b->ia[7][i]];
+        const double p1 = floor_grid(acc * (1.0 / (1 << WEIGHT_SHIFT)));
+        double corr = 0.0;
+        if (naxes == 1) corr = floor_grid(((double)err[b->ie[0][i]] + err[b->ie[1][i]] + 1.0) * 0.5);
+        if (naxes == 2)
+            corr = floor_grid(((double)err[b->ie[0][i]] + err[b->ie[1][i]] + err[b->ie[2][i]] + err[b->ie[3][i]] + 2.0) *
+                              0.25);
+        if (naxes == 3)
+            corr = floor_grid(((double)err[b->ie[0][i]] + err[b->ie[1][i]] + err[b->ie[2][i]] + err[b->ie[3][i]] +
+                               err[b->ie[4][i]] + err[b->ie[5][i]] + 3.0) / 6.0);
+        out->p1[i] = p1;
+        out->corr[i] = corr;
+        out->act[0][i] = fabs(p1 - floor_grid((n3 + n4) * 0.5));
+        out->act[1][i] = fabs(n3 - n4);
+        out->act[2][i] = naxes ? fabs(corr) : -1.0;
+        out->act[3][i] = fabs((double)err[b->ia[3][i]]) + fabs((double)err[b->ia[4][i]]);
+    }
+}
+
 /* the encoder's closed loop over the block, as settle() computes it: v = (x - mid) / delta (0
  * where not finite), q = rint((v - pred) / Q) (the 1.5 * 2**52 shift rounds half to even, as
  * rint does, for |.| < 2**51), rec = pred + q Q and err = rec - p1, all exact below 2**53 (narrow:
  * every |v| <= 2**27) */
 static inline __attribute__((always_inline)) void closed_t(const blockin *in, blockout *out, int n, const int64_t S,
-                                                           const int f32) {
+                                                           const int64_t *restrict xo, const int f32) {
     const float *restrict xf = in->x;
     const double *restrict xd = in->x;
     const double mid = in->mid, delta = in->delta, qs = in->qstep;
-    for (int i = 0; i < n; i++) {
-        double v = f32 ? (double)xf[i * S] : xd[i * S];
+    for (int i = 0; i < n; i++) { /* x at i S, or at xo[i] (an endblock) */
+        const int64_t k = xo ? xo[i] : i * S;
+        double v = f32 ? (double)xf[k] : xd[k];
         v -= mid;
         v /= delta;
         uint64_t u; /* v, or 0 where not finite: a mask, as a select would not vectorise */
@@ -509,7 +558,6 @@ static inline __attribute__((always_inline)) void contexts_t(const blockin *in, 
         }
         for (int i = 0; i < n; i++) out->ctx[i] = out->ctx[i] * m + b[i]; /* < 2**24: exact */
     }
-    for (int i = 0; i < n; i++) in->ctx[i] = (int32_t)out->ctx[i];
 }
 
 static inline __attribute__((always_inline)) void stage1_all(const blockin *in, blockout *out, int n, int naxes,
@@ -525,8 +573,22 @@ static inline __attribute__((always_inline)) void stage1_all(const blockin *in, 
     default: stage1_t(in, out, n, 3, 2); break;
     }
     contexts_t(in, out, n);
-    if (in->x && in->dtype == PHC_FLOAT32) closed_t(in, out, n, S, 1);
-    else if (in->x) closed_t(in, out, n, S, 0);
+    for (int i = 0; i < n; i++) in->ctx[i] = (int32_t)out->ctx[i];
+    if (in->x && in->dtype == PHC_FLOAT32) closed_t(in, out, n, S, NULL, 1);
+    else if (in->x) closed_t(in, out, n, S, NULL, 0);
+}
+
+static inline __attribute__((always_inline)) void stage1g_all(const blockin *in, const endblock *b, blockout *out,
+                                                              int naxes) {
+    switch (naxes) {
+    case 0: stage1g_t(in, b, out, 0); break;
+    case 1: stage1g_t(in, b, out, 1); break;
+    case 2: stage1g_t(in, b, out, 2); break;
+    default: stage1g_t(in, b, out, 3); break;
+    }
+    contexts_t(in, out, b->n); /* the caller stores them */
+    if (in->x && in->dtype == PHC_FLOAT32) closed_t(in, out, b->n, 0, b->o, 1);
+    else if (in->x) closed_t(in, out, b->n, 0, b->o, 0);
 }
 
 /* one copy per instruction set: float64 lanes of 4 with AVX2, 2 with the baseline's SSE2. Picked
@@ -535,23 +597,34 @@ static inline __attribute__((always_inline)) void stage1_all(const blockin *in, 
 static void stage1_base(const blockin *in, blockout *out, int n, int naxes, int64_t S) {
     stage1_all(in, out, n, naxes, S);
 }
+static void stage1g_base(const blockin *in, const endblock *b, blockout *out, int naxes) {
+    stage1g_all(in, b, out, naxes);
+}
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define HAVE_AVX2_STAGE 1
 __attribute__((target("avx2"))) static void stage1_avx2(const blockin *in, blockout *out, int n, int naxes,
                                                         int64_t S) {
     stage1_all(in, out, n, naxes, S);
 }
+__attribute__((target("avx2"))) static void stage1g_avx2(const blockin *in, const endblock *b, blockout *out,
+                                                         int naxes) {
+    stage1g_all(in, b, out, naxes);
+}
 #endif
 
-static stage1_fn pick_stage1(void) {
+static void pick_stage1(subpass *p) {
+    p->stage1 = stage1_base;
+    p->stage1g = stage1g_base;
 #ifdef HAVE_AVX2_STAGE
     const char *isa = getenv("PHCOMP_NATIVE_ISA");
     if (!(isa && !strcmp(isa, "baseline"))) {
         __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2")) return stage1_avx2;
+        if (__builtin_cpu_supports("avx2")) {
+            p->stage1 = stage1_avx2;
+            p->stage1g = stage1g_avx2;
+        }
     }
 #endif
-    return stage1_base;
 }
 
 /* targets r0 .. r1-1 of a line (offset base + r s2, index t0 + r), all with taps td */
@@ -609,6 +682,62 @@ static inline __attribute__((always_inline)) int run_t(const linectx *L, int64_t
     return big;
 }
 
+/* the reflected targets of lines, collected (ends_add) and predicted a block at a time
+ * (ends_flush): in is set up once per range of lines (rec, err and x at the group's start) */
+static void ends_setup(const linectx *L, blockin *in, const int enc) {
+    const passjob *j = L->j;
+    memset(in, 0, sizeof *in);
+    for (int k = 0; k < TAPS; k++) in->w[k] = (double)L->w[k];
+    in->rec = j->rec;
+    in->err = j->err;
+    in->g = j->g;
+    in->cls = j->cls;
+    if (enc) {
+        in->x = j->src->x;
+        in->dtype = j->src->dtype;
+        in->mid = j->src->mid;
+        in->delta = j->src->delta;
+        in->qstep = (double)j->qstep;
+    }
+}
+
+static inline __attribute__((always_inline)) void ends_add(const linectx *L, endblock *b, int64_t o, int64_t t,
+                                                           const int64_t *td, const int naxes) {
+    const int i = b->n++;
+    b->o[i] = o;
+    b->t[i] = t;
+    for (int k = 0; k < TAPS; k++) b->ia[k][i] = o + td[k];
+    for (int q = 0; q < naxes; q++) {
+        b->ie[2 * q][i] = o - L->back[q];
+        b->ie[2 * q + 1][i] = o + L->far[q];
+    }
+}
+
+/* predicts the collected targets and stores them as run_t does */
+static inline __attribute__((always_inline)) int ends_flush(const passjob *j, const blockin *in, endblock *b,
+                                                            const int naxes, const int enc) {
+    if (!b->n) return 0;
+    blockout out;
+    j->p->stage1g(in, b, &out, naxes);
+    int32_t *ctx = j->p->ctx;
+    for (int i = 0; i < b->n; i++) ctx[b->t[i]] = (int32_t)out.ctx[i];
+    int big = 0;
+    if (enc) {
+        int32_t *rec = j->rec, *err = j->err;
+        int64_t *q = j->p->q;
+        for (int i = 0; i < b->n; i++) {
+            rec[b->o[i]] = out.rv[i];
+            err[b->o[i]] = out.e[i];
+            q[b->t[i]] = (int64_t)out.q[i];
+        }
+    } else {
+        for (int i = 0; i < b->n; i++)
+            big |= settle(j, b->o[i], b->t[i], (int64_t)out.p1[i], (int64_t)out.corr[i], 0, 0);
+    }
+    b->n = 0;
+    return big;
+}
+
 /* predict_rows for a compile-time number of correcting axes (0 .. 3), side (encoder or decoder)
  * and lattice width: the compiler then drops the loops and branches that do not apply. The
  * targets go line by line (all indices fixed but the last axis'), in C order: along a line the
@@ -633,6 +762,11 @@ static inline __attribute__((always_inline)) int predict_rows_t(const passjob *j
     int big = 0;
     lineset at = j->p->at;
     const int64_t *idx = at.idx;
+    blockin ein; /* narrow, pass axis last: the reflected targets go through the vectorised stage too */
+    endblock eb;
+    eb.n = 0;
+    const int gather = !wide && ax == last;
+    if (gather) ends_setup(&L, &ein, enc);
     for (int64_t line = l0; line < l1; line++) {
         const int64_t base = line_base(&at, line);
         for (int q = 0; q < naxes; q++)
@@ -642,12 +776,25 @@ static inline __attribute__((always_inline)) int predict_rows_t(const passjob *j
             big |= run_t(&L, base, t0, 0, cl, g->tapd + idx[ax] * TAPS, naxes, enc, wide);
             continue;
         }
-        for (int64_t r = 0; r < j->ulo; r++)
-            big |= target_t(&L, base + r * s2, t0 + r, g->tapd + r * TAPS, naxes, enc, wide);
+        if (!gather) {
+            for (int64_t r = 0; r < j->ulo; r++)
+                big |= target_t(&L, base + r * s2, t0 + r, g->tapd + r * TAPS, naxes, enc, wide);
+            big |= run_t(&L, base, t0, j->ulo, j->uhi, j->tdu, naxes, enc, wide);
+            for (int64_t r = j->uhi; r < cl; r++)
+                big |= target_t(&L, base + r * s2, t0 + r, g->tapd + r * TAPS, naxes, enc, wide);
+            continue;
+        }
+        for (int64_t r = 0; r < j->ulo; r++) {
+            ends_add(&L, &eb, base + r * s2, t0 + r, g->tapd + r * TAPS, naxes);
+            if (eb.n == BLOCK) big |= ends_flush(j, &ein, &eb, naxes, enc);
+        }
         big |= run_t(&L, base, t0, j->ulo, j->uhi, j->tdu, naxes, enc, wide);
-        for (int64_t r = j->uhi; r < cl; r++)
-            big |= target_t(&L, base + r * s2, t0 + r, g->tapd + r * TAPS, naxes, enc, wide);
+        for (int64_t r = j->uhi; r < cl; r++) {
+            ends_add(&L, &eb, base + r * s2, t0 + r, g->tapd + r * TAPS, naxes);
+            if (eb.n == BLOCK) big |= ends_flush(j, &ein, &eb, naxes, enc);
+        }
     }
+    if (gather) big |= ends_flush(j, &ein, &eb, naxes, enc);
     return big;
 }
 
@@ -874,7 +1021,7 @@ static int setup(coder *c, const phc_interp *m, int nd, const int64_t *sp, int64
     memset(c, 0, sizeof *c);
     c->m = m;
     c->inplace = inplace && !wide;
-    c->p.stage1 = pick_stage1();
+    pick_stage1(&c->p);
     c->wide = wide;
     c->threads = threads;
     c->errmsg = err;
