@@ -445,8 +445,10 @@ struct endblock {
     int64_t ie[2 * MAX_ND][BLOCK]; /* its correcting neighbours' offsets */
 };
 
-static inline __attribute__((always_inline)) void stage1_t(const blockin *in, blockout *out, int n,
-                                                           const int naxes, const int64_t S) {
+/* b == NULL: targets i S apart with the taps d and neighbours nb; else the endblock's gathered
+ * offsets (one body, so both forms do the same operations in the same order) */
+static inline __attribute__((always_inline)) void stage1_t(const blockin *in, const endblock *b, blockout *out,
+                                                           int n, const int naxes, const int64_t S) {
     const int32_t *restrict rec = in->rec, *restrict err = in->err;
     const int64_t d0 = in->d[0], d1 = in->d[1], d2 = in->d[2], d3 = in->d[3], d4 = in->d[4], d5 = in->d[5],
                   d6 = in->d[6], d7 = in->d[7];
@@ -455,64 +457,33 @@ static inline __attribute__((always_inline)) void stage1_t(const blockin *in, bl
     const int64_t e0 = in->nb[0], e1 = in->nb[1], e2 = in->nb[2], e3 = in->nb[3], e4 = in->nb[4], e5 = in->nb[5];
     for (int i = 0; i < n; i++) {
         const int64_t o = i * S;
-        const double n3 = rec[o + d3], n4 = rec[o + d4];
+#define T(k) rec[b ? b->ia[k][i] : o + d##k]
+#define E(k) err[b ? b->ie[k][i] : o + e##k]
+#define ET(k) err[b ? b->ia[k][i] : o + d##k]
+        const double n3 = T(3), n4 = T(4);
         double acc = (double)(1 << (WEIGHT_SHIFT - 1));
-        acc += w0 * rec[o + d0];
-        acc += w1 * rec[o + d1];
-        acc += w2 * rec[o + d2];
+        acc += w0 * T(0);
+        acc += w1 * T(1);
+        acc += w2 * T(2);
         acc += w3 * n3;
         acc += w4 * n4;
-        acc += w5 * rec[o + d5];
-        acc += w6 * rec[o + d6];
-        acc += w7 * rec[o + d7];
+        acc += w5 * T(5);
+        acc += w6 * T(6);
+        acc += w7 * T(7);
         const double p1 = floor_grid(acc * (1.0 / (1 << WEIGHT_SHIFT)));
         double corr = 0.0;
-        if (naxes == 1) corr = floor_grid(((double)err[o + e0] + err[o + e1] + 1.0) * 0.5);
-        if (naxes == 2) corr = floor_grid(((double)err[o + e0] + err[o + e1] + err[o + e2] + err[o + e3] + 2.0) * 0.25);
-        if (naxes == 3)
-            corr = floor_grid(((double)err[o + e0] + err[o + e1] + err[o + e2] + err[o + e3] + err[o + e4] + err[o + e5] +
-                          3.0) / 6.0);
+        if (naxes == 1) corr = floor_grid(((double)E(0) + E(1) + 1.0) * 0.5);
+        if (naxes == 2) corr = floor_grid(((double)E(0) + E(1) + E(2) + E(3) + 2.0) * 0.25);
+        if (naxes == 3) corr = floor_grid(((double)E(0) + E(1) + E(2) + E(3) + E(4) + E(5) + 3.0) / 6.0);
         out->p1[i] = p1;
         out->corr[i] = corr;
         out->act[0][i] = fabs(p1 - floor_grid((n3 + n4) * 0.5));
         out->act[1][i] = fabs(n3 - n4);
         out->act[2][i] = naxes ? fabs(corr) : -1.0;
-        out->act[3][i] = fabs((double)err[o + d3]) + fabs((double)err[o + d4]);
-    }
-}
-
-/* stage1_t for an endblock: the same operations in the same order, on gathered offsets */
-static inline __attribute__((always_inline)) void stage1g_t(const blockin *in, const endblock *b, blockout *out,
-                                                            const int naxes) {
-    const int32_t *restrict rec = in->rec, *restrict err = in->err;
-    const double w0 = in->w[0], w1 = in->w[1], w2 = in->w[2], w3 = in->w[3], w4 = in->w[4], w5 = in->w[5],
-                 w6 = in->w[6], w7 = in->w[7];
-    for (int i = 0; i < b->n; i++) {
-        const double n3 = rec[b->ia[3][i]], n4 = rec[b->ia[4][i]];
-        double acc = (double)(1 << (WEIGHT_SHIFT - 1));
-        acc += w0 * rec[b->ia[0][i]];
-        acc += w1 * rec[b->ia[1][i]];
-        acc += w2 * rec[b->ia[2][i]];
-        acc += w3 * n3;
-        acc += w4 * n4;
-        acc += w5 * rec[b->ia[5][i]];
-        acc += w6 * rec[b->ia[6][i]];
-        acc += w7 * rec[b->ia[7][i]];
-        const double p1 = floor_grid(acc * (1.0 / (1 << WEIGHT_SHIFT)));
-        double corr = 0.0;
-        if (naxes == 1) corr = floor_grid(((double)err[b->ie[0][i]] + err[b->ie[1][i]] + 1.0) * 0.5);
-        if (naxes == 2)
-            corr = floor_grid(((double)err[b->ie[0][i]] + err[b->ie[1][i]] + err[b->ie[2][i]] + err[b->ie[3][i]] + 2.0) *
-                              0.25);
-        if (naxes == 3)
-            corr = floor_grid(((double)err[b->ie[0][i]] + err[b->ie[1][i]] + err[b->ie[2][i]] + err[b->ie[3][i]] +
-                               err[b->ie[4][i]] + err[b->ie[5][i]] + 3.0) / 6.0);
-        out->p1[i] = p1;
-        out->corr[i] = corr;
-        out->act[0][i] = fabs(p1 - floor_grid((n3 + n4) * 0.5));
-        out->act[1][i] = fabs(n3 - n4);
-        out->act[2][i] = naxes ? fabs(corr) : -1.0;
-        out->act[3][i] = fabs((double)err[b->ia[3][i]]) + fabs((double)err[b->ia[4][i]]);
+        out->act[3][i] = fabs((double)ET(3)) + fabs((double)ET(4));
+#undef T
+#undef E
+#undef ET
     }
 }
 
@@ -563,14 +534,14 @@ static inline __attribute__((always_inline)) void contexts_t(const blockin *in, 
 static inline __attribute__((always_inline)) void stage1_all(const blockin *in, blockout *out, int n, int naxes,
                                                              int64_t S) {
     switch (naxes * 2 + (S == 2)) {
-    case 0: stage1_t(in, out, n, 0, S); break;
-    case 1: stage1_t(in, out, n, 0, 2); break;
-    case 2: stage1_t(in, out, n, 1, S); break;
-    case 3: stage1_t(in, out, n, 1, 2); break;
-    case 4: stage1_t(in, out, n, 2, S); break;
-    case 5: stage1_t(in, out, n, 2, 2); break;
-    case 6: stage1_t(in, out, n, 3, S); break;
-    default: stage1_t(in, out, n, 3, 2); break;
+    case 0: stage1_t(in, NULL, out, n, 0, S); break;
+    case 1: stage1_t(in, NULL, out, n, 0, 2); break;
+    case 2: stage1_t(in, NULL, out, n, 1, S); break;
+    case 3: stage1_t(in, NULL, out, n, 1, 2); break;
+    case 4: stage1_t(in, NULL, out, n, 2, S); break;
+    case 5: stage1_t(in, NULL, out, n, 2, 2); break;
+    case 6: stage1_t(in, NULL, out, n, 3, S); break;
+    default: stage1_t(in, NULL, out, n, 3, 2); break;
     }
     contexts_t(in, out, n);
     for (int i = 0; i < n; i++) in->ctx[i] = (int32_t)out->ctx[i];
@@ -581,10 +552,10 @@ static inline __attribute__((always_inline)) void stage1_all(const blockin *in, 
 static inline __attribute__((always_inline)) void stage1g_all(const blockin *in, const endblock *b, blockout *out,
                                                               int naxes) {
     switch (naxes) {
-    case 0: stage1g_t(in, b, out, 0); break;
-    case 1: stage1g_t(in, b, out, 1); break;
-    case 2: stage1g_t(in, b, out, 2); break;
-    default: stage1g_t(in, b, out, 3); break;
+    case 0: stage1_t(in, b, out, b->n, 0, 0); break;
+    case 1: stage1_t(in, b, out, b->n, 1, 0); break;
+    case 2: stage1_t(in, b, out, b->n, 2, 0); break;
+    default: stage1_t(in, b, out, b->n, 3, 0); break;
     }
     contexts_t(in, out, b->n); /* the caller stores them */
     if (in->x && in->dtype == PHC_FLOAT32) closed_t(in, out, b->n, 0, b->o, 1);
@@ -627,6 +598,25 @@ static void pick_stage1(subpass *p) {
 #endif
 }
 
+/* what every block of a range of lines shares: weights, grid, class, the encoder's values; rec,
+ * err and x at the group's start (run_t moves them to each block's first target) */
+static void block_setup(const linectx *L, blockin *in, const int enc) {
+    const passjob *j = L->j;
+    memset(in, 0, sizeof *in);
+    for (int k = 0; k < TAPS; k++) in->w[k] = (double)L->w[k];
+    in->rec = j->rec;
+    in->err = j->err;
+    in->g = j->g;
+    in->cls = j->cls;
+    if (enc) {
+        in->x = j->src->x;
+        in->dtype = j->src->dtype;
+        in->mid = j->src->mid;
+        in->delta = j->src->delta;
+        in->qstep = (double)j->qstep;
+    }
+}
+
 /* targets r0 .. r1-1 of a line (offset base + r s2, index t0 + r), all with taps td */
 static inline __attribute__((always_inline)) int run_t(const linectx *L, int64_t base, int64_t t0, int64_t r0,
                                                        int64_t r1, const int64_t *td, const int naxes,
@@ -639,23 +629,11 @@ static inline __attribute__((always_inline)) int run_t(const linectx *L, int64_t
         return big;
     }
     blockin in;
-    for (int k = 0; k < TAPS; k++) {
-        in.d[k] = td[k];
-        in.w[k] = (double)L->w[k];
-    }
+    block_setup(L, &in, enc);
+    for (int k = 0; k < TAPS; k++) in.d[k] = td[k];
     for (int q = 0; q < naxes; q++) {
         in.nb[2 * q] = -L->back[q];
         in.nb[2 * q + 1] = L->far[q];
-    }
-    for (int q = 2 * naxes; q < 2 * MAX_ND; q++) in.nb[q] = 0;
-    in.g = j->g;
-    in.cls = j->cls;
-    in.x = NULL;
-    if (enc) {
-        in.dtype = j->src->dtype;
-        in.mid = j->src->mid;
-        in.delta = j->src->delta;
-        in.qstep = (double)j->qstep;
     }
     blockout out;
     for (int64_t r = r0; r < r1; r += BLOCK) {
@@ -682,25 +660,8 @@ static inline __attribute__((always_inline)) int run_t(const linectx *L, int64_t
     return big;
 }
 
-/* the reflected targets of lines, collected (ends_add) and predicted a block at a time
- * (ends_flush): in is set up once per range of lines (rec, err and x at the group's start) */
-static void ends_setup(const linectx *L, blockin *in, const int enc) {
-    const passjob *j = L->j;
-    memset(in, 0, sizeof *in);
-    for (int k = 0; k < TAPS; k++) in->w[k] = (double)L->w[k];
-    in->rec = j->rec;
-    in->err = j->err;
-    in->g = j->g;
-    in->cls = j->cls;
-    if (enc) {
-        in->x = j->src->x;
-        in->dtype = j->src->dtype;
-        in->mid = j->src->mid;
-        in->delta = j->src->delta;
-        in->qstep = (double)j->qstep;
-    }
-}
-
+/* the reflected targets of lines are collected (ends_add) and predicted a block at a time
+ * (ends_flush) with one blockin for a range of lines */
 static inline __attribute__((always_inline)) void ends_add(const linectx *L, endblock *b, int64_t o, int64_t t,
                                                            const int64_t *td, const int naxes) {
     const int i = b->n++;
@@ -766,7 +727,7 @@ static inline __attribute__((always_inline)) int predict_rows_t(const passjob *j
     endblock eb;
     eb.n = 0;
     const int gather = !wide && ax == last;
-    if (gather) ends_setup(&L, &ein, enc);
+    if (gather) block_setup(&L, &ein, enc);
     for (int64_t line = l0; line < l1; line++) {
         const int64_t base = line_base(&at, line);
         for (int q = 0; q < naxes; q++)
