@@ -699,6 +699,16 @@ static inline __attribute__((always_inline)) int ends_flush(const passjob *j, co
     return big;
 }
 
+/* one reflected target at the end of a line along the pass axis: collected for the vectorised
+ * stage (narrow lattices), or predicted at once by the reference form (wide) */
+static inline __attribute__((always_inline)) int end_target(const linectx *L, const blockin *ein, endblock *eb,
+                                                            int64_t o, int64_t t, const int64_t *td, const int naxes,
+                                                            const int enc, const int wide) {
+    if (wide) return target_t(L, o, t, td, naxes, enc, wide);
+    ends_add(L, eb, o, t, td, naxes);
+    return eb->n == BLOCK ? ends_flush(L->j, ein, eb, naxes, enc) : 0;
+}
+
 /* predict_rows for a compile-time number of correcting axes (0 .. 3), side (encoder or decoder)
  * and lattice width: the compiler then drops the loops and branches that do not apply. The
  * targets go line by line (all indices fixed but the last axis'), in C order: along a line the
@@ -737,23 +747,11 @@ static inline __attribute__((always_inline)) int predict_rows_t(const passjob *j
             big |= run_t(&L, base, t0, 0, cl, g->tapd + idx[ax] * TAPS, naxes, enc, wide);
             continue;
         }
-        if (!gather) {
-            for (int64_t r = 0; r < j->ulo; r++)
-                big |= target_t(&L, base + r * s2, t0 + r, g->tapd + r * TAPS, naxes, enc, wide);
-            big |= run_t(&L, base, t0, j->ulo, j->uhi, j->tdu, naxes, enc, wide);
-            for (int64_t r = j->uhi; r < cl; r++)
-                big |= target_t(&L, base + r * s2, t0 + r, g->tapd + r * TAPS, naxes, enc, wide);
-            continue;
-        }
-        for (int64_t r = 0; r < j->ulo; r++) {
-            ends_add(&L, &eb, base + r * s2, t0 + r, g->tapd + r * TAPS, naxes);
-            if (eb.n == BLOCK) big |= ends_flush(j, &ein, &eb, naxes, enc);
-        }
+        for (int64_t r = 0; r < j->ulo; r++)
+            big |= end_target(&L, &ein, &eb, base + r * s2, t0 + r, g->tapd + r * TAPS, naxes, enc, wide);
         big |= run_t(&L, base, t0, j->ulo, j->uhi, j->tdu, naxes, enc, wide);
-        for (int64_t r = j->uhi; r < cl; r++) {
-            ends_add(&L, &eb, base + r * s2, t0 + r, g->tapd + r * TAPS, naxes);
-            if (eb.n == BLOCK) big |= ends_flush(j, &ein, &eb, naxes, enc);
-        }
+        for (int64_t r = j->uhi; r < cl; r++)
+            big |= end_target(&L, &ein, &eb, base + r * s2, t0 + r, g->tapd + r * TAPS, naxes, enc, wide);
     }
     if (gather) big |= ends_flush(j, &ein, &eb, naxes, enc);
     return big;
