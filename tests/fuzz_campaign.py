@@ -264,10 +264,11 @@ def _numpy_reference(data: bytes):
     from phcomp.core import intpack
 
     real, intpack.zstandard = intpack.zstandard, _NativeZstd
+    kept, intpack._decompressor = intpack._decompressor, _NativeZstd.ZstdDecompressor  # not the thread's cached one
     try:
         return _decode_with(data, False)
     finally:
-        intpack.zstandard = real
+        intpack.zstandard, intpack._decompressor = real, kept
 
 
 def run_chunks_c(cases: int, seed: int) -> dict:

@@ -40,6 +40,9 @@ class ByteWriter:
         return b"".join(self._parts)
 
 
+_structs: dict[str, struct.Struct] = {}
+
+
 class ByteReader:
     def __init__(self, buf: bytes | memoryview, what: str = "chunk") -> None:
         self._buf = memoryview(buf)
@@ -83,6 +86,13 @@ class ByteReader:
 
     def raw(self, n: int) -> bytes:
         return bytes(self._take(n))
+
+    def fields(self, fmt: str) -> tuple:
+        """Several little-endian fields at once (struct format ``fmt``, starting with "<")."""
+        st = _structs.get(fmt)
+        if st is None:
+            st = _structs[fmt] = struct.Struct(fmt)
+        return st.unpack(self._take(st.size))
 
     def blob(self) -> bytes:
         return self.raw(self.u64())

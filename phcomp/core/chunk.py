@@ -22,6 +22,7 @@ All integers little-endian. docs/format.md describes each section body.
 """
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass, field
 
@@ -30,7 +31,7 @@ import numpy as np
 from .bytes_io import ByteReader, ByteWriter
 from .errors import PhcompError
 from .intpack import zstd_content_size
-from .limits import FORMAT_MAX_ELEMENTS, max_elements
+from .limits import FORMAT_MAX_ELEMENTS, admits, max_elements
 
 MAGIC = b"\x89PHC"
 FORMAT_VERSION = 1
@@ -71,7 +72,7 @@ class ChunkHeader:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
 
 def pack_chunk(h: ChunkHeader) -> bytes:
@@ -105,37 +106,30 @@ def parse_chunk(data: bytes | bytearray | memoryview) -> ChunkHeader:
         raise PhcompError("not a phcomp chunk (bad magic)")
     if len(data) < 12:
         raise PhcompError("truncated phcomp chunk")
-    r = ByteReader(data[:-4])
-    r.raw(4)
-    version = r.u16()
+    r = ByteReader(memoryview(data)[:-4])
+    _, version = r.fields("<4sH")
     if version not in SUPPORTED_VERSIONS:
         raise PhcompError(f"phcomp chunk format version {version} is not supported (this phcomp reads {SUPPORTED_VERSIONS})")
-    if zlib.crc32(data[:-4]) != int.from_bytes(data[-4:], "little"):
+    if zlib.crc32(memoryview(data)[:-4]) != int.from_bytes(data[-4:], "little"):
         raise PhcompError("corrupt or truncated phcomp chunk: CRC32 mismatch")
-    mode = r.u8()
-    r.u8()
-    dcode = r.u8()
-    ndim = r.u8()
-    r.u16()
+    mode, _, dcode, ndim, _, model_bytes = r.fields("<BBBBH8s")
     if mode not in MODE_NAMES:
         raise PhcompError(f"corrupt chunk: unknown mode {mode}")
     if dcode not in DTYPE_CODES or (dcode > 2 and mode != MODE_LOSSLESS):
         raise PhcompError(f"corrupt chunk: unknown dtype code {dcode} for mode {mode}")
     if ndim > MAX_NDIM:
         raise PhcompError(f"corrupt chunk: ndim {ndim}")
-    model_id = r.raw(8).hex()
-    shape = tuple(r.u64() for _ in range(ndim))
-    total = 1
-    for s in shape:
-        total *= s
-    limit = max_elements()
-    if total > limit:
+    model_id = model_bytes.hex()
+    shape = r.fields(f"<{ndim}Q")
+    total = math.prod(shape)
+    if not admits(total):
+        limit = max_elements()
         raise PhcompError(f"chunk declares shape {shape} ({total} values), more than the {limit} this "
                           "process can decode (corrupt, or more than the memory it may use; "
                           "PHCOMP_MAX_ELEMENTS sets the cap)")
-    eps, mid, half, step = (r.f64() for _ in range(4))
-    nsec = r.u8()
-    table = [(r.u8(), r.u64()) for _ in range(nsec)]
+    eps, mid, half, step, nsec = r.fields("<ddddB")
+    flat = r.fields("<" + "BQ" * nsec)
+    table = list(zip(flat[0::2], flat[1::2]))
     sections: dict[int, bytes] = {}
     for kind, length in table:
         if kind not in SECTION_NAMES or kind in sections:
@@ -151,17 +145,17 @@ def _check_values(h: ChunkHeader) -> None:
     if h.mode != MODE_LOSSLESS and h.size == 0:  # encoders store empty arrays losslessly
         raise PhcompError(f"corrupt chunk: {MODE_NAMES[h.mode]} chunk of an empty shape {h.shape}")
     if h.mode == MODE_INTERP:
-        if not (np.isfinite(h.mid) and np.isfinite(h.eps) and h.eps > 0 and np.isfinite(h.step) and h.step > 0):
+        if not (math.isfinite(h.mid) and math.isfinite(h.eps) and h.eps > 0 and math.isfinite(h.step) and h.step > 0):
             raise PhcompError("corrupt chunk: bad bound, offset or grid unit")
         if SEC_INTERP not in h.sections or h.model_id == NO_MODEL:
             raise PhcompError("corrupt chunk: interpolation section or model id missing")
         return
     if h.mode != MODE_LOSSLESS:
-        if not (np.isfinite(h.mid) and np.isfinite(h.half) and h.half > 0 and np.isfinite(h.step) and h.step > 0):
+        if not (math.isfinite(h.mid) and math.isfinite(h.half) and h.half > 0 and math.isfinite(h.step) and h.step > 0):
             raise PhcompError("corrupt chunk: bad normalisation or step")
         if SEC_LATENT not in h.sections or h.model_id == NO_MODEL:
             raise PhcompError("corrupt chunk: latent section or model id missing")
-    if h.mode == MODE_BOUNDED and (not np.isfinite(h.eps) or h.eps <= 0
+    if h.mode == MODE_BOUNDED and (not math.isfinite(h.eps) or h.eps <= 0
                                    or sum(k in h.sections for k in RESIDUAL_KINDS) != 1):
         raise PhcompError("corrupt chunk: bad bound or missing residual")
     if h.mode == MODE_LOSSLESS and h.size:

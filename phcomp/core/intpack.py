@@ -5,6 +5,8 @@ exceptions, residual tables) and for lossless payloads.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import zstandard
 
@@ -15,9 +17,32 @@ ZSTD_LEVEL = 3
 _WIDTHS = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
 
 
+# One compressor and decompressor per thread, kept: making one costs more than coding a small
+# frame (libzstd probes the CPU with `cpuid`, which virtual machines trap), and a zstandard
+# object must not be used by two threads at once.
+_tls = threading.local()
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    kept = getattr(_tls, "compressors", None)
+    if kept is None:
+        kept = _tls.compressors = {}
+    c = kept.get(level)
+    if c is None:
+        # content size in the frame lets the reader check it before allocating
+        c = kept[level] = zstandard.ZstdCompressor(level=level, write_content_size=True)
+    return c
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d = getattr(_tls, "decompressor", None)
+    if d is None:
+        d = _tls.decompressor = zstandard.ZstdDecompressor()
+    return d
+
+
 def zstd_compress(data: bytes, level: int = ZSTD_LEVEL) -> bytes:
-    # content size in the frame lets the reader check it before allocating
-    return zstandard.ZstdCompressor(level=level, write_content_size=True).compress(data)
+    return _compressor(level).compress(data)
 
 
 # A zstd block holds at most 128 KiB and takes at least 4 bytes (3-byte header + 1 RLE byte):
@@ -41,7 +66,7 @@ def zstd_decompress(data: bytes, expected_size: int, what: str = "stream") -> by
     if size != expected_size:
         raise PhcompError(f"corrupt {what}: frame holds {size} bytes, expected {expected_size}")
     try:
-        out = zstandard.ZstdDecompressor().decompress(data, max_output_size=expected_size)
+        out = _decompressor().decompress(data, max_output_size=expected_size)
     except zstandard.ZstdError as e:
         raise PhcompError(f"corrupt {what}: {e}") from None
     if len(out) != expected_size:

@@ -14,6 +14,10 @@ import os
 
 FORMAT_MAX_ELEMENTS = 1 << 40  # hard limit of the format
 BYTES_PER_VALUE = 16
+# Counts up to this (16 MiB of working memory) are admitted without probing memory: the probe
+# reads three files (~30 us, more than decoding a small chunk), and a process short of even
+# this much fails the allocation itself, which decompress reports as a PhcompError.
+ALWAYS_ADMITTED = 1 << 20
 
 
 def _read_int(path: str) -> int | None:
@@ -65,6 +69,13 @@ def usable_memory() -> int | None:
     """Bytes this process can still allocate, as far as the system says (None: unknown)."""
     known = [v for v in (_meminfo_available(), _cgroup_headroom(), _address_space_headroom()) if v is not None]
     return min(known) if known else None
+
+
+def admits(total: int) -> bool:
+    """Whether a chunk may declare ``total`` values (see max_elements)."""
+    if total <= ALWAYS_ADMITTED and not os.environ.get("PHCOMP_MAX_ELEMENTS"):
+        return True
+    return total <= max_elements()
 
 
 def max_elements() -> int:

@@ -328,9 +328,9 @@ def decode_chunk(data: bytes, model: NativeModel | None = None, threads: int | N
     if rc:
         _raise(rc, err)
     shape = tuple(info.shape[i] for i in range(info.ndim))
-    from .limits import max_elements
+    from .limits import admits
 
-    if info.nvalues > max_elements():  # a host passes its own buffer; here the declared shape is allocated
+    if not admits(info.nvalues):  # a host passes its own buffer; here the declared shape is allocated
         raise PhcompError(f"chunk declares {info.nvalues} values, more than this process may decode")
     out = np.empty(shape, np.dtype(_DTYPE_OF_CODE[info.dtype]))
     decode_chunk_into(data, model, out, threads)
