@@ -92,6 +92,10 @@ PHC_API int phc_interp_decode(const phc_interp *m, int bits, int64_t group, int6
 typedef struct phc_model phc_model;
 PHC_API int phc_model_new(phc_model **out, const void *bytes, size_t n, char *err, size_t errlen);
 PHC_API void phc_model_free(phc_model *m);
+/* A model over an interp decoder the caller already holds (phc_interp_new), for the whole-chunk
+ * calls without a second copy of its tables: the interp must outlive the model, and
+ * phc_model_free leaves it alone. */
+PHC_API int phc_model_wrap_interp(phc_model **out, const phc_interp *interp, double default_rel);
 PHC_API const phc_interp *phc_model_interp(const phc_model *m);
 PHC_API double phc_model_default_rel(const phc_model *m); /* params.default_rel (0: none) */
 PHC_API int phc_model_kind(const phc_model *m);           /* PHC_KIND_INTERP or PHC_KIND_TRANSFORM */

@@ -20,6 +20,7 @@ struct phc_model {
     phc_interp *interp;
     phc_transform *transform;
     double default_rel; /* params.default_rel: the bound relative to the range when none is given; 0 if absent */
+    int borrowed;       /* phc_model_wrap_interp: the interp belongs to the caller */
 };
 
 static int fail(char *err, size_t errlen, const char *msg) {
@@ -220,9 +221,22 @@ done:
     return rc;
 }
 
+int phc_model_wrap_interp(phc_model **out, const phc_interp *interp, double default_rel) {
+    *out = NULL;
+    if (!interp || !(default_rel >= 0)) return PHC_EARG;
+    phc_model *m = calloc(1, sizeof *m);
+    if (!m) return PHC_ENOMEM;
+    m->kind = PHC_KIND_INTERP;
+    m->interp = (phc_interp *)interp; /* never written through: phc_model_free leaves it to the caller */
+    m->default_rel = default_rel;
+    m->borrowed = 1;
+    *out = m;
+    return PHC_OK;
+}
+
 void phc_model_free(phc_model *m) {
     if (!m) return;
-    phc_interp_free(m->interp);
+    if (!m->borrowed) phc_interp_free(m->interp);
     if (m->transform) phc_transform_free(m->transform);
     free(m->transform);
     free(m);

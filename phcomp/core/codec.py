@@ -393,6 +393,14 @@ def _decompress(h: ck.ChunkHeader, model: Model | None, out: np.ndarray | None,
         raise PhcompError(f"chunk was written with model {h.model_id}, but model {model.id} was given")
     if (h.mode == ck.MODE_INTERP) != model.predictive:
         raise PhcompError(f"chunk mode {ck.MODE_NAMES[h.mode]} does not match model kind {model.kind}")
+    if native.enabled():
+        # the whole chunk in C (native/src/chunk.c: sections and point lists too, which cost more
+        # than a small chunk's decode in Python): the same bits as the paths below
+        handle = native.interp_model(model.decoder) if h.mode == ck.MODE_INTERP else native.model_handle(model)
+        native.decode_chunk_into(bytes(data) if not isinstance(data, bytes) else data, handle, result)
+        if progress:
+            progress(h.size)
+        return result
     if h.mode == ck.MODE_INTERP:
         items, sp = interp.split_shape(h.shape, model.decoder.ndim)
         out3 = result.reshape((items,) + sp)
@@ -400,24 +408,12 @@ def _decompress(h: ck.ChunkHeader, model: Model | None, out: np.ndarray | None,
                                                                  model.decoder.sets)
         if h.step != h.eps / 2.0**bits:
             raise PhcompError("corrupt chunk: grid unit does not match the bound")
-        if native.enabled():
-            native.interp_handle(model.decoder).decode(bits, group, items, sp, words, escapes, h.mid, h.step, out3,
-                                                       sets=sets, half=h.half)
+
+        def done(i0: int, i1: int, rec: np.ndarray) -> None:
+            out3[i0:i1] = _from_grid(rec, h.mid, h.step, h.dtype)
             if progress:
-                progress(h.size)
-        else:
-            def done(i0: int, i1: int, rec: np.ndarray) -> None:
-                out3[i0:i1] = _from_grid(rec, h.mid, h.step, h.dtype)
-                if progress:
-                    progress(rec.size)
-            interp.decode_stream(bits, group, sets, words, escapes, items, sp, model.decoder, done)
-    elif native.enabled():
-        # the whole chunk in C (native/src/blocks.c), points included: the same bits as _decode_blocks
-        native.decode_chunk_into(bytes(data) if not isinstance(data, bytes) else data, native.model_handle(model),
-                                 result)
-        if progress:
-            progress(h.size)
-        return result
+                progress(rec.size)
+        interp.decode_stream(bits, group, sets, words, escapes, items, sp, model.decoder, done)
     else:
         _decode_blocks(h, model, result, progress)
     for kind in (ck.SEC_EXCEPTIONS, ck.SEC_NONFINITE):

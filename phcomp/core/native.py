@@ -78,6 +78,7 @@ def _load():
         lib.phc_model_new.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p,
                                       ctypes.c_size_t]
         lib.phc_model_free.argtypes = [ctypes.c_void_p]
+        lib.phc_model_wrap_interp.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_double]
         lib.phc_model_free.restype = None
         lib.phc_chunk_decode.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p,
                                          ctypes.c_size_t, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
@@ -254,6 +255,31 @@ def _kept(owner, attr: str, make):
 def interp_handle(spec) -> NativeInterp:
     """The spec's native handle, made on first use (one per model; thread-safe)."""
     return _kept(spec, "_native", lambda: NativeInterp(spec))
+
+
+class InterpModel:
+    """A C model (phc_model) over a spec's NativeInterp, for the whole-chunk decoder: the
+    chunk's header, sections and point lists read in C, without a second copy of the tables."""
+
+    def __init__(self, interp: NativeInterp, default_rel: float = 0.0) -> None:
+        self._interp = interp  # the C model borrows its tables: keep them alive as long
+        self._lib = interp._lib
+        h = ctypes.c_void_p()
+        rc = self._lib.phc_model_wrap_interp(ctypes.byref(h), interp._h, default_rel)
+        if rc:
+            _raise(rc, ctypes.create_string_buffer(b"cannot wrap the interp model"))
+        self._h = h
+
+    def __del__(self) -> None:
+        h = getattr(self, "_h", None)
+        if h:
+            self._lib.phc_model_free(h)
+            self._h = None
+
+
+def interp_model(spec) -> InterpModel:
+    """The spec's whole-chunk C model (over interp_handle's tables), made on first use."""
+    return _kept(spec, "_native_model", lambda: InterpModel(interp_handle(spec)))
 
 
 class NativeModel:
