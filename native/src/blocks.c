@@ -38,7 +38,8 @@ void phc_layout_block(const phc_layout *l, int64_t blk, int64_t *start, int64_t 
 
 typedef struct {
     const phc_transform *t;
-    const int32_t *q, *qr;
+    const int32_t *q, *qr;        /* qr: a dense residual (kind 2), or NULL */
+    const phc_sparse_residual *sr; /* a sparse one (kind 7), or NULL */
     double step, mid, half, two_eps;
     int dtype;
     void *out;
@@ -46,6 +47,29 @@ typedef struct {
     double *x[PHC_MAX_THREADS];
     phc_scratch *scratch[PHC_MAX_THREADS];
 } job;
+
+/* the nonzero residuals of the row [p, p + n) added over its values, written again: the same
+ * arithmetic as the dense loops, (x * half + mid) + r * 2 eps */
+static void sparse_row(const phc_sparse_residual *sr, int64_t p, int64_t n, const double *xr, double half, double mid,
+                       double two_eps, int f32, void *o) {
+    if (n <= 0) return;
+    const uint64_t first = (uint64_t)p, last = (uint64_t)(p + n - 1);
+    for (uint64_t w = first >> 6; w <= last >> 6; w++) {
+        const uint64_t word = sr->bits[w];
+        uint64_t m = word;
+        if (w == first >> 6) m &= ~(uint64_t)0 << (first & 63);
+        if (w == last >> 6 && (last & 63) != 63) m &= ((uint64_t)1 << ((last & 63) + 1)) - 1;
+        while (m) {
+            const int b = __builtin_ctzll(m);
+            const int32_t r = sr->val[sr->rank[w] + (uint64_t)__builtin_popcountll(word & (((uint64_t)1 << b) - 1))];
+            const int64_t e = (int64_t)(w * 64 + (uint64_t)b - first);
+            const double y = (xr[e] * half + mid) + (double)r * two_eps;
+            if (f32) ((float *)o)[e] = (float)y;
+            else ((double *)o)[e] = y;
+            m &= m - 1;
+        }
+    }
+}
 
 static void run(void *arg, int part, int64_t b0, int64_t b1) {
     job *j = arg;
@@ -65,19 +89,28 @@ static void run(void *arg, int part, int64_t b0, int64_t b1) {
             /* y = x * half + mid (+ r * 2 eps), in this order; one loop per case so each vectorises */
             const double *xr = xb + d;
             const int32_t *qr = j->qr ? j->qr + p : NULL;
+            /* a zero residual still adds 0 * 2 eps: -0.0 becomes +0.0, as in the dense loops */
+            const double zero = 0.0 * two_eps;
             if (j->dtype == PHC_FLOAT32) {
                 float *o = (float *)j->out + p;
                 if (qr)
                     for (int64_t e = 0; e < n; e++) o[e] = (float)((xr[e] * half + mid) + (double)qr[e] * two_eps);
+                else if (j->sr)
+                    for (int64_t e = 0; e < n; e++) o[e] = (float)((xr[e] * half + mid) + zero);
                 else
                     for (int64_t e = 0; e < n; e++) o[e] = (float)(xr[e] * half + mid);
             } else {
                 double *o = (double *)j->out + p;
                 if (qr)
                     for (int64_t e = 0; e < n; e++) o[e] = (xr[e] * half + mid) + (double)qr[e] * two_eps;
+                else if (j->sr)
+                    for (int64_t e = 0; e < n; e++) o[e] = (xr[e] * half + mid) + zero;
                 else
                     for (int64_t e = 0; e < n; e++) o[e] = xr[e] * half + mid;
             }
+            if (j->sr)
+                sparse_row(j->sr, p, n, xr, half, mid, two_eps, j->dtype == PHC_FLOAT32,
+                           j->dtype == PHC_FLOAT32 ? (void *)((float *)j->out + p) : (void *)((double *)j->out + p));
         }
     }
 }
@@ -86,14 +119,17 @@ typedef struct { /* the residual section, decoded beside the latents (an indepen
     int kind;
     const uint8_t *body;
     uint64_t len, n;
-    int32_t *out;
+    int32_t *out;           /* kind 2: dense */
+    phc_sparse_residual sp; /* kind 7: sparse */
     int rc;
     char err[256];
 } residual_job;
 
 static void *residual_run(void *arg) {
     residual_job *r = arg;
-    r->rc = phc_residual_decode(r->kind, r->body, r->len, r->n, r->out, r->err, sizeof r->err);
+    r->rc = r->kind == PHC_SEC_RESIDUAL_RUNS ? phc_residual_runs_sparse(r->body, r->len, r->n, &r->sp, r->err, sizeof r->err)
+                                             : phc_residual_decode(r->kind, r->body, r->len, r->n, r->out, r->err,
+                                                                   sizeof r->err);
     return NULL;
 }
 
@@ -110,15 +146,21 @@ int phc_blocks_decode(const phc_transform *t, const phc_chunk_info *in, double e
         snprintf(err, errlen, "out of memory: %lld latent blocks", (long long)nblocks);
         return PHC_ENOMEM;
     }
-    residual_job rj = {reskind, res, reslen, in->nvalues, NULL, PHC_OK, ""};
+    residual_job rj;
+    memset(&rj, 0, sizeof rj);
+    rj.kind = reskind, rj.body = res, rj.len = reslen, rj.n = in->nvalues;
     phc_side side = {0};
-    int rc = PHC_OK;
-    if (reskind) {
+    int rc = PHC_OK, side_started = 0;
+    if (reskind == PHC_SEC_RESIDUAL_RUNS) {
+        phc_side_start(&side, threads, residual_run, &rj);
+        side_started = 1;
+    } else if (reskind) {
         if (!(qr = rj.out = malloc((size_t)in->nvalues * sizeof *qr))) {
             snprintf(err, errlen, "out of memory");
             rc = PHC_ENOMEM;
         } else {
             phc_side_start(&side, threads, residual_run, &rj);
+            side_started = 1;
         }
     }
     if (!rc) rc = phc_latent_decode(&t->tables, lat, latlen, nblocks, q, err, errlen);
@@ -127,12 +169,12 @@ int phc_blocks_decode(const phc_transform *t, const phc_chunk_info *in, double e
             snprintf(err, errlen, "corrupt latent section: latent value outside the exact range");
             rc = PHC_ECORRUPT;
         }
-    if (reskind && qr) phc_side_finish(&side, !rc);
+    if (side_started) phc_side_finish(&side, !rc);
     if (!rc && reskind && rj.rc) {
         rc = rj.rc;
         snprintf(err, errlen, "%s", rj.rc == PHC_ENOMEM ? "out of memory" : rj.err);
     }
-    j.q = q, j.qr = qr;
+    j.q = q, j.qr = qr, j.sr = reskind == PHC_SEC_RESIDUAL_RUNS ? &rj.sp : NULL;
     const int parts = rc ? 0 : phc_parts(threads, nblocks, 16);
     for (int p = 0; p < parts && !rc; p++) {
         j.x[p] = malloc((size_t)PHC_BATCH * (size_t)t->d * sizeof(double));
@@ -149,5 +191,6 @@ int phc_blocks_decode(const phc_transform *t, const phc_chunk_info *in, double e
     }
     free(q);
     free(qr);
+    phc_sparse_residual_free(&rj.sp);
     return rc;
 }

@@ -82,7 +82,50 @@ int phc_run_table(phc_table *t, const int64_t w[4]) {
     return phc_table_init(t, 0, f, 2 * RUN_MAX + 3) || phc_table_index(t);
 }
 
-static int runs(const uint8_t *body, uint64_t len, uint64_t n, int32_t *out, char *err, size_t errlen) {
+/* the nonzero positions of the runs, each set in the bitmap and its value appended (positions rise) */
+static int fill_sparse(phc_sparse_residual *sp, uint64_t n, const int64_t *syms, uint64_t nsym, const int64_t *o_run,
+                       const int64_t *o_val) {
+    uint64_t nz = 0;
+    for (uint64_t i = 0; i < nsym; i++) nz += syms[i] != CONTINUE;
+    const uint64_t nw = (n + 63) / 64;
+    sp->n = n;
+    sp->bits = calloc((size_t)(nw ? nw : 1), sizeof *sp->bits);
+    sp->rank = malloc((size_t)(nw ? nw : 1) * sizeof *sp->rank);
+    sp->val = malloc((size_t)(nz ? nz : 1) * sizeof *sp->val); /* nz <= nsym <= n */
+    if (!sp->bits || !sp->rank || !sp->val) return PHC_ENOMEM;
+    uint64_t end = 0, k = 0, at = 0;
+    for (uint64_t i = 0; i < nsym; i++) {
+        const int64_t s = syms[i];
+        if (s == CONTINUE) {
+            end += RUN_MAX;
+            continue;
+        }
+        if (s == OTHER) {
+            end += (uint64_t)o_run[k] + 1;
+            sp->val[at++] = (int32_t)o_val[k++];
+        } else {
+            end += (uint64_t)(s >> 1) + 1;
+            sp->val[at++] = 1 - 2 * (int32_t)(s & 1);
+        }
+        sp->bits[(end - 1) >> 6] |= (uint64_t)1 << ((end - 1) & 63);
+    }
+    uint64_t before = 0;
+    for (uint64_t w = 0; w < nw; w++) {
+        sp->rank[w] = before;
+        before += (uint64_t)__builtin_popcountll(sp->bits[w]);
+    }
+    return PHC_OK;
+}
+
+void phc_sparse_residual_free(phc_sparse_residual *sp) {
+    free(sp->bits);
+    free(sp->rank);
+    free(sp->val);
+    memset(sp, 0, sizeof *sp);
+}
+
+static int runs(const uint8_t *body, uint64_t len, uint64_t n, int32_t *out, phc_sparse_residual *sp, char *err,
+                size_t errlen) {
     phc_reader r = {body, len, 0, 0};
     int64_t w[4], *o_run = NULL, *o_val = NULL, *esc = NULL, *syms = NULL;
     uint32_t *words = NULL;
@@ -128,7 +171,10 @@ static int runs(const uint8_t *body, uint64_t len, uint64_t n, int32_t *out, cha
             end += syms[i] == CONTINUE ? RUN_MAX : syms[i] == OTHER ? (uint64_t)o_run[k++] + 1 : (uint64_t)(syms[i] >> 1) + 1;
         if (end > n) rc = bad(err, errlen, "runs pass the end of the chunk");
     }
-    if (!rc) {
+    if (!rc && sp) {
+        rc = fill_sparse(sp, n, syms, nsym, o_run, o_val);
+        if (rc) snprintf(err, errlen, "out of memory");
+    } else if (!rc) {
         memset(out, 0, (size_t)n * sizeof *out);
         uint64_t end = 0, k = 0;
         for (uint64_t i = 0; i < nsym; i++) {
@@ -155,6 +201,12 @@ static int runs(const uint8_t *body, uint64_t len, uint64_t n, int32_t *out, cha
 
 int phc_residual_decode(int kind, const uint8_t *body, uint64_t len, uint64_t n, int32_t *out, char *err,
                         size_t errlen) {
-    if (kind == PHC_SEC_RESIDUAL_RUNS) return runs(body, len, n, out, err, errlen);
+    if (kind == PHC_SEC_RESIDUAL_RUNS) return runs(body, len, n, out, NULL, err, errlen);
     return quads(body, len, n, out, err, errlen);
+}
+
+int phc_residual_runs_sparse(const uint8_t *body, uint64_t len, uint64_t n, phc_sparse_residual *out, char *err,
+                             size_t errlen) {
+    memset(out, 0, sizeof *out);
+    return runs(body, len, n, NULL, out, err, errlen);
 }
