@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pages.h"
 #include "parallel.h"
 #include "residual.h"
 
@@ -141,7 +142,8 @@ int phc_blocks_decode(const phc_transform *t, const phc_chunk_info *in, double e
     j.t = t, j.step = step, j.mid = mid, j.half = half, j.two_eps = 2.0 * eps, j.dtype = in->dtype, j.out = out;
     phc_layout_init(&j.l, t, in->ndim, in->shape);
     const int64_t nblocks = j.l.nblocks;
-    int32_t *q = calloc((size_t)nblocks * (size_t)t->k, sizeof *q), *qr = NULL;
+    /* fresh huge pages: the latents of a complete transform are one int32 per value */
+    int32_t *q = phc_pages_zeroed((size_t)nblocks * (size_t)t->k, sizeof *q), *qr = NULL;
     if (!q) {
         snprintf(err, errlen, "out of memory: %lld latent blocks", (long long)nblocks);
         return PHC_ENOMEM;
@@ -189,7 +191,7 @@ int phc_blocks_decode(const phc_transform *t, const phc_chunk_info *in, double e
         free(j.x[p]);
         phc_scratch_free(j.scratch[p]);
     }
-    free(q);
+    phc_pages_free(q);
     free(qr);
     phc_sparse_residual_free(&rj.sp);
     return rc;
