@@ -9,6 +9,7 @@
 
 #include "blocks.h"
 #include "latent_encode.h"
+#include "pages.h"
 #include "parallel.h"
 #include "phcomp_codec.h"
 #include "residual_encode.h"
@@ -260,9 +261,10 @@ int phc_transform_chunk(phc_buf *out, const void *x, int dtype, int ndim, const 
     j.near_limit = !j.bounded && fmax(fabs(lo), fabs(hi)) > lim * 0x1p-10;
     phc_layout_init(&j.l, t, ndim, shape);
     const int64_t nblocks = j.l.nblocks;
-    j.q = malloc((size_t)(nblocks * t->k) * sizeof *j.q);
-    j.flags = calloc((size_t)nv, 1);
-    if (j.bounded) j.qr = calloc((size_t)nv, sizeof *j.qr);
+    /* per-value arrays on fresh huge pages (phc_pages_zeroed): 512x fewer page faults */
+    j.q = phc_pages_zeroed((size_t)(nblocks * t->k), sizeof *j.q);
+    j.flags = phc_pages_zeroed((size_t)nv, 1);
+    if (j.bounded) j.qr = phc_pages_zeroed((size_t)nv, sizeof *j.qr);
     int rc = j.q && j.flags && (!j.bounded || j.qr) ? PHC_OK : PHC_ENOMEM;
     const int parts = rc ? 0 : phc_parts(threads, nblocks, 4);
     const size_t d = (size_t)t->d, k = (size_t)t->k, dk = d > k ? d : k, most = dk > PHC_BATCH ? dk : PHC_BATCH;
@@ -338,9 +340,9 @@ int phc_transform_chunk(phc_buf *out, const void *x, int dtype, int ndim, const 
         free(w->rrow);
         phc_scratch_free(w->s);
     }
-    free(j.q);
-    free(j.qr);
-    free(j.flags);
+    phc_pages_free(j.q);
+    phc_pages_free(j.qr);
+    phc_pages_free(j.flags);
     /* latents only too: a chunk of a few values can cost more than them, and phc_chunk_bound
        must hold every chunk */
     return rc ? rc : phc_w_lossless_if_smaller(out, x, dtype, ndim, shape, nv, err, errlen);
