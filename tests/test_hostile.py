@@ -52,6 +52,24 @@ def test_coded_shape_lie_hits_the_memory_cap(monkeypatch):
     assert limits.max_elements() < 1 << 40  # this machine's memory, not the format's limit
 
 
+def test_small_counts_skip_the_memory_probe_but_not_the_cap(monkeypatch):
+    """Counts up to ALWAYS_ADMITTED are admitted without reading memory; above, the probe decides,
+    and PHCOMP_MAX_ELEMENTS always does."""
+    monkeypatch.delenv("PHCOMP_MAX_ELEMENTS", raising=False)
+    monkeypatch.setattr(limits, "usable_memory", lambda: 0)  # as if nothing were left
+    assert limits.admits(limits.ALWAYS_ADMITTED)
+    assert not limits.admits(limits.ALWAYS_ADMITTED + 1)
+    curve = np.log10(1 + np.exp(-np.linspace(0, 6, 512)))
+    blob = phcomp.compress(curve, default_model("sas"), rel=1e-3)
+    assert phcomp.decompress(blob).shape == curve.shape
+    with pytest.raises(PhcompError, match="PHCOMP_MAX_ELEMENTS"):
+        phcomp.decompress(_set_shape0(blob, limits.ALWAYS_ADMITTED + 1))
+    monkeypatch.setenv("PHCOMP_MAX_ELEMENTS", "100")
+    assert not limits.admits(101)
+    with pytest.raises(PhcompError, match="PHCOMP_MAX_ELEMENTS"):
+        phcomp.decompress(blob)
+
+
 def test_empty_shape_in_a_coded_mode_is_refused():
     curve = np.log10(1 + np.exp(-np.linspace(0, 6, 512)))
     for model in (default_model("sas"), phcomp.load_model(ZOO_DIR / "be1e879a62b6010f.phcm")):
