@@ -15,6 +15,7 @@
 
 #define HEAD 64
 #define BIG ((size_t)4 << 20) /* below this, calloc (and its reuse of freed memory) wins */
+#define HUGE_ONLY ((size_t)32 << 20) /* glibc's largest mmap threshold: above, malloc maps fresh pages too */
 
 void *phc_pages_zeroed(size_t n, size_t size) {
     if (size && n > (SIZE_MAX - HEAD) / size) return NULL;
@@ -36,6 +37,15 @@ void *phc_pages_zeroed(size_t n, size_t size) {
         p = calloc(1, bytes);
         if (!p) return NULL; /* the header's length is calloc's 0 */
     }
+    return p + HEAD;
+}
+
+void *phc_pages_get(size_t n, size_t size, int zero) {
+    if (size && n > (SIZE_MAX - HEAD) / size) return NULL;
+    if (HEAD + n * size >= HUGE_ONLY) return phc_pages_zeroed(n, size);
+    char *p = zero ? calloc(1, HEAD + n * size) : malloc(HEAD + n * size);
+    if (!p) return NULL;
+    *(size_t *)p = 0; /* freed by free() */
     return p + HEAD;
 }
 
